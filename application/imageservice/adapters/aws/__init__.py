@@ -1,0 +1,1 @@
+"""Adapters for AWS: S3 blobs, DynamoDB catalog, SQS job queue."""

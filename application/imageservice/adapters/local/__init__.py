@@ -1,0 +1,1 @@
+"""Adapters for one machine: filesystem blobs, SQLite catalog, SQLite job queue."""

@@ -1,0 +1,104 @@
+"""SQLite JobQueue: at-least-once delivery with a visibility timeout, attempts and dead letters.
+
+``receive`` hides a job until ``visible_at`` and stamps it with a fresh receipt; only the holder
+of the newest receipt can ack or retry it, so a processor that outlived its visibility timeout
+cannot remove a job someone else is now working on.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+
+from ...core.records import Job, ReceivedJob
+from .sqlite import SqliteDatabase
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    source TEXT NOT NULL,
+    visible_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT,
+    dead INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_visible ON jobs (dead, visible_at)
+"""
+
+
+class SqliteJobQueue:
+    def __init__(self, path: Path, *, visibility_timeout: int, max_attempts: int, clock=time.time):
+        self.db = SqliteDatabase(path, SCHEMA)
+        self.visibility_timeout = visibility_timeout
+        self.max_attempts = max_attempts
+        self._clock = clock
+
+    def send(self, job: Job) -> None:
+        """Enqueue ``job``, visible at once."""
+        now = self._clock()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO jobs (key, source, visible_at, created_at) VALUES (?, ?, ?, ?)",
+                (job.key, job.source, now, now),
+            )
+
+    def receive(self, max_jobs: int = 1, wait_seconds: float = 0) -> list[ReceivedJob]:
+        """Take up to ``max_jobs`` visible jobs, hidden for the visibility timeout.
+
+        Polls until ``wait_seconds`` have passed when none is visible (long polling).
+        """
+        deadline = self._clock() + wait_seconds
+        while True:
+            taken = self._take(max_jobs)
+            if taken or self._clock() >= deadline:
+                return taken
+            time.sleep(min(0.05, max(0.0, deadline - self._clock())))
+
+    def _take(self, max_jobs: int) -> list[ReceivedJob]:
+        now = self._clock()
+        taken = []
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT id, key, source, attempts FROM jobs WHERE dead = 0 AND visible_at <= ?"
+                " ORDER BY visible_at, id LIMIT ?",
+                (now, max_jobs),
+            ).fetchall()
+            for row in rows:
+                receipt = f"{row['id']}:{secrets.token_hex(8)}"
+                conn.execute(
+                    "UPDATE jobs SET visible_at = ?, attempts = attempts + 1, receipt = ? WHERE id = ?",
+                    (now + self.visibility_timeout, receipt, row["id"]),
+                )
+                taken.append(ReceivedJob(Job(row["key"], row["source"]), receipt, row["attempts"] + 1))
+        return taken
+
+    def ack(self, received: ReceivedJob) -> None:
+        """Remove the job for good (only with its current receipt)."""
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM jobs WHERE receipt = ?", (received.receipt,))
+
+    def retry(self, received: ReceivedJob, delay: int, reason: str) -> bool:
+        """Make the job visible again after ``delay`` s, or dead-letter it after the last attempt."""
+        dead = received.attempts >= self.max_attempts
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET visible_at = ?, dead = ?, last_error = ?, receipt = NULL WHERE receipt = ?",
+                (self._clock() + delay, int(dead), reason[:2000], received.receipt),
+            )
+        return not dead
+
+    def dead_letters(self, limit: int = 100) -> list[tuple[Job, str]]:
+        rows = self.db.connection().execute(
+            "SELECT key, source, last_error FROM jobs WHERE dead = 1 ORDER BY id LIMIT ?", (limit,)
+        ).fetchall()
+        return [(Job(r["key"], r["source"]), r["last_error"] or "") for r in rows]
+
+    def depth(self) -> int:
+        return self.db.connection().execute("SELECT COUNT(*) FROM jobs WHERE dead = 0").fetchone()[0]
+
+    def ping(self) -> None:
+        self.db.ping()

@@ -1,0 +1,57 @@
+"""Wiring: build the adapters the settings ask for, once, and hand them to whoever needs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .core.pipeline import Pipeline, PipelineConfig
+from .ports import BlobStore, Catalog, JobQueue
+from .service import ImageService
+from .settings import Settings
+
+
+@dataclass
+class Components:
+    settings: Settings
+    blobs: BlobStore
+    catalog: Catalog
+    queue: JobQueue
+    service: ImageService
+    pipeline: Pipeline
+    aws_clients: object | None = None  # aws mode: the boto3 clients, for Flask-Session and setup
+
+
+def build_components(settings: Settings) -> Components:
+    if settings.backend == "aws":
+        from .adapters.aws.factory import build_aws_adapters
+
+        blobs, catalog, queue, clients = build_aws_adapters(settings)
+    else:
+        blobs, catalog, queue, clients = *build_local_adapters(settings), None
+    return Components(
+        settings=settings,
+        blobs=blobs,
+        catalog=catalog,
+        queue=queue,
+        service=ImageService(blobs, catalog, queue, settings),
+        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings)),
+        aws_clients=clients,
+    )
+
+
+def build_local_adapters(settings: Settings):
+    from .adapters.local.blobstore import FilesystemBlobStore, LocalUrlSigner
+    from .adapters.local.catalog import SqliteCatalog
+    from .adapters.local.jobqueue import SqliteJobQueue
+
+    data = settings.data_path
+    signer = LocalUrlSigner(settings.resolved_secret_key(), settings.public_url)
+    return (
+        FilesystemBlobStore(data / "blobs", signer),
+        SqliteCatalog(data / "catalog.sqlite3"),
+        SqliteJobQueue(
+            data / "queue.sqlite3",
+            visibility_timeout=settings.job_visibility_timeout,
+            max_attempts=settings.job_max_attempts,
+        ),
+    )

@@ -1,0 +1,133 @@
+"""The ``imageservice`` command: serve, worker, token create, sweep, setup."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+
+from .settings import Settings, SettingsError
+
+GUNICORN_CONFIG = "python:imageservice.gunicorn_conf"
+WSGI_APP = "imageservice.web:create_app()"
+
+
+def _components(settings: Settings):
+    from .bootstrap import build_components
+
+    return build_components(settings)
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    """Replace this process with gunicorn running the app (and, in local mode, job threads)."""
+    env = dict(os.environ)
+    env.setdefault("IMAGESERVICE_PUBLIC_URL", f"http://{args.host}:{args.port}")
+    argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind", f"{args.host}:{args.port}", WSGI_APP]
+    os.execve(sys.executable, argv, env)
+    return 0  # not reached
+
+
+def cmd_worker(args, settings: Settings) -> int:
+    components = _components(settings)
+    stop = threading.Event()
+
+    def request_stop(signum, frame):
+        logging.getLogger(__name__).info("signal %s: finishing the current job, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    if settings.backend == "aws":
+        from .adapters.aws.worker import SqsLambdaWorker
+
+        SqsLambdaWorker(components, stop).run_forever()
+    else:
+        from .worker import Worker
+
+        worker = Worker(components, stop)
+        if args.once:
+            worker.drain()
+        else:
+            worker.run_forever()
+    return 0
+
+
+def cmd_token_create(args, settings: Settings) -> int:
+    token = _components(settings).service.create_token(args.user_id, admin=args.admin)
+    kind = "admin token" if args.admin else "token"
+    print(f"Created {kind} for {args.user_id}. Keep it secret; it is shown only once:")
+    print(token)
+    return 0
+
+
+def cmd_sweep(args, settings: Settings) -> int:
+    print(json.dumps(_components(settings).service.sweep()))
+    return 0
+
+
+def cmd_setup(args, settings: Settings) -> int:
+    if settings.backend == "aws":
+        from .adapters.aws.setup import setup_resources
+
+        for line in setup_resources(settings):
+            print(line)
+    else:
+        components = _components(settings)
+        for part in (components.blobs, components.catalog, components.queue):
+            part.ping()
+        print(f"local data ready in {settings.data_path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imageservice", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web app with gunicorn (local mode: plus job worker threads)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="process jobs (local queue, or SQS in aws mode)")
+    worker.add_argument("--once", action="store_true", help="local mode: process what is queued, then exit")
+    worker.set_defaults(func=cmd_worker)
+
+    token = sub.add_parser("token", help="API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="make a token for USER_ID; printed alone on the last line")
+    create.add_argument("user_id")
+    create.add_argument("--admin", action="store_true", help="the token may act for any user_id")
+    create.set_defaults(func=cmd_token_create)
+
+    sweep = sub.add_parser("sweep", help="remove expired session workspaces and abandoned uploads")
+    sweep.set_defaults(func=cmd_sweep)
+
+    setup = sub.add_parser("setup", help="create the bucket, table and queues when missing (aws mode)")
+    setup.set_defaults(func=cmd_setup)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("IMAGESERVICE_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"imageservice: {exc}", file=sys.stderr)
+        return 2
+    from .core.errors import ServiceError
+
+    try:
+        return args.func(args, settings)
+    except ServiceError as exc:
+        print(f"imageservice: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""One error type for the whole service; the web layer turns it into HTTP in one place."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """An expected failure with a stable machine code, a human message and an HTTP status."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code!r}, {self.message!r}, status={self.status})"
+
+
+class BadRequest(ServiceError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(ServiceError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(ServiceError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ServiceError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status, code = 413, "too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code = 415, "unsupported_format"
+
+
+class Unprocessable(ServiceError):
+    status, code = 422, "unprocessable"
+
+
+class TooManyRequests(ServiceError):
+    status, code = 429, "rate_limited"
+
+
+class ImageRejected(ServiceError):
+    """The uploaded object is not an acceptable image. Final: retrying cannot help.
+
+    ``code`` is one of REJECTION_CODES.
+    """
+
+    status = 422
+
+    def __init__(self, code: str, message: str):
+        if code not in REJECTION_CODES:
+            raise ValueError(f"unknown rejection code {code!r}")
+        super().__init__(message, code=code)
+
+
+REJECTION_CODES = frozenset(
+    {
+        "corrupt",
+        "not_an_image",
+        "unsupported_format",
+        "too_many_pixels",
+        "too_many_frames",
+        "too_large",
+        "processing_failed",
+    }
+)
+
+
+class TransientError(Exception):
+    """A failure that is not the image's fault (storage or database unavailable): retry the job."""

@@ -1,0 +1,44 @@
+"""User-supplied filenames: cleaned for display and downloads, never used in storage keys."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import quote
+
+MAX_FILENAME = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+EXTENSIONS = {
+    "image/jpeg": "jpg", "image/png": "png", "image/apng": "png", "image/gif": "gif",
+    "image/webp": "webp", "image/tiff": "tif", "image/bmp": "bmp", "image/x-icon": "ico",
+    "image/vnd.microsoft.icon": "ico", "image/heic": "heic", "image/heif": "heif", "image/avif": "avif",
+}
+
+
+def sanitize_filename(name: str | None) -> str:
+    """The last path segment, NFC-normalised, without control characters, quotes or slashes."""
+    text = unicodedata.normalize("NFC", name or "")
+    text = text.replace("\\", "/").rsplit("/", 1)[-1]
+    text = _CONTROL.sub("", text).replace('"', "'").strip(" .")
+    if len(text) > MAX_FILENAME:
+        stem, dot, ext = text.rpartition(".")
+        text = (stem[: MAX_FILENAME - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else text[:MAX_FILENAME]
+    return text or "image"
+
+
+def stem(filename: str) -> str:
+    base = sanitize_filename(filename)
+    return base.rsplit(".", 1)[0] if "." in base else base
+
+
+def with_extension(filename: str, ext: str, suffix: str = "") -> str:
+    return f"{stem(filename)}{suffix}.{ext}"
+
+
+def content_disposition(filename: str, attachment: bool) -> str:
+    """A Content-Disposition value with an ASCII fallback and the UTF-8 name (RFC 6266)."""
+    kind = "attachment" if attachment else "inline"
+    clean = sanitize_filename(filename)
+    ascii_name = _ASCII_UNSAFE.sub("_", clean).strip(" .") or "image"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(clean, safe='')}"

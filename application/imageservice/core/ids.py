@@ -1,0 +1,62 @@
+"""Time-sortable unique ids (ULID layout: 48-bit milliseconds + 80 random bits, Crockford base32)."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_lock = threading.Lock()
+_last = [0, 0]  # last millisecond, last random part: keeps ids monotonic within one process
+
+ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(now_ms: int | None = None) -> str:
+    """A new 26-character id; ids made later sort after ids made earlier (same process: strictly).
+
+    With ``now_ms`` the id is made for that moment, outside the monotonic sequence.
+    """
+    if now_ms is not None:
+        return _encode(now_ms, 10) + _encode(int.from_bytes(os.urandom(10), "big"), 16)
+    ms = int(time.time() * 1000)
+    with _lock:
+        if ms <= _last[0]:
+            ms = _last[0]
+            rand = _last[1] + 1
+        else:
+            rand = int.from_bytes(os.urandom(10), "big")
+        rand &= (1 << 80) - 1
+        _last[0], _last[1] = ms, rand
+    return _encode(ms, 10) + _encode(rand, 16)
+
+
+def id_floor(ms: int) -> str:
+    """The smallest id made at or after ``ms`` milliseconds: for time-range key conditions."""
+    return _encode(ms, 10) + "0" * 16
+
+
+def id_ceiling(ms: int) -> str:
+    """The largest id made at or before ``ms`` milliseconds."""
+    return _encode(ms, 10) + "Z" * 16
+
+
+def id_timestamp_ms(value: str) -> int:
+    ms = 0
+    for ch in value[:10]:
+        ms = ms * 32 + _ALPHABET.index(ch)
+    return ms
+
+
+def is_id(value: str) -> bool:
+    return bool(ULID_RE.match(value or ""))

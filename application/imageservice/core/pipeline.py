@@ -1,0 +1,233 @@
+"""The pipeline: one uploaded object in, a validated record and its derivatives out.
+
+The same function runs in the local worker and in the Lambda. It is idempotent: a record is
+*claimed* (pending -> processing, with a lease) before any work, so a repeated or concurrent
+message for the same object finds it claimed or finished and does nothing; derivative keys are
+deterministic, so a retried run overwrites rather than adds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from ..ports import BlobNotFound, BlobStore, BlobTooLarge, Catalog
+from . import imaging, keys
+from .errors import ImageRejected, TransientError
+from .ids import new_id
+from .filenames import sanitize_filename
+from .records import PENDING, PROCESSING, READY, REJECTED, TERMINAL, ImageRecord
+from .timeutil import iso_in, to_iso, utcnow
+
+log = logging.getLogger(__name__)
+
+DERIVATIVE_CONTENT_TYPE = "image/webp"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    max_upload_bytes: int
+    thumb_edge: int
+    preview_edge: int
+    derivative_quality: int
+    lease_seconds: int
+    limits: imaging.ImagingLimits
+    session_ttl: int
+
+    @classmethod
+    def from_settings(cls, settings) -> "PipelineConfig":
+        return cls(
+            max_upload_bytes=settings.max_upload_bytes,
+            thumb_edge=settings.thumb_edge,
+            preview_edge=settings.preview_edge,
+            derivative_quality=settings.derivative_quality,
+            lease_seconds=settings.job_visibility_timeout,
+            limits=imaging_limits(settings),
+            session_ttl=settings.session_ttl,
+        )
+
+    def derivative_specs(self) -> list[imaging.DerivativeSpec]:
+        # Largest first: the imaging module makes each one from the previous (cascade).
+        return [
+            imaging.DerivativeSpec("preview", self.preview_edge, self.derivative_quality),
+            imaging.DerivativeSpec("thumb", self.thumb_edge, self.derivative_quality),
+        ]
+
+
+def imaging_limits(settings) -> imaging.ImagingLimits:
+    return imaging.ImagingLimits(
+        max_pixels=settings.max_pixels,
+        max_animation_pixels=settings.max_animation_pixels,
+        max_frames=settings.max_frames,
+        convert_max_edge=settings.convert_max_edge,
+    )
+
+
+# What process_key reports; the callers only log it.
+READY_OUTCOME, REJECTED_OUTCOME, SKIPPED = "ready", "rejected", "skipped"
+
+
+class Pipeline:
+    def __init__(self, blobs: BlobStore, catalog: Catalog, config: PipelineConfig,
+                 clock: Callable[[], datetime] = utcnow):
+        self.blobs = blobs
+        self.catalog = catalog
+        self.config = config
+        self.clock = clock
+
+    def process_key(self, key: str, *, final_attempt: bool = False) -> str:
+        """Process the original stored at ``key``.
+
+        Returns READY_OUTCOME, REJECTED_OUTCOME or SKIPPED (not an original, already done,
+        claimed by another processor, or its record is gone). Raises TransientError (or any
+        unexpected error) when the job should be retried; on the ``final_attempt`` the record
+        is first marked rejected with ``processing_failed`` so the failure is visible.
+        """
+        parsed = keys.parse_original_key(key)
+        if parsed is None:
+            log.info("ignoring non-original key %s", key)
+            return SKIPPED
+        if parsed.image_id is None:
+            adopted = self._adopt(parsed)
+            if adopted is None:
+                return SKIPPED
+            parsed = adopted
+        record = self.catalog.get(parsed.user_id, parsed.image_id)  # type: ignore[arg-type]
+        if record is None:
+            # The record went (deleted or swept) before its upload arrived: nothing may remain.
+            self.blobs.delete(key)
+            return SKIPPED
+        if record.status in TERMINAL:
+            return SKIPPED
+        now = self.clock()
+        claimed = self.catalog.claim(
+            record.user_id, record.image_id, now=to_iso(now), lease_until=iso_in(self.config.lease_seconds, now)
+        )
+        if claimed is None:
+            return SKIPPED
+        try:
+            return self._process_claimed(claimed)
+        except ImageRejected as rejection:
+            return self._reject(claimed, rejection)
+        except BlobNotFound:
+            # Announced (complete) before the bytes arrived; the upload's own event comes later.
+            self._release(claimed)
+            return SKIPPED
+        except Exception as exc:  # the job runner's boundary: anything else is retried
+            if final_attempt:
+                log.exception("giving up on %s", key)
+                self._reject(claimed, ImageRejected("processing_failed", f"Processing failed: {exc}"))
+            else:
+                self._release(claimed)
+            raise
+
+    def _process_claimed(self, record: ImageRecord) -> str:
+        try:
+            data = self.blobs.get(record.original_key, max_bytes=self.config.max_upload_bytes)
+        except BlobTooLarge as exc:
+            raise ImageRejected(
+                "too_large", f"The file has more than the {self.config.max_upload_bytes} bytes allowed."
+            ) from exc
+        result = imaging.process_image(data, self.config.derivative_specs(), self.config.limits)
+        derivatives = {}
+        for name, encoded in result.derivatives.items():
+            self.blobs.put(
+                keys.derivative_key(record.user_id, record.image_id, name, record.ephemeral),
+                encoded.data,
+                DERIVATIVE_CONTENT_TYPE,
+            )
+            derivatives[name] = {
+                "width": encoded.width, "height": encoded.height, "format": encoded.format, "bytes": len(encoded.data),
+            }
+        info = result.info
+        now = to_iso(self.clock())
+        ready = record.copy(
+            status=READY,
+            content_type=info.content_type,
+            size=len(data),
+            uploaded_at=record.uploaded_at or now,
+            processed_at=now,
+            width=info.width,
+            height=info.height,
+            format=info.format,
+            mode=info.mode,
+            frames=info.frames,
+            animated=info.animated,
+            sha256=hashlib.sha256(data).hexdigest(),
+            exif=info.exif,
+            gps=info.gps,
+            derivatives=derivatives,
+            blurhash=info.blurhash,
+            error=None,
+            lease_until=None,
+        )
+        if not self.catalog.put(ready, expect_status=[PROCESSING]):
+            self._remove_objects(record)  # deleted while we worked: leave nothing behind
+            return SKIPPED
+        return READY_OUTCOME
+
+    def _reject(self, record: ImageRecord, rejection: ImageRejected) -> str:
+        log.info("rejected %s/%s: %s", record.user_id, record.image_id, rejection.code)
+        self._remove_objects(record)
+        rejected = record.copy(
+            status=REJECTED,
+            processed_at=to_iso(self.clock()),
+            error=rejection.to_dict(),
+            derivatives={},
+            lease_until=None,
+        )
+        self.catalog.put(rejected, expect_status=[PROCESSING])
+        return REJECTED_OUTCOME
+
+    def _release(self, record: ImageRecord) -> None:
+        try:
+            self.catalog.put(record.copy(status=PENDING, lease_until=None), expect_status=[PROCESSING])
+        except TransientError:
+            log.warning("could not release %s; its lease will lapse", record.image_id)
+
+    def _remove_objects(self, record: ImageRecord) -> None:
+        self.blobs.delete(record.original_key)
+        for prefix in keys.image_prefixes(record.user_id, record.image_id, record.ephemeral):
+            self.blobs.delete_prefix(prefix)
+
+    def _adopt(self, parsed: keys.OriginalKey) -> keys.OriginalKey | None:
+        """Give an object dropped straight into the bucket an id and a record.
+
+        The object moves to its canonical key, so a repeated notification for the dropped key
+        finds nothing and does nothing.
+        """
+        try:
+            data = self.blobs.get(parsed.key, max_bytes=self.config.max_upload_bytes)
+            too_large = False
+        except BlobNotFound:
+            return None
+        except BlobTooLarge:
+            data, too_large = b"", True
+        now = self.clock()
+        image_id = new_id()
+        canonical = keys.original_key(parsed.user_id, image_id, parsed.ephemeral)
+        record = ImageRecord(
+            image_id=image_id,
+            user_id=parsed.user_id,
+            status=PENDING,
+            filename=sanitize_filename(parsed.name),
+            size=len(data),
+            created_at=to_iso(now),
+            uploaded_at=to_iso(now),
+            expires_at=iso_in(self.config.session_ttl, now) if parsed.ephemeral else None,
+            original_key=canonical,
+            ephemeral=parsed.ephemeral,
+        )
+        if too_large:
+            record.status, record.error = REJECTED, {
+                "code": "too_large", "message": "The file is larger than the upload limit."}
+            self.catalog.create(record)
+            self.blobs.delete(parsed.key)
+            return None
+        self.blobs.put(canonical, data, "application/octet-stream")
+        self.catalog.create(record)
+        self.blobs.delete(parsed.key)
+        return keys.OriginalKey(canonical, parsed.user_id, parsed.ephemeral, image_id, image_id)

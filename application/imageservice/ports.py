@@ -1,0 +1,154 @@
+"""Ports: the small interfaces the core and the entry points need from the outside world.
+
+Adapters in ``adapters/local`` (filesystem, SQLite) and ``adapters/aws`` (S3, DynamoDB, SQS)
+implement them; ``tests/integration/test_contract_*.py`` runs one suite against both.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Protocol, runtime_checkable
+
+from .core.records import (
+    ImageRecord,
+    Job,
+    ListQuery,
+    Page,
+    PresignedDownload,
+    PresignedUpload,
+    ReceivedJob,
+    Token,
+    Usage,
+)
+
+
+class BlobNotFound(Exception):
+    """The object does not exist."""
+
+
+class BlobTooLarge(Exception):
+    """The object is larger than the caller's limit; nothing more than the limit was read."""
+
+    def __init__(self, size: int):
+        super().__init__(f"object has {size} bytes or more")
+        self.size = size
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store ``data`` at ``key`` (overwrites; idempotent for equal data)."""
+
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        """Return the object's bytes.
+
+        Raises BlobNotFound when missing, BlobTooLarge when it has more than ``max_bytes``.
+        """
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when it does not exist."""
+
+    def delete(self, key: str) -> None:
+        """Remove one object; removing a missing object is not an error."""
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with ``prefix``; returns how many went."""
+
+    def presign_upload(
+        self, key: str, *, content_type: str | None, content_length: int | None, expires_in: int
+    ) -> PresignedUpload:
+        """A URL the client PUTs the bytes to, valid for ``expires_in`` seconds, for this key only.
+
+        When given, ``content_type`` and ``content_length`` are part of the signature: an
+        upload with another type or size is refused by the storage itself.
+        """
+
+    def presign_download(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        filename: str,
+        content_type: str,
+        attachment: bool,
+    ) -> PresignedDownload:
+        """A short-lived GET URL answering with ``content_type`` and a Content-Disposition
+        (``attachment`` or ``inline``) naming ``filename``."""
+
+    def origins(self) -> list[str]:
+        """The origins presigned URLs point at (the browser UI's CSP allows them)."""
+
+    def ping(self) -> None:
+        """Raise when the store cannot be reached (readiness)."""
+
+
+@runtime_checkable
+class Catalog(Protocol):
+    def create(self, record: ImageRecord) -> None:
+        """Insert a new record. Raises core.errors.Conflict when the id exists."""
+
+    def get(self, user_id: str, image_id: str) -> ImageRecord | None:
+        """The owner's record, or None (also when it belongs to someone else)."""
+
+    def put(self, record: ImageRecord, *, expect_status: Iterable[str] | None = None) -> bool:
+        """Replace the whole record.
+
+        With ``expect_status``, only when the stored status is one of those (an atomic,
+        conditional write); returns False when the condition failed or the record is gone.
+        """
+
+    def claim(self, user_id: str, image_id: str, *, now: str, lease_until: str) -> ImageRecord | None:
+        """Atomically move a record to ``processing`` for this processor.
+
+        Succeeds when the status is ``pending``, or ``processing`` with ``lease_until``
+        before ``now`` (its processor died); increments ``attempts`` and stores the new lease.
+        Returns the claimed record, or None when someone else holds it or it is terminal/gone.
+        """
+
+    def list(self, query: ListQuery) -> Page:
+        """One page of the owner's records, newest first, filtered as the query says."""
+
+    def delete(self, user_id: str, image_id: str) -> None:
+        """Remove the record; removing a missing one is not an error."""
+
+    def usage(self, user_id: str) -> Usage:
+        """How many images and bytes the owner holds (for quotas)."""
+
+    def expired(self, now: str, limit: int = 100) -> list[ImageRecord]:
+        """Records whose ``expires_at`` is before ``now`` (session workspaces)."""
+
+    def abandoned(self, now: str, limit: int = 100) -> list[ImageRecord]:
+        """``pending`` records whose ``upload_expires_at`` is before ``now``."""
+
+    def save_token(self, token_hash: str, token: Token) -> None:
+        """Store an API token by the hash of its secret."""
+
+    def find_token(self, token_hash: str) -> Token | None:
+        """The token stored under this hash, or None."""
+
+    def ping(self) -> None:
+        """Raise when the catalog cannot be reached (readiness)."""
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    def send(self, job: Job) -> None:
+        """Enqueue a job; delivered at least once."""
+
+    def receive(self, max_jobs: int = 1, wait_seconds: float = 0) -> list[ReceivedJob]:
+        """Take up to ``max_jobs`` visible jobs, hiding them for the visibility timeout.
+
+        A job not acked within the timeout becomes visible again (its processor died).
+        """
+
+    def ack(self, received: ReceivedJob) -> None:
+        """The job is done: remove it for good."""
+
+    def retry(self, received: ReceivedJob, delay: int, reason: str) -> bool:
+        """Hand the job back after ``delay`` seconds. After the last attempt it goes to the
+        dead letters instead; returns False in that case."""
+
+    def dead_letters(self, limit: int = 100) -> list[tuple[Job, str]]:
+        """Jobs that used up their attempts, with the last reason."""
+
+    def ping(self) -> None:
+        """Raise when the queue cannot be reached (readiness)."""

@@ -1,0 +1,166 @@
+"""Settings: parsed once from the environment, then passed around as an immutable value.
+
+Every limit of DESIGN.md is a named field here; its environment variable is
+``IMAGESERVICE_`` + the field name in upper case (``max_upload_bytes`` ->
+``IMAGESERVICE_MAX_UPLOAD_BYTES``).  boto3 reads ``AWS_ENDPOINT_URL``, ``AWS_REGION`` and
+credentials itself; we only mirror region and endpoint so adapters can pass them explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+PREFIX = "IMAGESERVICE_"
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+class SettingsError(ValueError):
+    """A setting from the environment could not be parsed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str = "local"
+    data_dir: Path = Path("data")
+    secret_key: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+
+    # aws mode
+    bucket: str = ""
+    table: str = ""
+    queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    session_table: str = ""
+    cdn_url: str = ""
+    aws_region: str = ""
+    aws_endpoint_url: str = ""
+
+    # limits (DESIGN.md "Limits")
+    max_upload_bytes: int = 50 * MIB
+    max_pixels: int = 100_000_000
+    max_animation_pixels: int = 1_000_000_000
+    max_frames: int = 1000
+    upload_url_ttl: int = 600
+    download_url_ttl: int = 300
+    session_ttl: int = 24 * 3600
+    quota_images: int = 1000
+    quota_bytes: int = 2 * GIB
+    thumb_edge: int = 256
+    preview_edge: int = 1440
+    derivative_quality: int = 80
+    convert_max_edge: int = 8192
+    max_tags: int = 20
+    max_tag_length: int = 64
+    max_description_length: int = 2000
+    page_size_max: int = 100
+    uploads_per_minute: int = 120
+
+    # jobs and housekeeping
+    job_visibility_timeout: int = 120
+    job_max_attempts: int = 5
+    job_retry_delay: int = 5
+    worker_poll_seconds: float = 0.2
+    sweep_interval: int = 300
+    pending_grace: int = 300
+
+    # web
+    session_cookie_secure: bool = False
+    web_workers: int = 2
+
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """Read every ``IMAGESERVICE_*`` variable (plus AWS region/endpoint) into a Settings.
+
+        Raises SettingsError naming the variable when a value does not parse.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f, raw)
+        if "aws_region" not in values:
+            region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+            if region:
+                values["aws_region"] = region
+        if "aws_endpoint_url" not in values and env.get("AWS_ENDPOINT_URL"):
+            values["aws_endpoint_url"] = env["AWS_ENDPOINT_URL"]
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> None:
+        if self.backend not in ("local", "aws"):
+            raise SettingsError(f"{PREFIX}BACKEND must be 'local' or 'aws', not {self.backend!r}")
+        if self.backend == "aws":
+            missing = [n for n in ("bucket", "table", "queue_url") if not getattr(self, n)]
+            if missing:
+                names = ", ".join(PREFIX + n.upper() for n in missing)
+                raise SettingsError(f"aws mode needs {names}")
+        for name in ("max_upload_bytes", "max_pixels", "max_frames", "thumb_edge", "preview_edge"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    def resolved_secret_key(self) -> str:
+        """The signing secret: the configured one, else one generated and kept in the data dir.
+
+        A generated key is stored so that every process (gunicorn workers, the worker
+        command, the CLI) signs and verifies with the same secret.
+        """
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_path / "secret_key"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = secrets.token_urlsafe(48)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(candidate)
+        return candidate
+
+
+def _parse(f: dataclasses.Field, raw: str) -> object:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    name = PREFIX + f.name.upper()
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "Path":
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind}") from exc

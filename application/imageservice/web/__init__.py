@@ -1,0 +1,55 @@
+"""The Flask app factory: settings in, an app with the api, pages and blobs blueprints out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+
+from ..bootstrap import Components, build_components
+from ..settings import Settings
+
+EXTENSION = "imageservice"
+API_BODY_LIMIT = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None, components: Components | None = None) -> Flask:
+    """Build the app. With no arguments, settings come from the environment (gunicorn's
+    ``imageservice.web:create_app()``)."""
+    settings = settings or (components.settings if components else Settings.from_env())
+    components = components or build_components(settings)
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.resolved_secret_key() if settings.backend == "local" else settings.secret_key,
+        MAX_CONTENT_LENGTH=API_BODY_LIMIT,
+        SESSION_COOKIE_NAME="imageservice_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_ttl),
+        JSON_SORT_KEYS=False,
+    )
+    if not app.config["SECRET_KEY"]:
+        raise RuntimeError("IMAGESERVICE_SECRET_KEY must be set in aws mode")
+    app.extensions[EXTENSION] = components
+
+    from . import errors, security, sessions
+    from .api import bp as api_bp
+    from .blobs import bp as blobs_bp
+    from .health import bp as health_bp
+    from .pages import bp as pages_bp
+
+    sessions.init_app(app, components)
+    security.init_app(app, components)
+    errors.init_app(app)
+    app.register_blueprint(api_bp, url_prefix="/api")
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(health_bp)
+    if settings.backend == "local":
+        app.register_blueprint(blobs_bp, url_prefix="/blobs")
+    return app
+
+
+def components_of(app: Flask) -> Components:
+    return app.extensions[EXTENSION]

@@ -1,0 +1,138 @@
+"""JSON API views: parse the request, call the service, shape the answer. No rules live here."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, redirect, render_template, request, url_for
+
+from ...core.errors import BadRequest, NotFound
+from ...core.ids import is_id
+from ..sessions import current_principal
+from . import bp
+from .openapi import openapi_document
+
+
+def _service():
+    return current_app.extensions["imageservice"].service
+
+
+def _principal():
+    return current_principal(_service())
+
+
+def _json_body(required: bool = False) -> dict:
+    if not request.data:
+        if required:
+            raise BadRequest("A JSON object body is required.", code="invalid_json")
+        return {}
+    if not request.is_json:
+        raise BadRequest("The body must be JSON (Content-Type: application/json).", code="invalid_json")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def _params() -> dict:
+    """Query parameters overlaid by the JSON body: the upload call accepts either."""
+    params: dict = dict(request.args.items())
+    params.update(_json_body())
+    return params
+
+
+def _image_id(image_id: str) -> str:
+    if not is_id(image_id):
+        raise NotFound("No such image.", code="image_not_found")
+    return image_id
+
+
+def _acting_user() -> str | None:
+    return request.args.get("user_id") or None
+
+
+def _record_json(record):
+    principal = _principal()
+    return record.to_api(include_gps=principal.admin or record.user_id == principal.user_id)
+
+
+@bp.post("/images/upload")
+def create_upload():
+    result = _service().create_upload(_principal(), _params())
+    return jsonify(result), 201
+
+
+@bp.post("/images/<image_id>/complete")
+def complete_upload(image_id: str):
+    result = _service().complete(_principal(), _image_id(image_id), _acting_user())
+    return jsonify(result), 202
+
+
+@bp.get("/images")
+def list_images():
+    page = _service().list(_principal(), request.args)
+    return jsonify(images=[_record_json(r) for r in page.images], next_cursor=page.next_cursor)
+
+
+@bp.get("/images/<image_id>")
+def get_image(image_id: str):
+    return jsonify(_record_json(_service().get(_principal(), _image_id(image_id), _acting_user())))
+
+
+@bp.patch("/images/<image_id>")
+def update_image(image_id: str):
+    body = _json_body(required=True)
+    record = _service().update(_principal(), _image_id(image_id), body, _acting_user() or body.get("user_id"))
+    return jsonify(_record_json(record))
+
+
+@bp.get("/images/<image_id>/download")
+def download_image(image_id: str):
+    result = _service().download(
+        _principal(), _image_id(image_id), request.args.get("variant", "original"), _acting_user()
+    )
+    if request.args.get("redirect") in ("1", "true", "yes"):
+        return redirect(result["download_url"], code=302)
+    return jsonify(result)
+
+
+@bp.post("/images/<image_id>/convert")
+def convert_image(image_id: str):
+    params = _params()
+    result = _service().convert(_principal(), _image_id(image_id), params, _acting_user() or params.get("user_id"))
+    return jsonify(result)
+
+
+@bp.delete("/images/<image_id>")
+def delete_image(image_id: str):
+    _service().delete(_principal(), _image_id(image_id), _acting_user())
+    return "", 204
+
+
+@bp.get("/me")
+def me():
+    principal = _principal()
+    return jsonify(
+        user_id=principal.user_id,
+        admin=principal.admin,
+        expires_at=principal.expires_at,
+        usage=_service().usage(principal),
+        limits=_public_limits(),
+    )
+
+
+def _public_limits() -> dict:
+    s = current_app.extensions["imageservice"].settings
+    return {
+        "max_upload_bytes": s.max_upload_bytes, "max_pixels": s.max_pixels, "max_frames": s.max_frames,
+        "convert_max_edge": s.convert_max_edge, "upload_url_ttl": s.upload_url_ttl,
+        "download_url_ttl": s.download_url_ttl, "session_ttl": s.session_ttl,
+    }
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+@bp.get("/docs")
+def docs():
+    return render_template("api_docs.html", spec=openapi_document(), spec_url=url_for("api.openapi"))

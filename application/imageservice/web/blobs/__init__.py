@@ -1,0 +1,76 @@
+"""The local blob endpoint: what S3 is in aws mode. Every request must carry a valid signature."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.wsgi import wrap_file
+
+from ...core.errors import NotFound, PayloadTooLarge
+from ...ports import BlobNotFound, BlobTooLarge
+
+bp = Blueprint("blobs", __name__)
+CHUNK = 256 * 1024
+CORS_HEADERS = {
+    # The signature is the authorisation, as with S3 presigned URLs: any origin may use it.
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, PUT",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+
+
+def _components():
+    return current_app.extensions["imageservice"]
+
+
+@bp.after_request
+def add_cors(response: Response) -> Response:
+    response.headers.update(CORS_HEADERS)
+    return response
+
+
+@bp.route("/<path:key>", methods=["OPTIONS"])
+def preflight(key: str):
+    return Response(status=204)
+
+
+@bp.put("/<path:key>")
+def upload(key: str):
+    components = _components()
+    store = components.blobs
+    verified = store.signer.verify("PUT", key, request.args)
+    store.check_upload(verified, request.headers.get("Content-Type"), request.content_length)
+    limit = components.settings.max_upload_bytes
+    if verified.content_length is not None:
+        limit = min(limit, verified.content_length)
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"At most {limit} bytes may be uploaded here.", code="too_large")
+    try:
+        size = store.put_stream(key, iter(lambda: request.stream.read(CHUNK), b""), max_bytes=limit)
+    except BlobTooLarge:
+        raise PayloadTooLarge(f"At most {limit} bytes may be uploaded here.", code="too_large") from None
+    components.service.upload_received(key)
+    response = Response(status=200)
+    response.headers["X-Blob-Size"] = str(size)
+    return response
+
+
+@bp.route("/<path:key>", methods=["GET", "HEAD"])
+def download(key: str):
+    store = _components().blobs
+    verified = store.signer.verify(request.method, key, request.args)
+    try:
+        handle = store.open(key)
+    except BlobNotFound:
+        raise NotFound("No such object.", code="object_not_found") from None
+    size = store.size(key)
+    response = Response(
+        wrap_file(request.environ, handle, CHUNK),
+        mimetype=verified.response_type or "application/octet-stream",
+        direct_passthrough=True,
+    )
+    response.content_length = size
+    response.headers["Content-Disposition"] = verified.disposition or "attachment"
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response

@@ -1,0 +1,78 @@
+"""The job worker: takes jobs from the queue and runs the pipeline on each.
+
+At-least-once: a job is acked only after the pipeline finished with it; a worker killed
+mid-job leaves the job hidden until its visibility timeout, then another run takes it again,
+and the pipeline's claim/lease makes that second run safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from .bootstrap import Components
+from .core.records import ReceivedJob
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, components: Components, stop: threading.Event | None = None):
+        self.components = components
+        self.settings = components.settings
+        self.stop = stop or threading.Event()
+        self._last_sweep = 0.0
+
+    def handle(self, received: ReceivedJob) -> str:
+        """Run one job; ack it when done, hand it back (or dead-letter it) when it failed."""
+        final = received.attempts >= self.settings.job_max_attempts
+        try:
+            outcome = self.components.pipeline.process_key(received.job.key, final_attempt=final)
+        except Exception as exc:  # retry anything; the pipeline already recorded a final failure
+            log.warning("job %s attempt %d failed: %s", received.job.key, received.attempts, exc)
+            delay = self.settings.job_retry_delay * received.attempts
+            self.components.queue.retry(received, delay, f"{type(exc).__name__}: {exc}")
+            return "retry"
+        self.components.queue.ack(received)
+        return outcome
+
+    def run_once(self, wait_seconds: float = 0) -> int:
+        """Process whatever one receive returns; how many jobs were handled."""
+        batch = self.components.queue.receive(max_jobs=4, wait_seconds=wait_seconds)
+        for received in batch:
+            self.handle(received)
+        return len(batch)
+
+    def drain(self, timeout: float = 30) -> None:
+        """Work until the queue has nothing visible (tests and one-shot runs)."""
+        deadline = time.monotonic() + timeout
+        while self.run_once() and time.monotonic() < deadline:
+            pass
+
+    def run_forever(self) -> None:
+        log.info("worker started (%s mode)", self.settings.backend)
+        while not self.stop.is_set():
+            try:
+                if not self.run_once(wait_seconds=self.settings.worker_poll_seconds):
+                    self.stop.wait(self.settings.worker_poll_seconds)
+                self._maybe_sweep()
+            except Exception:  # keep the loop alive through a passing database or storage fault
+                log.exception("worker loop error")
+                self.stop.wait(1.0)
+        log.info("worker stopped")
+
+    def _maybe_sweep(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sweep >= self.settings.sweep_interval:
+            self._last_sweep = now
+            counts = self.components.service.sweep()
+            if any(counts.values()):
+                log.info("sweep removed %s", counts)
+
+
+def start_worker_thread(components: Components) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=Worker(components, stop).run_forever, name="imageservice-worker", daemon=True)
+    thread.start()
+    return thread, stop

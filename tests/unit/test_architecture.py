@@ -1,0 +1,54 @@
+"""The core stays free of the web and cloud SDKs; Pillow stays inside the imaging module."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "application" / "imageservice"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_importing_the_pipeline_pulls_in_neither_flask_nor_boto3():
+    code = (
+        "import sys, imageservice.core.pipeline, imageservice.core.imaging;"
+        "bad = [m for m in ('flask', 'boto3', 'botocore', 'werkzeug') if m in sys.modules];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_core_modules_import_no_framework_or_sdk():
+    for path in (PACKAGE / "core").glob("*.py"):
+        assert not _imports(path) & {"flask", "boto3", "botocore", "werkzeug"}, path
+
+
+def test_only_the_imaging_module_imports_pillow():
+    importers = {
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if _imports(path) & {"PIL", "pillow_heif"}
+    }
+    assert importers == {"core/imaging.py"}
+
+
+def test_importing_the_app_factory_does_no_work():
+    code = (
+        "import os, tempfile; d = tempfile.mkdtemp(); os.chdir(d);"
+        "import imageservice.web, imageservice.cli, imageservice.worker;"
+        "print(os.listdir(d))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
