@@ -67,6 +67,7 @@ class Settings:
     job_retry_delay: int = 5
     worker_poll_seconds: float = 0.2
     sweep_interval: int = 300
+    embedded_worker: bool = True  # local mode: `serve` processes jobs in its own processes too
     pending_grace: int = 300
 
     # web

@@ -76,3 +76,14 @@ def start_worker_thread(components: Components) -> tuple[threading.Thread, threa
     thread = threading.Thread(target=Worker(components, stop).run_forever, name="imageservice-worker", daemon=True)
     thread.start()
     return thread, stop
+
+
+def post_worker_init(gunicorn_worker) -> None:
+    """gunicorn hook: in local mode each web worker process also runs a job-worker thread.
+
+    Started after the fork, inside the worker process, so no thread (or SQLite handle in use)
+    is ever copied across a fork; several processes share the queue safely.
+    """
+    components = gunicorn_worker.wsgi.extensions["imageservice"]
+    if components.settings.backend == "local" and components.settings.embedded_worker:
+        start_worker_thread(components)

@@ -27,14 +27,14 @@ from ...core.records import PresignedDownload, PresignedUpload
 from ...core.timeutil import epoch_to_iso
 from ...ports import BlobNotFound, BlobTooLarge
 
-KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@/-]{0,511}$")
+KEY_RE = re.compile(r"^[^\x00-\x1f\x7f\\]{1,1024}$")
 BLOB_ROUTE = "/blobs/"
 SIGNED_PARAMS = ("X-Expires", "X-Content-Type", "X-Content-Length", "X-Response-Type", "X-Disposition")
 
 
 def safe_key(key: str) -> str:
-    """Refuse keys that could leave the blob root or name something odd."""
-    if not KEY_RE.match(key) or ".." in key.split("/") or "//" in key or key.endswith("/"):
+    """Refuse keys that could leave the blob root or name hidden/temporary files."""
+    if not KEY_RE.match(key) or any(not part or part.startswith(".") for part in key.split("/")):
         raise ValueError(f"invalid blob key {key!r}")
     return key
 

@@ -1,0 +1,90 @@
+"""The local blob endpoint enforces what an upload URL signed, as S3 does for presigned URLs."""
+
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import pytest
+
+import imagefactory
+from support import assert_error
+
+
+def _path(url: str) -> tuple[str, dict]:
+    parts = urlsplit(url)
+    return parts.path, dict(parse_qsl(parts.query))
+
+
+@pytest.fixture
+def data():
+    return imagefactory.png_bytes(64, 48)
+
+
+@pytest.fixture
+def ticket(api, data):
+    return api.ticket(content_type="image/png", size=len(data), filename="x.png")
+
+
+def test_signed_upload_succeeds_once_per_constraints(api, ticket, data, components):
+    assert api.put(ticket, data).status_code == 200
+    assert components.queue.depth() == 1
+
+
+def test_wrong_content_type_is_refused(client, ticket, data):
+    path, query = _path(ticket["upload_url"])
+    response = client.put(f"{path}?{urlencode(query)}", data=data, headers={"Content-Type": "text/html"})
+    assert_error(response, 415, "content_type_mismatch")
+
+
+def test_other_length_is_refused(client, ticket, data):
+    path, query = _path(ticket["upload_url"])
+    response = client.put(f"{path}?{urlencode(query)}", data=data + b"extra", headers={"Content-Type": "image/png"})
+    assert_error(response, 403, "content_length_mismatch")
+
+
+def test_tampered_signature_and_other_key_are_refused(client, ticket, data):
+    path, query = _path(ticket["upload_url"])
+    bad = {**query, "X-Signature": query["X-Signature"][:-1] + ("0" if query["X-Signature"][-1] != "0" else "1")}
+    assert_error(client.put(f"{path}?{urlencode(bad)}", data=data, headers={"Content-Type": "image/png"}),
+                 403, "invalid_signature")
+    other = path.rsplit("/", 1)[0] + "/01J00000000000000000000000"
+    assert_error(client.put(f"{other}?{urlencode(query)}", data=data, headers={"Content-Type": "image/png"}),
+                 403, "invalid_signature")
+    relaxed = {k: v for k, v in query.items() if k != "X-Content-Length"}
+    assert_error(client.put(f"{path}?{urlencode(relaxed)}", data=data * 2, headers={"Content-Type": "image/png"}),
+                 403, "invalid_signature")
+
+
+def test_expired_url_is_refused(tmp_path, data):
+    from support import ApiClient, make_settings
+    from imageservice.bootstrap import build_components
+    from imageservice.web import create_app
+
+    components = build_components(make_settings(tmp_path, upload_url_ttl=-1))
+    client = create_app(components=components).test_client()
+    api = ApiClient(client, components.service.create_token("alice"))
+    ticket = api.ticket(content_type="image/png", size=len(data))
+    assert_error(api.put(ticket, data), 403, "url_expired")
+
+
+def test_undeclared_size_is_still_capped(tmp_path):
+    from support import ApiClient, make_settings
+    from imageservice.bootstrap import build_components
+    from imageservice.web import create_app
+
+    components = build_components(make_settings(tmp_path, max_upload_bytes=1000))
+    client = create_app(components=components).test_client()
+    api = ApiClient(client, components.service.create_token("alice"))
+    ticket = api.ticket(content_type="image/png")
+    assert_error(api.put(ticket, b"\0" * 1001), 413, "too_large")
+    assert components.blobs.size(f"originals/alice/{ticket['image_id']}") is None
+    assert api.put(ticket, imagefactory.png_bytes(8, 8)).status_code == 200
+
+
+def test_download_urls_are_signed_get_only(api, client, data):
+    image_id = api.upload(data, "image/png", "x.png")
+    url = api.call("GET", f"/api/images/{image_id}/download").get_json()["download_url"]
+    path, query = _path(url)
+    assert client.head(f"{path}?{urlencode(query)}").status_code == 200
+    assert_error(client.put(f"{path}?{urlencode(query)}", data=b"x"), 403, "invalid_signature")
+    assert_error(client.get(path), 403, "invalid_signature")
+    response = client.get(f"{path}?{urlencode(query)}")
+    assert "sandbox" in response.headers["Content-Security-Policy"]

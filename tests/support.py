@@ -1,0 +1,80 @@
+"""Test helpers shared by every tier (imported by name; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from imageservice.settings import Settings
+from imageservice.worker import Worker
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+CORPUS = REPO.parent / "shared" / "corpus"
+TEST_SECRET = "test-secret-key-not-for-production"
+
+
+def make_settings(tmp_path: Path, **overrides) -> Settings:
+    values = {"data_dir": tmp_path / "data", "secret_key": TEST_SECRET, "public_url": "http://localhost",
+              "job_retry_delay": 0}
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+class ApiClient:
+    """The seeds' curl flow through Flask's test client: upload ticket, PUT, process, read."""
+
+    def __init__(self, client, token: str | None, worker: Worker | None = None):
+        self.client = client
+        self.token = token
+        self.worker = worker
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def call(self, method: str, path: str, **kwargs):
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def ticket(self, **params):
+        response = self.call("POST", "/api/images/upload", json=params)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def put(self, ticket: dict, data: bytes, headers: dict | None = None):
+        parts = urlsplit(ticket["upload_url"])
+        return self.client.put(
+            f"{parts.path}?{parts.query}", data=data, headers={**ticket["upload_headers"], **(headers or {})}
+        )
+
+    def upload(self, data: bytes, content_type: str = "image/jpeg", filename: str = "photo.jpg",
+               process: bool = True, **params) -> str:
+        ticket = self.ticket(content_type=content_type, size=len(data), filename=filename, **params)
+        response = self.put(ticket, data)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        if process:
+            self.process()
+        return ticket["image_id"]
+
+    def process(self) -> None:
+        self.worker.drain()
+
+    def image(self, image_id: str) -> dict:
+        response = self.call("GET", f"/api/images/{image_id}")
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def fetch(self, url: str):
+        parts = urlsplit(url)
+        return self.client.get(f"{parts.path}?{parts.query}")
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    body = response.get_json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    assert body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]
