@@ -3,36 +3,42 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
+RUNTIME := $(VENV)/.runtime-$(HASH)
+TESTDEPS := $(VENV)/.test-$(HASH)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
 .PHONY: run test test-fast bench lambda-zip system-deps clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,lambda]"
-	@rm -f $(VENV)/.installed-*; touch $@
+	$(PY) -m pip install --quiet -e .
+	@rm -f $(VENV)/.runtime-*; touch $@
 
-run: $(STAMP)
+$(TESTDEPS): $(RUNTIME)
+	$(PY) -m pip install --quiet -e ".[test,lambda]"
+	@rm -f $(VENV)/.test-*; touch $@
+
+run: $(RUNTIME)
 	IMAGESERVICE_DATA_DIR=$${IMAGESERVICE_DATA_DIR:-./data} $(VENV)/bin/imageservice serve --host $(HOST) --port $(PORT)
 
 system-deps:
 	@bash scripts/system-deps.sh
 
-test: $(STAMP) system-deps
+test: $(TESTDEPS) system-deps
 	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(TESTDEPS)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(RUNTIME)
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) bench/bench_pipeline.py
 
-lambda-zip: $(STAMP)
+lambda-zip: $(RUNTIME)
 	$(PY) lambda/build_zip.py
 
 clean:
