@@ -86,4 +86,14 @@ def post_worker_init(gunicorn_worker) -> None:
     """
     components = gunicorn_worker.wsgi.extensions["imageservice"]
     if components.settings.backend == "local" and components.settings.embedded_worker:
-        start_worker_thread(components)
+        gunicorn_worker.imageservice_jobs = start_worker_thread(components)
+
+
+def worker_exit(gunicorn_worker, timeout: float = 20.0) -> None:
+    """gunicorn hook: let the job thread finish its current job before the process exits
+    (a job cut short would wait out its visibility timeout before another run takes it)."""
+    jobs = getattr(gunicorn_worker, "imageservice_jobs", None)
+    if jobs is not None:
+        thread, stop = jobs
+        stop.set()
+        thread.join(timeout)

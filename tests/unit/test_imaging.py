@@ -161,9 +161,9 @@ def test_thumb_is_made_from_the_preview(monkeypatch, photo_12mp):
     calls = []
     real = imaging._resize
 
-    def spy(image, size, box=None):
+    def spy(image, size, box=None, **options):
         calls.append((image.size, size))
-        return real(image, size, box)
+        return real(image, size, box, **options)
 
     monkeypatch.setattr(imaging, "_resize", spy)
     process(photo_12mp)

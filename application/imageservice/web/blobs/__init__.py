@@ -43,7 +43,10 @@ def upload(key: str):
     limit = components.settings.max_upload_bytes
     if verified.content_length is not None:
         limit = min(limit, verified.content_length)
-    request.max_content_length = limit
+    # One byte of headroom: with a server that terminates the stream (gunicorn), Werkzeug's
+    # limited stream raises on the read *after* exactly max_content_length bytes, which an
+    # upload of exactly the signed size makes. put_stream enforces the exact limit.
+    request.max_content_length = limit + 1
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"At most {limit} bytes may be uploaded here.", code="too_large")
     try:
