@@ -1,0 +1,168 @@
+"""The container's command, run for real outside a container.
+
+The test reads the CMD of the Dockerfile's final stage (its JSON array, word for word) and
+runs it with the project's gunicorn against embedded mode: a temporary data dir, a free port
+on 127.0.0.1. It passes when GET /healthz answers 200 within 30 s and gunicorn then stops
+cleanly on SIGTERM, the way ECS stops a task. The config module's own rules (bind, worker
+count, overrides) are checked here too, without a server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import runpy
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+CONFIG_MODULE = "imageservice.gunicorn_conf"
+STARTUP_SECONDS = 30
+STOP_SECONDS = 30
+
+
+def container_cmd() -> list[str]:
+    """The last CMD of the Dockerfile (continuation lines joined), which must be exec form."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    commands = [line.strip()[3:].strip() for line in text.splitlines() if re.match(r"\s*CMD\s", line)]
+    assert commands, "the Dockerfile has no CMD"
+    command = json.loads(commands[-1])
+    assert isinstance(command, list) and all(isinstance(word, str) for word in command), "CMD must be a JSON array"
+    return command
+
+
+def executable(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        pytest.skip(f"{name} is not installed (make test installs the project)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def load_config(monkeypatch, **env: str) -> dict:
+    """The config module's settings under ``env`` (a fresh execution, not the cached import)."""
+    for name in ("PORT", "IMAGESERVICE_HOST", "IMAGESERVICE_BIND", "IMAGESERVICE_WEB_WORKERS",
+                 "IMAGESERVICE_WEB_THREADS", "IMAGESERVICE_WEB_TIMEOUT", "FORWARDED_ALLOW_IPS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_module(CONFIG_MODULE)
+
+
+# ------------------------------------------------------------------------------- the command
+
+def test_cmd_runs_gunicorn_with_the_config_module_and_the_app_factory():
+    assert container_cmd() == ["gunicorn", "--config", f"python:{CONFIG_MODULE}", "imageservice.web:create_app()"]
+
+
+def test_container_command_serves_healthz_and_stops_on_sigterm(tmp_path):
+    pytest.importorskip("imageservice.web", reason="the app package is not installed (make test installs it)")
+    command = container_cmd()
+    command[0] = executable(command[0])
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("IMAGESERVICE_")}
+    env.update(
+        IMAGESERVICE_BACKEND="local",
+        IMAGESERVICE_DATA_DIR=str(tmp_path / "data"),
+        IMAGESERVICE_HOST="127.0.0.1",
+        PORT=str(port),
+        IMAGESERVICE_WEB_WORKERS="2",
+        PYTHONUNBUFFERED="1",
+    )
+    stdout_path, stderr_path = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        server = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
+        try:
+            status = wait_for_healthz(server, f"http://127.0.0.1:{port}/healthz")
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                returncode = server.wait(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+                returncode = None
+    logs = f"--- stdout\n{stdout_path.read_text()}\n--- stderr\n{stderr_path.read_text()}"
+    assert status == 200, f"GET /healthz answered {status}\n{logs}"
+    assert returncode == 0, f"gunicorn did not stop cleanly on SIGTERM (exit {returncode})\n{logs}"
+    # Access log on stdout, gunicorn's own log on stderr, listening where it was told to.
+    assert "GET /healthz" in stdout_path.read_text(), logs
+    assert f"Listening at: http://127.0.0.1:{port}" in stderr_path.read_text(), logs
+
+
+def wait_for_healthz(server: subprocess.Popen, url: str) -> int | None:
+    """Poll ``url`` until it answers 200, the server exits, or STARTUP_SECONDS pass."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    status = None
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            return status
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            status = None
+        if status == 200:
+            return status
+        time.sleep(0.2)
+    return status
+
+
+# ------------------------------------------------------------------------------- the config
+
+def test_config_binds_all_interfaces_on_port_8000_by_default(monkeypatch):
+    config = load_config(monkeypatch)
+    assert config["bind"] == ["0.0.0.0:8000"]
+    assert config["accesslog"] == "-" and config["errorlog"] == "-"
+    assert config["forwarded_allow_ips"] == "127.0.0.1,::1"
+    assert config["graceful_timeout"] < 30  # inside ECS's StopTimeout (30 s)
+    assert config["keepalive"] > 60  # outlives the ALB's idle timeout
+    assert config["control_socket_disable"] is True
+
+
+def test_config_takes_host_port_or_a_full_bind_from_the_environment(monkeypatch):
+    assert load_config(monkeypatch, IMAGESERVICE_HOST="127.0.0.1", PORT="8123")["bind"] == ["127.0.0.1:8123"]
+    assert load_config(monkeypatch, IMAGESERVICE_HOST="::1", PORT="8123")["bind"] == ["[::1]:8123"]
+    assert load_config(monkeypatch, IMAGESERVICE_BIND="unix:/tmp/web.sock", PORT="1")["bind"] == ["unix:/tmp/web.sock"]
+    assert load_config(monkeypatch, FORWARDED_ALLOW_IPS="10.40.0.0/16")["forwarded_allow_ips"] == "10.40.0.0/16"
+
+
+def test_config_workers_follow_the_cpus_unless_set(monkeypatch):
+    config = load_config(monkeypatch)
+    assert [config["default_workers"](n) for n in (1, 2, 3, 4, 64)] == [3, 5, 7, 8, 8]
+    assert config["workers"] == config["default_workers"](config["usable_cpus"]())
+    assert load_config(monkeypatch, IMAGESERVICE_WEB_WORKERS="3")["workers"] == 3
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_config_refuses_a_bad_worker_count(monkeypatch, value):
+    with pytest.raises(ValueError, match="IMAGESERVICE_WEB_WORKERS"):
+        load_config(monkeypatch, IMAGESERVICE_WEB_WORKERS=value)
+
+
+def test_config_puts_worker_heartbeats_on_shared_memory_when_writable(monkeypatch):
+    config = load_config(monkeypatch)
+    shm = Path("/dev/shm")
+    expected = "/dev/shm" if shm.is_dir() and os.access(shm, os.W_OK) else None
+    assert config["worker_tmp_dir"] == expected
