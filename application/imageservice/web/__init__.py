@@ -19,7 +19,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     settings = settings or (components.settings if components else Settings.from_env())
     components = components or build_components(settings)
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the pages blueprint serves static files
     app.config.update(
         SECRET_KEY=settings.resolved_secret_key() if settings.backend == "local" else settings.secret_key,
         MAX_CONTENT_LENGTH=API_BODY_LIMIT,

@@ -1,0 +1,194 @@
+/* The image page: preview with a blurhash placeholder, live status until processed,
+   in-place editing of tags and description, downloads, convert & resize, delete. */
+(function () {
+  "use strict";
+
+  var CIS = window.CIS;
+  var root = document.getElementById("detail");
+  if (!root) return;
+  var imageId = root.dataset.imageId;
+  var filename = root.dataset.filename;
+  var path = CIS.imagePath(imageId);
+
+  function showError(node, error) {
+    if (!node) return;
+    node.textContent = error ? CIS.errorWords(error) : "";
+    node.hidden = !error;
+  }
+
+  // ---- preview ----------------------------------------------------------------------------
+
+  var placeholder = document.getElementById("preview-placeholder");
+  var preview = document.getElementById("preview-image");
+  if (preview) {
+    var w = Number(preview.getAttribute("width")), h = Number(preview.getAttribute("height"));
+    if (placeholder && w && h) placeholder.height = Math.max(1, Math.min(96, Math.round(32 * h / w)));
+    if (placeholder && !(CIS.blurhash && CIS.blurhash.paint(placeholder, root.dataset.blurhash))) placeholder.hidden = true;
+    preview.addEventListener("load", function () {
+      preview.classList.add("is-loaded");
+      if (placeholder) placeholder.hidden = true;
+    });
+    CIS.downloadUrl(imageId, "preview").then(function (url) { preview.src = url; })
+      .catch(function (error) { CIS.toast("The preview could not be loaded: " + CIS.errorWords(error), "error"); });
+  }
+
+  // ---- live status until the image settles ------------------------------------------------
+
+  if (root.dataset.settled !== "true") {
+    var status = root.dataset.status;
+    var poll = function () {
+      CIS.api("GET", path).then(function (record) {
+        if (record.status !== status) { location.reload(); return; }
+        setTimeout(poll, 1000);
+      }).catch(function (error) {
+        if (error instanceof CIS.ApiError && error.status === 404) { location.reload(); return; }
+        setTimeout(poll, 3000);
+      });
+    };
+    setTimeout(poll, 1000);
+  }
+
+  // ---- downloads --------------------------------------------------------------------------
+
+  var downloads = document.getElementById("downloads");
+  if (downloads) {
+    downloads.addEventListener("click", function (event) {
+      var button = event.target.closest("button[data-variant]");
+      if (!button) return;
+      var downloadError = document.getElementById("download-error");
+      button.disabled = true;
+      CIS.downloadUrl(imageId, button.dataset.variant).then(function (url) {
+        showError(downloadError, null);
+        if (new URL(url, location.href).origin === location.origin || button.dataset.variant === "original") {
+          CIS.startDownload(url);
+        } else {
+          window.open(url, "_blank", "noopener");   // another origin ignores download=: show it
+        }
+      }).catch(function (error) { showError(downloadError, error); })
+        .then(function () { button.disabled = false; });
+    });
+  }
+
+  // ---- convert & resize -------------------------------------------------------------------
+
+  var convertForm = document.getElementById("convert-form");
+  if (convertForm) {
+    var quality = document.getElementById("convert-quality");
+    var qualityValue = document.getElementById("quality-value");
+    var convertStatus = document.getElementById("convert-status");
+    var submit = document.getElementById("convert-submit");
+    quality.addEventListener("input", function () { qualityValue.textContent = quality.value; });
+
+    var sizeField = function (name) {
+      var field = convertForm.elements[name];
+      var text = field.value.trim();
+      if (!text) return null;
+      var value = Number(text);
+      var max = Number(field.max) || 8192;
+      if (!Number.isInteger(value) || value < 1 || value > max) {
+        throw new CIS.ApiError(400, "invalid_parameter", "The " + name + " must be a whole number from 1 to " + max + ".");
+      }
+      return value;
+    };
+
+    convertForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var body;
+      try {
+        body = {
+          format: convertForm.elements.format.value,
+          fit: convertForm.elements.fit.value,
+          quality: Number(quality.value)
+        };
+        var width = sizeField("width"), height = sizeField("height");
+        if (width) body.width = width;
+        if (height) body.height = height;
+      } catch (error) {
+        convertStatus.textContent = CIS.errorWords(error);
+        convertStatus.classList.add("is-bad");
+        return;
+      }
+      submit.disabled = true;
+      convertStatus.classList.remove("is-bad");
+      convertStatus.textContent = "Converting…";
+      CIS.api("POST", path + "/convert", body).then(function (result) {
+        convertStatus.textContent = "";
+        convertStatus.appendChild(document.createTextNode(
+          "Made " + result.format.toUpperCase() + " " + result.width + " × " + result.height + ", " +
+          CIS.formatBytes(result.bytes) + ". "));
+        convertStatus.appendChild(CIS.el("a", { href: result.download_url, rel: "noopener", download: "", text: "Download again" }));
+        CIS.startDownload(result.download_url);
+      }).catch(function (error) {
+        convertStatus.textContent = CIS.errorWords(error);
+        convertStatus.classList.add("is-bad");
+      }).then(function () { submit.disabled = false; });
+    });
+  }
+
+  // ---- tags and description, edited in place ---------------------------------------------
+
+  var editButton = document.getElementById("edit-button");
+  var editForm = document.getElementById("edit-form");
+  var aboutView = document.getElementById("about-view");
+  var editError = document.getElementById("edit-error");
+
+  function editing(on) {
+    editForm.hidden = !on;
+    aboutView.hidden = on;
+    editButton.hidden = on;
+    editButton.setAttribute("aria-expanded", on ? "true" : "false");
+    showError(editError, null);
+    if (on) document.getElementById("edit-tags").focus();
+    else editButton.focus();
+  }
+
+  function renderAbout(record) {
+    var tagsView = document.getElementById("tags-view");
+    tagsView.textContent = "";
+    record.tags.forEach(function (tag) { tagsView.appendChild(CIS.el("li", { className: "tag", text: tag })); });
+    document.getElementById("description-view").textContent = record.description || "";
+    document.getElementById("about-empty").hidden = Boolean(record.tags.length || record.description);
+    editForm.elements.tags.value = record.tags.join(", ");
+    editForm.elements.description.value = record.description || "";
+  }
+
+  editButton.addEventListener("click", function () { editing(true); });
+  document.getElementById("edit-cancel").addEventListener("click", function () { editing(false); });
+  editForm.addEventListener("keydown", function (event) { if (event.key === "Escape") editing(false); });
+  editForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var save = editForm.querySelector('button[type="submit"]');
+    save.disabled = true;
+    CIS.api("PATCH", path, {
+      tags: editForm.elements.tags.value,
+      description: editForm.elements.description.value
+    }).then(function (record) {
+      renderAbout(record);
+      editing(false);
+      CIS.toast("Saved.");
+    }).catch(function (error) { showError(editError, error); })
+      .then(function () { save.disabled = false; });
+  });
+
+  // ---- delete, confirmed in a dialog ------------------------------------------------------
+
+  var dialog = document.getElementById("delete-dialog");
+  var confirmButton = document.getElementById("delete-confirm");
+  var deleteError = document.getElementById("delete-error");
+  document.getElementById("delete-button").addEventListener("click", function () {
+    showError(deleteError, null);
+    dialog.showModal();
+  });
+  confirmButton.addEventListener("click", function () {
+    confirmButton.disabled = true;
+    confirmButton.textContent = "Deleting…";
+    CIS.api("DELETE", path).then(function () {
+      CIS.leaveNotice("Deleted " + filename + ".");
+      location.assign("/");
+    }).catch(function (error) {
+      showError(deleteError, error);
+      confirmButton.disabled = false;
+      confirmButton.textContent = "Delete";
+    });
+  });
+})();

@@ -1,0 +1,358 @@
+"""The browser pages through Flask's test client: workspace cookie, CSRF, CSP, no inline code,
+cache-busted assets, ownership on the detail page, errors in words."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import imagefactory
+from support import assert_error
+
+from imageservice.web.pages import views
+
+STATIC = Path(views.bp.static_folder).resolve()
+TEMPLATES = Path(views.bp.root_path, views.bp.template_folder).resolve()
+ASSET_RE = re.compile(r"^/static/(?P<name>[\w.-]+)\?v=(?P<version>[0-9a-f]{12})$")
+
+
+class PageParser(HTMLParser):
+    """Collects what the CSP cares about: scripts, styles, inline handlers, asset URLs, metas."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.scripts: list[dict] = []
+        self.inline_script_bodies: list[str] = []
+        self.style_elements = 0
+        self.style_attributes: list[str] = []
+        self.handler_attributes: list[str] = []
+        self.assets: list[str] = []
+        self.metas: dict[str, str] = {}
+        self.images_without_alt: list[dict] = []
+        self.inputs_without_label: list[str] = []
+        self.label_targets: set[str] = set()
+        self.inputs: list[dict] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        for name, _ in attrs:
+            if name == "style":
+                self.style_attributes.append(tag)
+            if name.startswith("on"):
+                self.handler_attributes.append(f"{tag}[{name}]")
+        if tag == "script":
+            self.scripts.append(attributes)
+            self._in_script = True
+            if attributes.get("src"):
+                self.assets.append(attributes["src"])
+        elif tag == "style":
+            self.style_elements += 1
+        elif tag == "link" and attributes.get("href", "").startswith("/static/"):
+            self.assets.append(attributes["href"])
+        elif tag == "meta" and "name" in attributes:
+            self.metas[attributes["name"]] = attributes.get("content", "")
+        elif tag == "img" and "alt" not in attributes:
+            self.images_without_alt.append(attributes)
+        elif tag == "label" and attributes.get("for"):
+            self.label_targets.add(attributes["for"])
+        if tag in ("input", "select", "textarea"):
+            self.inputs.append(attributes)
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script and data.strip():
+            self.inline_script_bodies.append(data.strip()[:80])
+
+    def unlabelled_inputs(self) -> list[str]:
+        return [
+            a.get("id", a.get("name", "?")) for a in self.inputs
+            if a.get("type") != "hidden" and a.get("id") not in self.label_targets and not a.get("aria-label")
+        ]
+
+
+def parse(html: str) -> PageParser:
+    parser = PageParser()
+    parser.feed(html)
+    return parser
+
+
+def csrf_of(client) -> str:
+    return parse(client.get("/").get_data(as_text=True)).metas["csrf-token"]
+
+
+def upload_via_session(client, worker, data: bytes, filename: str, content_type: str, **params) -> str:
+    token = csrf_of(client)
+    response = client.post("/api/images/upload", headers={"X-CSRF-Token": token}, json={
+        "content_type": content_type, "size": len(data), "filename": filename, **params})
+    assert response.status_code == 201, response.get_json()
+    ticket = response.get_json()
+    url = ticket["upload_url"].split("localhost", 1)[1]
+    assert client.put(url, data=data, headers=ticket["upload_headers"]).status_code == 200
+    worker.drain()
+    return ticket["image_id"]
+
+
+@pytest.fixture
+def photo_id(client, worker):
+    data = imagefactory.jpeg_bytes(640, 480, gps=(48.8584, 2.2945, 35.0))
+    return upload_via_session(client, worker, data, "eiffel.jpg", "image/jpeg", tags="paris, trip")
+
+
+# ---- workspace and CSRF -------------------------------------------------------------------------
+
+
+def test_first_visit_makes_a_private_workspace_cookie(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    cookie = next(v for k, v in response.headers.items() if k == "Set-Cookie" and "imageservice_session=" in v)
+    attributes = [part.strip().lower() for part in cookie.split(";")]
+    assert "httponly" in attributes
+    assert "samesite=lax" in attributes
+    with client.session_transaction() as session:
+        workspace = session["workspace"]
+    assert workspace["user_id"].startswith("anon-")
+    page = parse(response.get_data(as_text=True))
+    assert page.metas["csrf-token"] == workspace["csrf_token"]
+
+
+def test_a_second_visit_keeps_the_same_workspace(client):
+    first = csrf_of(client)
+    assert csrf_of(client) == first
+
+
+def test_header_shows_expiry_and_quota(client):
+    html = client.get("/").get_data(as_text=True)
+    with client.session_transaction() as session:
+        expires_at = session["workspace"]["expires_at"]
+    assert f'data-expires-at="{expires_at}"' in html
+    assert "Workspace expires in" in html
+    assert "0 of 1,000 images" in html and "0 B of 2.0 GB" in html
+
+
+def test_cookie_write_needs_the_csrf_header(client):
+    token = csrf_of(client)
+    body = {"content_type": "image/png", "size": 10, "filename": "a.png"}
+    assert_error(client.post("/api/images/upload", json=body), 403, "csrf_failed")
+    assert_error(client.post("/api/images/upload", json=body, headers={"X-CSRF-Token": "not-the-token"}),
+                 403, "csrf_failed")
+    response = client.post("/api/images/upload", json=body, headers={"X-CSRF-Token": token})
+    assert response.status_code == 201, response.get_json()
+    image_id = response.get_json()["image_id"]
+    patch = {"tags": "one, two"}
+    assert_error(client.patch(f"/api/images/{image_id}", json=patch), 403, "csrf_failed")
+    changed = client.patch(f"/api/images/{image_id}", json=patch, headers={"X-CSRF-Token": token})
+    assert changed.status_code == 200 and changed.get_json()["tags"] == ["one", "two"]
+    assert_error(client.delete(f"/api/images/{image_id}"), 403, "csrf_failed")
+    assert client.delete(f"/api/images/{image_id}", headers={"X-CSRF-Token": token}).status_code == 204
+
+
+# ---- security headers and no inline code ----------------------------------------------------------
+
+
+def _directives(csp: str) -> dict[str, list[str]]:
+    return {d.split()[0]: d.split()[1:] for d in (p.strip() for p in csp.split(";")) if d}
+
+
+@pytest.mark.parametrize("path", ["/", "/api/docs", "/no-such-page"])
+def test_pages_get_a_csp_without_inline_script_or_style(client, path):
+    response = client.get(path, headers={"Accept": "text/html"})
+    directives = _directives(response.headers["Content-Security-Policy"])
+    for name in ("script-src", "style-src"):
+        assert directives[name] == ["'self'"], directives[name]
+    assert "'unsafe-eval'" not in response.headers["Content-Security-Policy"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def _rendered_pages(client, photo_id, worker) -> dict[str, str]:
+    rejected = upload_via_session(client, worker, imagefactory.html_as_jpg_bytes(), "fake.jpg", "image/jpeg")
+    pending = client.post("/api/images/upload", headers={"X-CSRF-Token": csrf_of(client)},
+                          json={"content_type": "image/png", "filename": "later.png"}).get_json()["image_id"]
+    return {
+        "index": client.get("/").get_data(as_text=True),
+        "detail-ready": client.get(f"/images/{photo_id}").get_data(as_text=True),
+        "detail-rejected": client.get(f"/images/{rejected}").get_data(as_text=True),
+        "detail-pending": client.get(f"/images/{pending}").get_data(as_text=True),
+        "error": client.get("/images/nope", headers={"Accept": "text/html"}).get_data(as_text=True),
+        "docs": client.get("/api/docs").get_data(as_text=True),
+    }
+
+
+def test_rendered_pages_carry_no_inline_script_style_or_handlers(client, photo_id, worker):
+    for name, html in _rendered_pages(client, photo_id, worker).items():
+        page = parse(html)
+        assert page.inline_script_bodies == [], name
+        assert all(s.get("src") for s in page.scripts), name
+        assert page.style_elements == 0, name
+        assert page.style_attributes == [], name
+        assert page.handler_attributes == [], name
+        assert page.images_without_alt == [], name
+        assert page.unlabelled_inputs() == [], name
+        assert page.metas.get("csrf-token"), name
+
+
+def test_template_and_script_sources_stay_free_of_inline_code():
+    for template in TEMPLATES.glob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"\sstyle\s*=", text), template.name
+        assert not re.search(r"\son[a-z]+\s*=", text), template.name
+        assert "<style" not in text, template.name
+        for body in re.findall(r"<script\b[^>]*>(.*?)</script>", text, re.S):
+            assert not body.strip(), template.name
+    for script in STATIC.glob("*.js"):
+        text = script.read_text()
+        # Text goes in through textContent: no HTML parsing of data, no eval.
+        for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert banned not in text, f"{script.name} uses {banned}"
+
+
+# ---- cache-busted assets --------------------------------------------------------------------------
+
+
+def test_assets_have_content_hashed_urls_and_long_caching(client):
+    page = parse(client.get("/").get_data(as_text=True))
+    assert len(page.assets) >= 5, page.assets
+    for url in page.assets:
+        match = ASSET_RE.match(url)
+        assert match, url
+        content = (STATIC / match["name"]).read_bytes()
+        assert match["version"] == hashlib.sha256(content).hexdigest()[:12]
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.data == content
+        assert response.headers["Cache-Control"] == views.VERSIONED_CACHE_CONTROL
+        response.close()
+    plain = client.get("/static/app.css")
+    assert plain.headers["Cache-Control"] == views.UNVERSIONED_CACHE_CONTROL
+    stale = client.get("/static/app.css?v=000000000000")
+    assert stale.headers["Cache-Control"] == views.UNVERSIONED_CACHE_CONTROL
+    plain.close()
+    stale.close()
+
+
+def test_asset_versions_are_computed_lazily_once(monkeypatch, tmp_path):
+    (tmp_path / "x.css").write_text("a")
+    versions = views.AssetVersions()
+    assert versions._hashes == {}
+    first = versions.version(tmp_path, "x.css")
+    (tmp_path / "x.css").write_text("b")
+    assert versions.version(tmp_path, "x.css") == first  # remembered for the process's life
+    with pytest.raises(FileNotFoundError):
+        versions.version(tmp_path, "../secret")
+
+
+# ---- pages: gallery, detail, ownership, errors ----------------------------------------------------
+
+
+def test_index_offers_the_upload_and_the_gallery(client, settings):
+    html = client.get("/").get_data(as_text=True)
+    page = parse(html)
+    file_input = next(i for i in page.inputs if i.get("type") == "file")
+    assert "multiple" in file_input
+    for accepted in ("image/jpeg", "image/png", "image/heic", "image/avif", ".jpg", ".webp", ".tiff", ".ico"):
+        assert accepted in file_input["accept"].split(",")
+    assert "image/svg+xml" not in file_input["accept"]
+    assert f'data-max-upload-bytes="{settings.max_upload_bytes}"' in html
+    assert 'id="choose-files"' in html and 'id="dropzone"' in html and 'id="gallery"' in html
+
+
+def test_detail_shows_metadata_exif_and_location(client, photo_id):
+    response = client.get(f"/images/{photo_id}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "eiffel.jpg" in html
+    assert "640 × 480 px" in html
+    assert "Contains location" in html
+    assert "48.85840° N, 2.29450° E" in html
+    for words in ("Testcam TC-1 Mark II", "TC 24-70mm f/2.8", "1/250 s", "f/2.8", "200", "50 mm", "2024-05-17 10:30:00"):
+        assert words in html, words
+    assert '<li class="tag">paris</li>' in html
+    assert 'data-status="ready"' in html
+    assert 'id="convert-form"' in html and 'id="delete-dialog"' in html
+
+
+def test_rejected_detail_says_why_in_words(client, worker):
+    image_id = upload_via_session(client, worker, imagefactory.html_as_jpg_bytes(), "fake.jpg", "image/jpeg")
+    html = client.get(f"/images/{image_id}").get_data(as_text=True)
+    record = client.get(f"/api/images/{image_id}").get_json()
+    assert record["status"] == "rejected" and record["error"]["code"] == "not_an_image"
+    assert "This file was rejected" in html
+    reason = views.sentence(record["error"]["message"])
+    assert reason[0].isupper() and reason.endswith(".")
+    assert reason in html.replace("&#39;", "'").replace("&#34;", '"')
+    assert 'id="convert-form"' not in html
+
+
+def test_detail_of_another_workspace_is_a_404_page(app, client, photo_id):
+    stranger = app.test_client()
+    response = stranger.get(f"/images/{photo_id}", headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "Not found" in html and "another workspace" in html
+    assert "eiffel" not in html
+
+
+@pytest.mark.parametrize("path", ["/images/not-an-id", "/images/01ARZ3NDEKTSV4RRFFQ69G5FAV", "/nowhere"])
+def test_unknown_pages_render_a_404_page_in_words(client, path):
+    response = client.get(path, headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    html = response.get_data(as_text=True)
+    assert response.mimetype == "text/html"
+    assert "<h1" in html and "Not found" in html and "Back to your images" in html
+    assert '{"error"' not in html
+
+
+def test_deleted_image_detail_is_gone(client, photo_id):
+    token = csrf_of(client)
+    assert client.delete(f"/api/images/{photo_id}", headers={"X-CSRF-Token": token}).status_code == 204
+    assert client.get(f"/images/{photo_id}").status_code == 404
+
+
+def test_api_docs_page_lists_the_endpoints(client):
+    html = client.get("/api/docs").get_data(as_text=True).replace("<wbr>", "")
+    for path in ("/api/images/upload", "/api/images/{image_id}/convert", "/api/me"):
+        assert path in html
+
+
+def test_convert_form_offers_exactly_what_the_service_converts():
+    from imageservice.core import imaging
+
+    assert tuple(value for value, _ in views.CONVERT_FORMATS) == tuple(imaging.CONVERT_FORMATS)
+    assert tuple(value for value, _ in views.FITS) == tuple(imaging.FITS)
+
+
+# ---- formatting helpers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, words", [
+    (0, "0 B"), (512, "512 B"), (1536, "1.5 KB"), (50 * 1024 * 1024, "50.0 MB"), (2 * 1024 ** 3, "2.0 GB"),
+    (None, "—"),
+])
+def test_filesize(value, words):
+    assert views.filesize(value) == words
+
+
+def test_sentence_makes_messages_read_as_sentences():
+    assert views.sentence("the file is markup (HTML/XML), not an image") == "The file is markup (HTML/XML), not an image."
+    assert views.sentence("Done!") == "Done!"
+    assert views.sentence("") == ""
+
+
+def test_exif_rows_accept_numbers_fractions_and_pairs():
+    rows = dict(views.exif_rows({
+        "Make": "Canon", "Model": "Canon EOS R5", "ExposureTime": "1/125", "FNumber": [56, 10],
+        "ISOSpeedRatings": [400], "FocalLength": 35.0, "DateTimeOriginal": "2023:01:02 03:04:05",
+    }))
+    assert rows == {"Camera": "Canon EOS R5", "Exposure": "1/125 s", "Aperture": "f/5.6", "ISO": "400",
+                    "Focal length": "35 mm", "Taken at": "2023-01-02 03:04:05"}
+    assert dict(views.exif_rows({"ExposureTime": 2.5}))["Exposure"] == "2.5 s"
+    assert views.exif_rows({"FNumber": "junk", "ExposureTime": 0}) == []
