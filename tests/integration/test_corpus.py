@@ -40,7 +40,8 @@ def corpus_api(tmp_path_factory):
     from imageservice.web import create_app
     from imageservice.worker import Worker
 
-    components = build_components(make_settings(tmp_path_factory.mktemp("corpus")))
+    # Every row is one upload by one owner: lift the per-minute upload limit for this run.
+    components = build_components(make_settings(tmp_path_factory.mktemp("corpus"), uploads_per_minute=10_000))
     client = create_app(components=components).test_client()
     return ApiClient(client, components.service.create_token("corpus"), Worker(components))
 

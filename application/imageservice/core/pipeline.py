@@ -227,7 +227,9 @@ class Pipeline:
             self.catalog.create(record)
             self.blobs.delete(parsed.key)
             return None
-        self.blobs.put(canonical, data, "application/octet-stream")
+        # The record first: the canonical key's own ObjectCreated event may reach another
+        # processor at once, and an object without a record is removed as an orphan.
         self.catalog.create(record)
+        self.blobs.put(canonical, data, "application/octet-stream")
         self.blobs.delete(parsed.key)
         return keys.OriginalKey(canonical, parsed.user_id, parsed.ephemeral, image_id, image_id)

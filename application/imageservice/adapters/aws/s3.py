@@ -1,0 +1,163 @@
+"""S3 BlobStore (any S3-compatible endpoint): objects in one bucket, SigV4 presigned URLs.
+
+A presigned PUT signs ``Content-Type`` and ``Content-Length`` as signed headers when the
+upload declared them, so S3 itself refuses an upload of another type or size
+(SignatureDoesNotMatch, 403). A presigned GET fixes the response's Content-Type and
+Content-Disposition (``response-content-type`` / ``response-content-disposition`` are signed
+query parameters).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+from urllib.parse import urlsplit
+
+from botocore.exceptions import ClientError
+
+from ...core.errors import TransientError
+from ...core.filenames import content_disposition
+from ...core.records import PresignedDownload, PresignedUpload
+from ...core.timeutil import epoch_to_iso
+from ...ports import BlobNotFound, BlobTooLarge
+from .errors import error_code, transient_errors
+
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+
+
+class S3BlobStore:
+    def __init__(self, s3_client, bucket: str, clock: Callable[[], float] = time.time):
+        self.s3 = s3_client
+        self.bucket = bucket
+        self._clock = clock
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store ``data`` at ``key`` (a whole-object overwrite; idempotent for equal data).
+
+        Raises TransientError when S3 is throttling or unreachable.
+        """
+        with transient_errors(f"put {key}"):
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        """The object's bytes.
+
+        Raises BlobNotFound when missing, BlobTooLarge when it has more than ``max_bytes``
+        (decided from the response's Content-Length before the body is read, so a huge
+        object costs one request and no transfer), TransientError on throttling/5xx/network.
+        """
+        with transient_errors(f"get {key}"):
+            try:
+                response = self.s3.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if _not_found(exc):
+                    raise BlobNotFound(key) from None
+                raise
+            body = response["Body"]
+            try:
+                size = int(response["ContentLength"])
+                if max_bytes is not None and size > max_bytes:
+                    raise BlobTooLarge(size)
+                return body.read()
+            finally:
+                body.close()
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when it does not exist."""
+        with transient_errors(f"head {key}"):
+            try:
+                return int(self.s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+            except ClientError as exc:
+                if _not_found(exc):
+                    return None
+                raise
+
+    def delete(self, key: str) -> None:
+        """Remove one object; a missing object is not an error (S3 deletes are idempotent)."""
+        with transient_errors(f"delete {key}"):
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with ``prefix``; returns how many went.
+
+        Lists with ListObjectsV2 and deletes in DeleteObjects batches of 1000. Raises
+        TransientError when S3 refused some keys of a batch (run it again: it is idempotent).
+        """
+        if not prefix:
+            raise ValueError("refusing to delete the whole bucket")
+        removed = 0
+        with transient_errors(f"delete {prefix}*"):
+            paginator = self.s3.get_paginator("list_objects_v2")
+            batch: list[dict[str, str]] = []
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    batch.append({"Key": item["Key"]})
+                    if len(batch) == DELETE_BATCH:
+                        removed += self._delete_batch(batch)
+                        batch = []
+            if batch:
+                removed += self._delete_batch(batch)
+        return removed
+
+    def _delete_batch(self, batch: list[dict[str, str]]) -> int:
+        response = self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        errors = response.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise TransientError(f"S3 kept {len(errors)} objects, e.g. {first.get('Key')}: {first.get('Code')}")
+        return len(batch)
+
+    def presign_upload(
+        self, key: str, *, content_type: str | None, content_length: int | None, expires_in: int
+    ) -> PresignedUpload:
+        """A PUT URL for ``key`` only, valid ``expires_in`` seconds; no request is made.
+
+        ``content_type`` and ``content_length``, when given, are signed headers: S3 answers
+        403 to an upload with another Content-Type or another number of bytes. The client
+        must send the returned ``headers`` (its HTTP library sets Content-Length itself).
+        """
+        params: dict[str, object] = {"Bucket": self.bucket, "Key": key}
+        headers: dict[str, str] = {}
+        if content_type:
+            params["ContentType"] = content_type
+            headers["Content-Type"] = content_type
+        if content_length is not None:
+            params["ContentLength"] = int(content_length)
+        expires_at = self._clock() + expires_in
+        url = self.s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in, HttpMethod="PUT")
+        return PresignedUpload(url=url, method="PUT", headers=headers, expires_at=epoch_to_iso(expires_at))
+
+    def presign_download(
+        self, key: str, *, expires_in: int, filename: str, content_type: str, attachment: bool
+    ) -> PresignedDownload:
+        """A GET URL answering with ``content_type`` and a Content-Disposition naming
+        ``filename`` (``attachment`` or ``inline``); no request is made."""
+        expires_at = self._clock() + expires_in
+        url = self.s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": content_disposition(filename, attachment),
+            },
+            ExpiresIn=expires_in,
+        )
+        return PresignedDownload(url=url, expires_at=epoch_to_iso(expires_at))
+
+    def origins(self) -> list[str]:
+        """The origin presigned URLs point at (path-style endpoint, or the bucket's host)."""
+        url = self.s3.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": "x"}, ExpiresIn=60)
+        parts = urlsplit(url)
+        return [f"{parts.scheme}://{parts.netloc}"]
+
+    def ping(self) -> None:
+        """Raise when the bucket cannot be reached (HeadBucket)."""
+        self.s3.head_bucket(Bucket=self.bucket)
+
+
+def _not_found(exc: ClientError) -> bool:
+    # GetObject says NoSuchKey; HeadObject has no body and says "404". NoSuchBucket is a
+    # configuration error and propagates.
+    return error_code(exc) in NOT_FOUND_CODES

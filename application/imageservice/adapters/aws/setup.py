@@ -1,0 +1,193 @@
+"""``imageservice setup`` in aws mode: create what the service needs, for emulators and development.
+
+In AWS, CloudFormation (infrastructure/data.yaml) owns these resources; this makes the same
+shape on moto, SeaweedFS or a sandbox account. Idempotent: whatever exists is brought to the
+wanted configuration, whatever is missing is created, so running it twice changes nothing.
+
+Names come from settings: the bucket and tables by name (the sessions table defaults to
+Flask-Session's ``Sessions``), the jobs queue from the last path
+segment of IMAGESERVICE_QUEUE_URL, its dead-letter queue from IMAGESERVICE_DEAD_LETTER_QUEUE_URL
+the same way, or else ``<queue name>-dlq``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from botocore.exceptions import ClientError
+
+from ...settings import Settings
+from .errors import error_code
+from .factory import AwsClients, build_aws_clients
+
+ORIGINAL_PREFIXES = ("originals/", "sessions/originals/")
+SESSION_PREFIX = "sessions/"
+DEAD_LETTER_RETENTION = 14 * 24 * 3600  # SQS's longest
+MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+MISSING_BUCKET_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
+IMAGES_TABLE_TTL = "ttl"
+SESSIONS_TABLE_TTL = "expiration"  # Flask-Session 0.8's DynamoDB backend writes this
+FLASK_SESSION_DEFAULT_TABLE = "Sessions"  # its table when IMAGESERVICE_SESSION_TABLE is unset
+
+
+def queue_name_from_url(url: str) -> str:
+    """``https://sqs.us-east-1.amazonaws.com/123456789012/jobs`` -> ``jobs``."""
+    name = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    if not name:
+        raise ValueError(f"no queue name in {url!r}")
+    return name
+
+
+def setup_resources(settings: Settings, clients: AwsClients | None = None) -> Iterator[str]:
+    """Create or update queues, bucket and tables; yields one human-readable line per step."""
+    clients = clients or build_aws_clients(settings)
+    sqs, s3, dynamodb = clients.sqs, clients.s3, clients.dynamodb
+
+    queue_name = queue_name_from_url(settings.queue_url)
+    dead_letter_name = (
+        queue_name_from_url(settings.dead_letter_queue_url) if settings.dead_letter_queue_url else f"{queue_name}-dlq"
+    )
+    dead_letter_url, line = _ensure_queue(sqs, dead_letter_name, {"MessageRetentionPeriod": str(DEAD_LETTER_RETENTION)})
+    yield line
+    dead_letter_arn = _queue_arn(sqs, dead_letter_url)
+    queue_url, line = _ensure_queue(sqs, queue_name, {
+        "VisibilityTimeout": str(settings.job_visibility_timeout),
+        "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": str(settings.job_max_attempts)}
+        ),
+    })
+    yield line
+    queue_arn = _queue_arn(sqs, queue_url)
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": _queue_policy(queue_arn, settings.bucket)})
+    yield f"queue {queue_name}: S3 bucket {settings.bucket} may send to it"
+    for name, url, wanted in (("IMAGESERVICE_QUEUE_URL", queue_url, settings.queue_url),
+                              ("IMAGESERVICE_DEAD_LETTER_QUEUE_URL", dead_letter_url, settings.dead_letter_queue_url)):
+        if wanted and url != wanted:
+            yield f"note: the queue's URL is {url}; set {name} to it"
+
+    yield _ensure_bucket(s3, settings.bucket, clients.region)
+    s3.put_bucket_cors(Bucket=settings.bucket, CORSConfiguration=_cors(settings.public_url))
+    yield f"bucket {settings.bucket}: CORS allows PUT/GET/HEAD from {_origin(settings.public_url)}"
+    s3.put_bucket_lifecycle_configuration(Bucket=settings.bucket, LifecycleConfiguration=_lifecycle())
+    yield f"bucket {settings.bucket}: lifecycle expires {SESSION_PREFIX} after 1 day, aborts stale multipart uploads"
+    s3.put_bucket_notification_configuration(
+        Bucket=settings.bucket, NotificationConfiguration=_notifications(queue_arn)
+    )
+    yield f"bucket {settings.bucket}: ObjectCreated under {', '.join(ORIGINAL_PREFIXES)} -> queue {queue_name}"
+
+    yield _ensure_table(dynamodb, settings.table, [("user_id", "HASH"), ("image_id", "RANGE")])
+    yield _ensure_ttl(dynamodb, settings.table, IMAGES_TABLE_TTL)
+    session_table = settings.session_table or FLASK_SESSION_DEFAULT_TABLE
+    yield _ensure_table(dynamodb, session_table, [("id", "HASH")])
+    yield _ensure_ttl(dynamodb, session_table, SESSIONS_TABLE_TTL)
+
+
+def _ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as exc:
+        if error_code(exc) not in MISSING_QUEUE_CODES:
+            raise
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        return url, f"queue {name}: created ({url})"
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    return url, f"queue {name}: exists, attributes updated ({url})"
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def _queue_policy(queue_arn: str, bucket: str) -> str:
+    partition = queue_arn.split(":")[1]
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "ImagesBucketSendsObjectCreatedEvents",
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:{partition}:s3:::{bucket}"}},
+        }],
+    })
+
+
+def _ensure_bucket(s3: Any, bucket: str, region: str) -> str:
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return f"bucket {bucket}: exists"
+    except ClientError as exc:
+        if error_code(exc) not in MISSING_BUCKET_CODES:
+            raise
+    options: dict[str, Any] = {}
+    if region != "us-east-1":
+        options["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(Bucket=bucket, **options)
+    return f"bucket {bucket}: created"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _cors(public_url: str) -> dict[str, Any]:
+    return {"CORSRules": [{
+        "ID": "BrowserUploadsAndDownloads",
+        "AllowedOrigins": [_origin(public_url)],
+        "AllowedMethods": ["PUT", "GET", "HEAD"],
+        "AllowedHeaders": ["Content-Type"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 3000,
+    }]}
+
+
+def _lifecycle() -> dict[str, Any]:
+    return {"Rules": [
+        {"ID": "ExpireSessionWorkspaces", "Status": "Enabled", "Filter": {"Prefix": SESSION_PREFIX},
+         "Expiration": {"Days": 1}},
+        {"ID": "AbortIncompleteMultipartUploads", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+    ]}
+
+
+def _notifications(queue_arn: str) -> dict[str, Any]:
+    return {"QueueConfigurations": [
+        {
+            "Id": f"originals-{index}",
+            "QueueArn": queue_arn,
+            "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+        }
+        for index, prefix in enumerate(ORIGINAL_PREFIXES)
+    ]}
+
+
+def _ensure_table(dynamodb: Any, table: str, key_schema: list[tuple[str, str]]) -> str:
+    try:
+        dynamodb.describe_table(TableName=table)
+        return f"table {table}: exists"
+    except ClientError as exc:
+        if error_code(exc) != "ResourceNotFoundException":
+            raise
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in key_schema],
+        KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in key_schema],
+    )
+    dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    return f"table {table}: created"
+
+
+def _ensure_ttl(dynamodb: Any, table: str, attribute: str) -> str:
+    current = dynamodb.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
+    if current.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and current.get("AttributeName") == attribute:
+        return f"table {table}: TTL on {attribute}"
+    dynamodb.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
+    )
+    return f"table {table}: TTL on {attribute} enabled"

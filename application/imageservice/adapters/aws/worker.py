@@ -1,0 +1,83 @@
+"""``imageservice worker`` in aws mode: Lambda's SQS integration, played locally.
+
+Long-polls the jobs queue, turns each batch into the exact event Lambda would deliver, runs
+the Lambda's own event processor in-process, and deletes only the messages not listed in
+``batchItemFailures``. Failed messages are left alone: they become visible again after the
+queue's visibility timeout, and after ``maxReceiveCount`` deliveries SQS moves them to the
+dead-letter queue — exactly what happens in AWS. For emulators and development; in AWS the
+Lambda does this.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ...bootstrap import Components
+from ...core.errors import TransientError
+from .errors import transient_errors
+from .events import sqs_lambda_event
+from .processor import EventProcessor
+from .sqs import MAX_BATCH, MAX_WAIT_SECONDS
+
+log = logging.getLogger(__name__)
+
+
+class SqsLambdaWorker:
+    def __init__(self, components: Components, stop: threading.Event | None = None, *, batch_size: int = MAX_BATCH):
+        settings = components.settings
+        clients = components.aws_clients
+        self.sqs = clients.sqs  # type: ignore[union-attr]
+        self.region = clients.region  # type: ignore[union-attr]
+        self.queue = components.queue
+        self.queue_url = settings.queue_url
+        self.batch_size = max(1, min(MAX_BATCH, batch_size))
+        # IMAGESERVICE_WORKER_POLL_SECONDS drives the long poll: small in tests, up to 20.
+        self.wait_seconds = min(MAX_WAIT_SECONDS, max(1, math.ceil(settings.worker_poll_seconds)))
+        self.processor = EventProcessor(components.pipeline, settings.job_max_attempts)
+        self.stop = stop or threading.Event()
+
+    def run_once(self) -> int:
+        """Receive one batch (long poll), process it, delete what succeeded; how many arrived."""
+        with transient_errors("receive jobs"):
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=self.batch_size,
+                WaitTimeSeconds=self.wait_seconds,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+        if not messages:
+            return 0
+        event = sqs_lambda_event(messages, self.queue.queue_arn(), self.region)  # type: ignore[attr-defined]
+        response = self.processor.handle(event)
+        failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._delete(done)
+        log.info("batch of %d: %d done, %d handed back", len(messages), len(done), len(failed))
+        return len(messages)
+
+    def _delete(self, messages: list[dict]) -> None:
+        with transient_errors("delete messages"):
+            response = self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+        for failure in response.get("Failed", []):
+            # The message comes back after its visibility timeout; the pipeline skips it then.
+            log.warning("could not delete a processed message: %s", failure.get("Message") or failure.get("Code"))
+
+    def run_forever(self) -> None:
+        """Poll until ``stop`` is set; a failing backend pauses the loop instead of ending it."""
+        log.info("SQS worker started on %s (long poll %ss)", self.queue_url, self.wait_seconds)
+        while not self.stop.is_set():
+            try:
+                self.run_once()
+            except (TransientError, BotoCoreError, ClientError) as exc:
+                log.warning("worker loop: %s", exc)
+                self.stop.wait(1.0)
+        log.info("SQS worker stopped")

@@ -1,0 +1,46 @@
+"""AWS Lambda entry point (``handler.handler``): jobs from SQS (or S3 directly) -> the pipeline.
+
+Thin on purpose: settings from the environment, the boto3 clients and adapters built once per
+container on the first invocation (not at import, so importing this module needs neither AWS
+nor settings), then imageservice.adapters.aws.processor does the work — the same code the
+``imageservice worker`` command runs against emulators.
+
+Imports only the core, the ports, the AWS adapters and settings: no Flask, no web code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from imageservice.adapters.aws.factory import build_aws_adapters
+from imageservice.adapters.aws.processor import EventProcessor
+from imageservice.core.pipeline import Pipeline, PipelineConfig
+from imageservice.settings import Settings
+
+logger = Logger(service="imageservice-processor")
+_processor: EventProcessor | None = None
+
+
+def _event_processor() -> EventProcessor:
+    """The container's processor, built on first use and kept for the next invocations."""
+    global _processor
+    if _processor is None:
+        settings = Settings.from_env(backend="aws")
+        blobs, catalog, _queue, _clients = build_aws_adapters(settings)
+        pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings))
+        _processor = EventProcessor(pipeline, settings.job_max_attempts, logger=logger)
+    return _processor
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS event -> ``{"batchItemFailures": [...]}``; direct S3 event -> a summary (raises
+    when any object failed, so Lambda retries the event)."""
+    return _event_processor().handle(event, context)
+
+
+def reset() -> None:
+    """Forget the built processor (tests that change the environment between invocations)."""
+    global _processor
+    _processor = None

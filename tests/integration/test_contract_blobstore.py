@@ -1,0 +1,128 @@
+"""The BlobStore contract (ports.BlobStore), once against files and once against S3 (moto server)."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import requests
+
+from imageservice.core.timeutil import from_iso
+from imageservice.ports import BlobNotFound, BlobStore, BlobTooLarge
+
+
+def test_the_adapter_implements_the_protocol(backend):
+    assert isinstance(backend.blobs, BlobStore)
+    backend.blobs.ping()
+
+
+def test_put_get_overwrite_and_size(backend):
+    blobs = backend.blobs
+    blobs.put("originals/alice/one", b"first version", "image/jpeg")
+    assert blobs.get("originals/alice/one") == b"first version"
+    assert blobs.size("originals/alice/one") == len(b"first version")
+    blobs.put("originals/alice/one", b"second", "image/jpeg")
+    assert blobs.get("originals/alice/one") == b"second"
+    assert blobs.size("originals/alice/one") == 6
+
+
+def test_missing_objects(backend):
+    blobs = backend.blobs
+    with pytest.raises(BlobNotFound):
+        blobs.get("originals/alice/never-written")
+    assert blobs.size("originals/alice/never-written") is None
+    blobs.delete("originals/alice/never-written")  # not an error
+    assert blobs.delete_prefix("derivatives/nobody/") == 0
+
+
+def test_get_with_a_limit_refuses_larger_objects(backend):
+    blobs = backend.blobs
+    blobs.put("originals/alice/big", b"x" * 1000, "application/octet-stream")
+    assert blobs.get("originals/alice/big", max_bytes=1000) == b"x" * 1000
+    with pytest.raises(BlobTooLarge) as caught:
+        blobs.get("originals/alice/big", max_bytes=999)
+    assert caught.value.size >= 1000
+    with pytest.raises(BlobNotFound):
+        blobs.get("originals/alice/absent", max_bytes=10)
+
+
+def test_delete_removes_one_object(backend):
+    blobs = backend.blobs
+    blobs.put("derivatives/alice/img/thumb.webp", b"t", "image/webp")
+    blobs.put("derivatives/alice/img/preview.webp", b"p", "image/webp")
+    blobs.delete("derivatives/alice/img/thumb.webp")
+    assert blobs.size("derivatives/alice/img/thumb.webp") is None
+    assert blobs.get("derivatives/alice/img/preview.webp") == b"p"
+
+
+def test_delete_prefix_removes_exactly_that_prefix(backend):
+    blobs = backend.blobs
+    inside = ["conversions/alice/img1/a.png", "conversions/alice/img1/b.jpg", "conversions/alice/img1/c.json"]
+    outside = ["conversions/alice/img10/a.png", "conversions/alice/img2/a.png", "originals/alice/img1"]
+    for key in inside + outside:
+        blobs.put(key, key.encode(), "application/octet-stream")
+    assert blobs.delete_prefix("conversions/alice/img1/") == 3
+    assert [blobs.size(k) for k in inside] == [None, None, None]
+    assert [blobs.get(k) for k in outside] == [k.encode() for k in outside]
+    assert blobs.delete_prefix("conversions/alice/img1/") == 0
+
+
+def test_presigned_upload_names_the_key_and_declared_headers(backend):
+    before = time.time()
+    upload = backend.blobs.presign_upload(
+        "originals/alice/01HZXAMPLE", content_type="image/png", content_length=42, expires_in=600
+    )
+    assert upload.method == "PUT"
+    assert upload.headers == {"Content-Type": "image/png"}
+    assert "originals/alice/01HZXAMPLE" in unquote(urlsplit(upload.url).path)
+    assert before + 599 <= from_iso(upload.expires_at).timestamp() <= time.time() + 601
+    assert any(upload.url.startswith(origin + "/") for origin in backend.blobs.origins())
+    bare = backend.blobs.presign_upload("originals/alice/x", content_type=None, content_length=None, expires_in=60)
+    assert bare.headers == {}
+
+
+def test_presigned_download_names_the_key(backend):
+    download = backend.blobs.presign_download(
+        "originals/alice/k", expires_in=300, filename="photo.jpg", content_type="image/jpeg", attachment=True
+    )
+    assert "originals/alice/k" in unquote(urlsplit(download.url).path)
+    assert abs(from_iso(download.expires_at).timestamp() - (time.time() + 300)) < 5
+    assert any(download.url.startswith(origin + "/") for origin in backend.blobs.origins())
+
+
+# -- S3 only: the URLs work against a real HTTP endpoint (signature checks: the SeaweedFS test)
+
+@pytest.fixture
+def s3_backend(backend):
+    if backend.kind != "aws":
+        pytest.skip("the local blob endpoint's URLs are exercised through the app (test_local_upload_urls.py)")
+    return backend
+
+
+def test_s3_presigned_put_then_presigned_get_round_trip(s3_backend):
+    blobs = s3_backend.blobs
+    data = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+    upload = blobs.presign_upload("originals/alice/rt", content_type="image/png", content_length=len(data), expires_in=60)
+    response = requests.put(upload.url, data=data, headers=upload.headers, timeout=10)
+    assert response.status_code == 200, response.text
+    assert blobs.get("originals/alice/rt") == data
+    download = blobs.presign_download(
+        "originals/alice/rt", expires_in=60, filename="Ünïcode photo.png", content_type="image/png", attachment=True
+    )
+    fetched = requests.get(download.url, timeout=10)
+    assert fetched.status_code == 200 and fetched.content == data
+    assert fetched.headers["Content-Type"] == "image/png"
+    assert fetched.headers["Content-Disposition"].startswith('attachment; filename="')
+    assert "filename*=UTF-8''%C3%9Cn%C3%AFcode%20photo.png" in fetched.headers["Content-Disposition"]
+
+
+def test_s3_delete_prefix_pages_through_more_than_one_listing(s3_backend):
+    s3 = s3_backend.clients.s3
+    bucket = s3_backend.settings.bucket
+    with ThreadPoolExecutor(8) as pool:  # more than one ListObjectsV2 page and one DeleteObjects batch
+        list(pool.map(lambda i: s3.put_object(Bucket=bucket, Key=f"conversions/bob/many/{i:05d}", Body=b""),
+                      range(1003)))
+    assert s3_backend.blobs.delete_prefix("conversions/bob/many/") == 1003
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="conversions/bob/").get("KeyCount") == 0
