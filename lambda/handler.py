@@ -30,7 +30,7 @@ def _event_processor() -> EventProcessor:
         settings = Settings.from_env(backend="aws")
         blobs, catalog, _queue, _clients = build_aws_adapters(settings)
         pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings))
-        _processor = EventProcessor(pipeline, settings.job_max_attempts, logger=logger)
+        _processor = EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout, logger=logger)
     return _processor
 
 

@@ -13,6 +13,7 @@ import time
 
 from .bootstrap import Components
 from .core.records import ReceivedJob
+from .core.pipeline import lease_before_redelivery
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,9 @@ class Worker:
     def handle(self, received: ReceivedJob) -> str:
         """Run one job; ack it when done, hand it back (or dead-letter it) when it failed."""
         final = received.attempts >= self.settings.job_max_attempts
+        lease_until = lease_before_redelivery(received.visible_again_at) if received.visible_again_at else None
         try:
-            outcome = self.components.pipeline.process_key(received.job.key, final_attempt=final)
+            outcome = self.components.pipeline.process_key(received.job.key, final_attempt=final, lease_until=lease_until)
         except Exception as exc:  # retry anything; the pipeline already recorded a final failure
             log.warning("job %s attempt %d failed: %s", received.job.key, received.attempts, exc)
             delay = self.settings.job_retry_delay * received.attempts

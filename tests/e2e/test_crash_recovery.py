@@ -59,16 +59,22 @@ def _wait_all_ready(components, timeout: float) -> list:
     raise AssertionError({r.image_id: r.status for r in _records(components)})
 
 
-def test_sigkill_mid_batch_then_restart(tmp_path):
+def _worker_after_first_ready(tmp_path, count: int):
+    """Queue ``count`` uploads, start a worker, and return once it finished its first job."""
     data_dir = tmp_path / "data"
     components = build_components(_settings(data_dir))
-    ids = _queue_upload(components, 24)
+    ids = _queue_upload(components, count)
     env = service_env(data_dir, 8000, IMAGESERVICE_JOB_VISIBILITY_TIMEOUT=VISIBILITY)
     worker = ServerProcess(imageservice("worker"), env, tmp_path / "worker1.log").start()
     deadline = time.monotonic() + 30
     while not any(r.status == "ready" for r in _records(components)):
         assert time.monotonic() < deadline, worker.log()
         time.sleep(0.01)
+    return data_dir, components, ids, env, worker
+
+
+def test_sigkill_mid_batch_then_restart(tmp_path):
+    data_dir, components, ids, env, worker = _worker_after_first_ready(tmp_path, 24)
     worker.signal(signal.SIGKILL)
     worker.process.wait(5)
     in_flight = _in_flight(data_dir)
@@ -83,13 +89,7 @@ def test_sigkill_mid_batch_then_restart(tmp_path):
 
 
 def test_sigterm_finishes_the_current_job_and_exits(tmp_path):
-    data_dir = tmp_path / "data"
-    components = build_components(_settings(data_dir))
-    ids = _queue_upload(components, 12)
-    env = service_env(data_dir, 8000, IMAGESERVICE_JOB_VISIBILITY_TIMEOUT=VISIBILITY)
-    worker = ServerProcess(imageservice("worker"), env, tmp_path / "worker.log").start()
-    while not any(r.status == "ready" for r in _records(components)):
-        time.sleep(0.01)
+    data_dir, components, ids, env, worker = _worker_after_first_ready(tmp_path, 12)
     worker.signal(signal.SIGTERM)
     assert worker.process.wait(20) == 0, worker.log()
     assert not any(r.status == "processing" and r.lease_until is None for r in _records(components))

@@ -20,7 +20,7 @@ from .errors import ImageRejected, TransientError
 from .ids import new_id
 from .filenames import sanitize_filename
 from .records import PENDING, PROCESSING, READY, REJECTED, TERMINAL, ImageRecord
-from .timeutil import iso_in, to_iso, utcnow
+from .timeutil import epoch_to_iso, iso_in, to_iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,19 @@ def imaging_limits(settings) -> imaging.ImagingLimits:
     )
 
 
+# A claim's lease ends this long before its job can be delivered again.
+LEASE_MARGIN_SECONDS = 1.0
+
+
+def lease_before_redelivery(visible_again_at: float) -> str:
+    """The lease for a job the queue hands out again at ``visible_again_at`` (epoch seconds).
+
+    A redelivery after the processor died must find the lease lapsed; otherwise it would see
+    the record claimed, skip it, and the image would stay ``processing`` for good.
+    """
+    return epoch_to_iso(visible_again_at - LEASE_MARGIN_SECONDS)
+
+
 # What process_key reports; the callers only log it.
 READY_OUTCOME, REJECTED_OUTCOME, SKIPPED = "ready", "rejected", "skipped"
 
@@ -78,8 +91,12 @@ class Pipeline:
         self.config = config
         self.clock = clock
 
-    def process_key(self, key: str, *, final_attempt: bool = False) -> str:
+    def process_key(self, key: str, *, final_attempt: bool = False, lease_until: str | None = None) -> str:
         """Process the original stored at ``key``.
+
+        ``lease_until`` (ISO) bounds this run's claim; the caller passes a moment before its
+        job becomes visible again, so a redelivery after a crash always finds the lease lapsed.
+        By default the lease lasts ``lease_seconds``.
 
         Returns READY_OUTCOME, REJECTED_OUTCOME or SKIPPED (not an original, already done,
         claimed by another processor, or its record is gone). Raises TransientError (or any
@@ -104,7 +121,8 @@ class Pipeline:
             return SKIPPED
         now = self.clock()
         claimed = self.catalog.claim(
-            record.user_id, record.image_id, now=to_iso(now), lease_until=iso_in(self.config.lease_seconds, now)
+            record.user_id, record.image_id, now=to_iso(now),
+            lease_until=lease_until or iso_in(self.config.lease_seconds, now),
         )
         if claimed is None:
             return SKIPPED

@@ -135,3 +135,4 @@ class ReceivedJob:
     job: Job
     receipt: str
     attempts: int  # including this delivery
+    visible_again_at: float | None = None  # epoch seconds when the queue hands the job out again

@@ -10,13 +10,15 @@ any failed (Lambda then retries the whole, idempotent, event).
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from ...core.pipeline import Pipeline
+from ...core.pipeline import Pipeline, lease_before_redelivery
 from .events import is_direct_s3_event, jobs_from_message_body, jobs_from_s3_records, receive_count
 
 
@@ -25,9 +27,13 @@ class ProcessingFailed(RuntimeError):
 
 
 class EventProcessor:
-    def __init__(self, pipeline: Pipeline, max_attempts: int, logger: Any = None):
+    def __init__(self, pipeline: Pipeline, max_attempts: int, visibility_timeout: int, logger: Any = None):
+        """``visibility_timeout``: how long, from the start of an invocation, its messages stay
+        hidden at least (the queue's visibility timeout, or the function timeout when the queue's
+        is longer); every claim's lease ends before then."""
         self.pipeline = pipeline
         self.max_attempts = max_attempts
+        self.visibility_timeout = visibility_timeout
         self.log = logger or logging.getLogger(__name__)
         # Always answer with batchItemFailures, even when every record failed: the effect
         # (nothing deleted) is the same and callers need not tell two shapes apart.
@@ -38,17 +44,19 @@ class EventProcessor:
         event (returns a summary; raises ProcessingFailed when a key failed)."""
         if is_direct_s3_event(event):
             return self.handle_s3_event(event)
+        lease_until = lease_before_redelivery(time.time() + self.visibility_timeout)
         return process_partial_response(
-            event=event, record_handler=self.handle_sqs_record, processor=self._batch, context=context
+            event=event, record_handler=functools.partial(self.handle_sqs_record, lease_until=lease_until),
+            processor=self._batch, context=context,
         )
 
-    def handle_sqs_record(self, record: SQSRecord) -> list[str]:
+    def handle_sqs_record(self, record: SQSRecord, lease_until: str | None = None) -> list[str]:
         """Process every key one SQS message carries; raises to report the record failed."""
         attempt = receive_count(record.raw_event)
         final = attempt >= self.max_attempts
         outcomes = []
         for job in jobs_from_message_body(record.body):
-            outcome = self.pipeline.process_key(job.key, final_attempt=final)
+            outcome = self.pipeline.process_key(job.key, final_attempt=final, lease_until=lease_until)
             self.log.info("%s: %s (attempt %d)", job.key, outcome, attempt,
                           extra={"key": job.key, "source": job.source, "outcome": outcome,
                                  "attempt": attempt, "message_id": record.message_id})

@@ -73,7 +73,8 @@ class SqliteJobQueue:
                     "UPDATE jobs SET visible_at = ?, attempts = attempts + 1, receipt = ? WHERE id = ?",
                     (now + self.visibility_timeout, receipt, row["id"]),
                 )
-                taken.append(ReceivedJob(Job(row["key"], row["source"]), receipt, row["attempts"] + 1))
+                taken.append(ReceivedJob(Job(row["key"], row["source"]), receipt, row["attempts"] + 1,
+                                         visible_again_at=now + self.visibility_timeout))
         return taken
 
     def ack(self, received: ReceivedJob) -> None:
