@@ -416,6 +416,10 @@ def test_queue_visibility_timeout_is_six_times_the_lambda_timeout():
     assert exports("data")["ProcessorTimeoutSeconds"] == {"Ref": "ProcessorTimeoutSeconds"}
     function = props("processor", "ProcessorFunction")
     assert imported(function["Timeout"]) == ("DataStackName", "ProcessorTimeoutSeconds")
+    # The processing lease is the function timeout: shorter than the queue's 6x, so a message
+    # redelivered after a crashed invocation always finds the lease lapsed.
+    environment = function["Environment"]["Variables"]
+    assert imported(environment["IMAGESERVICE_JOB_VISIBILITY_TIMEOUT"]) == ("DataStackName", "ProcessorTimeoutSeconds")
 
 
 def test_queue_alarms_watch_dead_letters_and_age():
