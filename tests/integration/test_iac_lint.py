@@ -119,9 +119,13 @@ def checkov_reports(tmp_path_factory) -> dict[str, dict[str, Any]]:
     pytest.importorskip("cfnlint", reason="cfn-lint is not installed (make test installs it)")
     variants_dir = tmp_path_factory.mktemp("checkov-variants")
     variants = [v for v in (features_on_variant(path, variants_dir) for path in TEMPLATES) if v]
+    # Paths relative to the repository (run() works there): checkov puts each file's path into
+    # the resources it resolves, and some versions' secret scan flags some absolute paths
+    # (CKV_AWS_45 on a checkout under /tmp), which would make the verdict depend on the clone.
+    relative = [str(path.relative_to(ROOT)) for path in (*TEMPLATES, DOCKERFILE)]
     result = run([
         checkov, "--framework", "cloudformation,dockerfile", "--skip-download", "--compact",
-        "--output", "json", "--file", *map(str, TEMPLATES), *map(str, variants), str(DOCKERFILE),
+        "--output", "json", "--file", *relative, *map(str, variants),
     ])
     try:
         parsed = json.loads(result.stdout)
