@@ -40,6 +40,7 @@ class Settings:
     cdn_url: str = ""
     aws_region: str = ""
     aws_endpoint_url: str = ""
+    s3_endpoint_url: str = ""  # S3 elsewhere than DynamoDB/SQS (e.g. SeaweedFS); else aws_endpoint_url
 
     # limits (DESIGN.md "Limits")
     max_upload_bytes: int = 50 * MIB
@@ -97,6 +98,8 @@ class Settings:
                 values["aws_region"] = region
         if "aws_endpoint_url" not in values and env.get("AWS_ENDPOINT_URL"):
             values["aws_endpoint_url"] = env["AWS_ENDPOINT_URL"]
+        if "s3_endpoint_url" not in values and env.get("AWS_ENDPOINT_URL_S3"):
+            values["s3_endpoint_url"] = env["AWS_ENDPOINT_URL_S3"]
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()

@@ -50,13 +50,16 @@ def build_aws_clients(settings: Settings) -> AwsClients:
         retries=RETRIES,
         max_pool_connections=MAX_POOL_CONNECTIONS,
     )
-    s3_options: dict[str, str] = {"addressing_style": "path" if endpoint else "virtual"}
-    if not endpoint:
+    # Explicit, so boto3's own AWS_ENDPOINT_URL cannot override a separate S3 endpoint.
+    s3_endpoint = settings.s3_endpoint_url or endpoint
+    # Emulators answer on a host name or IP without bucket subdomains: path-style URLs there.
+    s3_options: dict[str, str] = {"addressing_style": "path" if s3_endpoint else "virtual"}
+    if not s3_endpoint:
         # Presigned URLs name the regional host (bucket.s3.<region>.amazonaws.com) in every region.
         s3_options["us_east_1_regional_endpoint"] = "regional"
     s3_config = base.merge(Config(signature_version="s3v4", s3=s3_options))
     return AwsClients(
-        s3=session.client("s3", endpoint_url=endpoint, config=s3_config),
+        s3=session.client("s3", endpoint_url=s3_endpoint, config=s3_config),
         dynamodb=session.client("dynamodb", endpoint_url=endpoint, config=base),
         dynamodb_resource=session.resource("dynamodb", endpoint_url=endpoint, config=base),
         sqs=session.client("sqs", endpoint_url=endpoint, config=base),

@@ -22,6 +22,8 @@ from ...settings import Settings
 from .errors import error_code
 from .factory import AwsClients, build_aws_clients
 
+UNSUPPORTED_NOTIFICATION_CODES = frozenset({"NotImplemented", "MethodNotAllowed", "BucketAlreadyOwnedByYou"})
+
 ORIGINAL_PREFIXES = ("originals/", "sessions/originals/")
 SESSION_PREFIX = "sessions/"
 DEAD_LETTER_RETENTION = 14 * 24 * 3600  # SQS's longest
@@ -72,10 +74,20 @@ def setup_resources(settings: Settings, clients: AwsClients | None = None) -> It
     yield f"bucket {settings.bucket}: CORS allows PUT/GET/HEAD from {_origin(settings.public_url)}"
     s3.put_bucket_lifecycle_configuration(Bucket=settings.bucket, LifecycleConfiguration=_lifecycle())
     yield f"bucket {settings.bucket}: lifecycle expires {SESSION_PREFIX} after 1 day, aborts stale multipart uploads"
-    s3.put_bucket_notification_configuration(
-        Bucket=settings.bucket, NotificationConfiguration=_notifications(queue_arn)
-    )
-    yield f"bucket {settings.bucket}: ObjectCreated under {', '.join(ORIGINAL_PREFIXES)} -> queue {queue_name}"
+    try:
+        s3.put_bucket_notification_configuration(
+            Bucket=settings.bucket, NotificationConfiguration=_notifications(queue_arn)
+        )
+    except ClientError as exc:
+        # S3-compatible stores without event notifications (SeaweedFS answers with the odd
+        # BucketAlreadyOwnedByYou): uploads are then processed on POST .../complete only.
+        on_real_s3 = not (settings.s3_endpoint_url or settings.aws_endpoint_url)
+        if on_real_s3 or error_code(exc) not in UNSUPPORTED_NOTIFICATION_CODES:
+            raise
+        yield (f"bucket {settings.bucket}: this endpoint has no S3 event notifications; uploads are "
+               "processed when clients call POST /api/images/{id}/complete")
+    else:
+        yield f"bucket {settings.bucket}: ObjectCreated under {', '.join(ORIGINAL_PREFIXES)} -> queue {queue_name}"
 
     yield _ensure_table(dynamodb, settings.table, [("user_id", "HASH"), ("image_id", "RANGE")])
     yield _ensure_ttl(dynamodb, settings.table, IMAGES_TABLE_TTL)
