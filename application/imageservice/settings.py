@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping
 
@@ -75,8 +75,6 @@ class Settings:
     session_cookie_secure: bool = False
     web_workers: int = 2
 
-    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
         """Read every ``IMAGESERVICE_*`` variable (plus AWS region/endpoint) into a Settings.
@@ -86,8 +84,6 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = env.get(PREFIX + f.name.upper())
             if raw is None or raw == "":
                 continue

@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ... import __version__
+from ...core.imaging import CONVERT_FORMATS, FITS
 from ...core.records import STATUSES
 
-CONVERT_FORMATS = ["jpeg", "png", "webp", "avif", "gif", "tiff", "bmp"]
 
 
 def _ref(name: str) -> dict:
@@ -84,10 +84,10 @@ def openapi_document() -> dict:
         "type": "object",
         "required": ["format"],
         "properties": {
-            "format": {"type": "string", "enum": CONVERT_FORMATS},
+            "format": {"type": "string", "enum": list(CONVERT_FORMATS)},
             "width": {"type": "integer", "minimum": 1},
             "height": {"type": "integer", "minimum": 1},
-            "fit": {"type": "string", "enum": ["contain", "cover", "fill"], "default": "contain"},
+            "fit": {"type": "string", "enum": list(FITS), "default": "contain"},
             "quality": {"type": "integer", "minimum": 1, "maximum": 100},
         },
     }
