@@ -153,3 +153,19 @@ def test_a_redelivery_after_a_crash_finds_the_lease_lapsed(tmp_path):
     assert Worker(components).run_once() == 1
     assert components.catalog.get("alice", ticket["image_id"]).status == "ready"
     assert components.queue.depth() == 0
+
+
+def test_tags_edited_during_processing_survive(api, components):
+    image_id = api.upload(imagefactory.jpeg_bytes(800, 600), process=False, tags=["before"])
+    original_put = components.blobs.put
+
+    def put_then_edit(key, data, content_type):
+        original_put(key, data, content_type)
+        if key.endswith("thumb.webp"):
+            assert api.call("PATCH", f"/api/images/{image_id}", json={"tags": ["after"]}).status_code == 200
+
+    components.pipeline.blobs = type("Editing", (), {
+        "put": staticmethod(put_then_edit), "__getattr__": lambda self, n: getattr(components.blobs, n)})()
+    assert components.pipeline.process_key(keys.original_key("alice", image_id, False)) == "ready"
+    record = api.image(image_id)
+    assert record["status"] == "ready" and record["tags"] == ["after"]

@@ -162,7 +162,12 @@ class Pipeline:
             }
         info = result.info
         now = to_iso(self.clock())
-        ready = record.copy(
+        # Tags and description may have been edited while we worked: build on the stored record.
+        current = self.catalog.get(record.user_id, record.image_id)
+        if current is None:
+            self._remove_objects(record)  # deleted while we worked: leave nothing behind
+            return SKIPPED
+        ready = current.copy(
             status=READY,
             content_type=info.content_type,
             size=len(data),
