@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from browser_steps import desktop_context, watched_page
 from servers import start_service
 from support import REPO
 
@@ -68,17 +69,11 @@ def live_server(tmp_path_factory):
 
 @pytest.fixture
 def context(browser, live_server):
-    context = browser.new_context(base_url=live_server, accept_downloads=True, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    yield context
-    context.close()
+    with desktop_context(browser, live_server) as context:
+        yield context
 
 
 @pytest.fixture
 def page(context):
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "Content Security Policy" in msg.text else None)
-    yield page
-    assert errors == [], f"script errors or CSP violations in the page: {errors}"
+    with watched_page(context, any_console_error=False) as page:
+        yield page

@@ -12,9 +12,9 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from PIL import Image
 
 import imagefactory
+from browser_steps import convert_to_png_300x200_fill
 
 pytestmark = pytest.mark.browser
 
@@ -124,20 +124,8 @@ def test_upload_detail_convert_delete_and_privacy(browser, live_server, page, tm
     expect(page.locator("#tags-view .tag")).to_have_text(["holiday", "paris"])
 
     # Convert to a 300x200 PNG (fill) and check the downloaded file itself.
-    page.select_option("#convert-format", "png")
-    page.fill("#convert-width", "300")
-    page.fill("#convert-height", "200")
-    page.select_option("#convert-fit", "fill")
-    with page.expect_download() as download_info:
-        page.click("#convert-submit")
-    download = download_info.value
+    download = convert_to_png_300x200_fill(page, tmp_path)
     assert download.suggested_filename == "paris-300x200.png"
-    saved = tmp_path / "converted.png"
-    download.save_as(saved)
-    with Image.open(saved) as converted:
-        assert converted.format == "PNG"
-        assert converted.size == (300, 200)
-    expect(page.locator("#convert-status")).to_contain_text("Made PNG 300 × 200")
 
     # Delete, with the in-page confirmation: "Keep it" keeps it, "Delete" deletes it.
     page.click("#delete-button")

@@ -46,15 +46,14 @@ What it cannot prove:
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 from urllib.parse import urlsplit
 
 import pytest
-from PIL import Image
 
 import imagefactory
+from browser_steps import convert_to_png_300x200_fill, desktop_context, watched_page
 from aws_fixtures import aws_credentials, moto_server, seaweedfs  # noqa: F401  (fixtures)
 from servers import free_port, run_cli
 from support import REPO
@@ -117,22 +116,15 @@ def deployment(request, moto_server, tmp_path):
 
 @pytest.fixture
 def context(browser, deployment):
-    context = browser.new_context(base_url=deployment.app, accept_downloads=True,
-                                  viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    yield context
-    context.close()
+    with desktop_context(browser, deployment.app) as context:
+        yield context
 
 
 @pytest.fixture
 def page(context):
     """Stricter than conftest's page: any console error (a CORS refusal is one) fails the test."""
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    yield page
-    assert errors == [], f"script errors, CSP or CORS refusals in the page: {errors}"
+    with watched_page(context, any_console_error=True) as page:
+        yield page
 
 
 def tile(page, filename: str):
@@ -215,20 +207,9 @@ def test_the_page_uploads_straight_to_s3_and_shows_the_processed_image(
     assert origin(page.locator("#preview-image").get_attribute("src")) == origin(storage)
 
     # Convert to a 300x200 PNG: the download comes from storage and is a PNG.
-    page.select_option("#convert-format", "png")
-    page.fill("#convert-width", "300")
-    page.fill("#convert-height", "200")
-    page.select_option("#convert-fit", "fill")
-    with page.expect_download() as download_info:
-        page.click("#convert-submit")
-    download = download_info.value
+    download = convert_to_png_300x200_fill(page, tmp_path)
     assert origin(download.url) == origin(storage)
     assert download.suggested_filename == "paris-300x200.png"
-    saved = tmp_path / "converted.png"
-    download.save_as(saved)
-    with Image.open(saved) as converted:
-        assert (converted.format, converted.size) == ("PNG", (300, 200))
-    expect(page.locator("#convert-status")).to_contain_text("Made PNG 300 × 200")
 
     # The bucket's CORS rule gates the browser: the same presigned PUT is refused from another
     # origin of the very same app (localhost instead of 127.0.0.1) and accepted from the app's.

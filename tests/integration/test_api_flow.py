@@ -2,7 +2,6 @@
 
 from io import BytesIO
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from PIL import Image
 
