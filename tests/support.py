@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import pytest
 
 from imageservice.settings import Settings
 from imageservice.worker import Worker
@@ -12,6 +16,17 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 CORPUS = REPO.parent / "shared" / "corpus"
 TEST_SECRET = "test-secret-key-not-for-production"
+
+
+def venv_tool(name: str) -> str:
+    """A command next to this interpreter (the project venv), else on PATH; skip when absent."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        pytest.skip(f"{name} is not installed (make test installs it)")
+    return found
 
 
 def make_settings(tmp_path: Path, **overrides) -> Settings:

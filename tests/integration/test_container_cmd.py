@@ -13,17 +13,17 @@ import json
 import os
 import re
 import runpy
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from servers import free_port
+from support import venv_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -40,22 +40,6 @@ def container_cmd() -> list[str]:
     command = json.loads(commands[-1])
     assert isinstance(command, list) and all(isinstance(word, str) for word in command), "CMD must be a JSON array"
     return command
-
-
-def executable(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(name)
-    if not found:
-        pytest.skip(f"{name} is not installed (make test installs the project)")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def load_config(monkeypatch, **env: str) -> dict:
@@ -77,7 +61,7 @@ def test_cmd_runs_gunicorn_with_the_config_module_and_the_app_factory():
 def test_container_command_serves_healthz_and_stops_on_sigterm(tmp_path):
     pytest.importorskip("imageservice.web", reason="the app package is not installed (make test installs it)")
     command = container_cmd()
-    command[0] = executable(command[0])
+    command[0] = venv_tool(command[0])
     port = free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("IMAGESERVICE_")}
     env.update(

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support import venv_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infrastructure"
@@ -45,17 +45,6 @@ FEATURES_ON = {
 }
 
 
-def tool(name: str) -> str:
-    """The tool next to this interpreter (the project venv), else on PATH; skip when absent."""
-    beside = Path(sys.executable).parent / name
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(name)
-    if not found:
-        pytest.skip(f"{name} is not installed (make test installs it)")
-    return found
-
-
 def run(command: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
 
@@ -73,7 +62,7 @@ def test_there_are_templates_to_check():
 # ------------------------------------------------------------------------------- cfn-lint
 
 def test_cfn_lint_finds_no_errors_or_warnings():
-    result = run([tool("cfn-lint"), "--format", "json", *map(str, TEMPLATES)])
+    result = run([venv_tool("cfn-lint"), "--format", "json", *map(str, TEMPLATES)])
     try:
         findings = json.loads(result.stdout or "[]")
     except json.JSONDecodeError:
@@ -115,7 +104,7 @@ def features_on_variant(path: Path, directory: Path) -> Path | None:
 @pytest.fixture(scope="module")
 def checkov_reports(tmp_path_factory) -> dict[str, dict[str, Any]]:
     """One checkov run over the templates, their variants and the Dockerfile, by framework."""
-    checkov = tool("checkov")
+    checkov = venv_tool("checkov")
     pytest.importorskip("cfnlint", reason="cfn-lint is not installed (make test installs it)")
     variants_dir = tmp_path_factory.mktemp("checkov-variants")
     variants = [v for v in (features_on_variant(path, variants_dir) for path in TEMPLATES) if v]
@@ -189,7 +178,7 @@ def test_every_checkov_skip_has_a_reason_and_is_in_use(checkov_reports):
 # ------------------------------------------------------------------------------- hadolint
 
 def test_hadolint_finds_nothing_in_the_dockerfile():
-    result = run([tool("hadolint"), "--format", "json", str(DOCKERFILE)])
+    result = run([venv_tool("hadolint"), "--format", "json", str(DOCKERFILE)])
     try:
         findings = json.loads(result.stdout or "[]")
     except json.JSONDecodeError:
