@@ -434,3 +434,18 @@ def iso_bmff_header(major: bytes, *compatible: bytes) -> bytes:
     """The first bytes of an ISO-BMFF file: an ftyp box with these brands (for sniffing tests)."""
     body = major + b"\x00\x00\x00\x00" + b"".join(compatible)
     return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + b"\x00\x00\x00\x08free"
+
+
+# --- reading results back ---------------------------------------------------------------------
+
+
+def opened(data: bytes) -> Image.Image:
+    """Decode encoded output fully (so a broken file fails here, not later)."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def close_to(pixel, colour, tolerance: int = 40) -> bool:
+    """The pixel's RGB is within ``tolerance`` of ``colour`` in every channel (lossy codecs)."""
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], colour))

@@ -30,13 +30,11 @@ def process(data: bytes, specs=SPECS, limits: imaging.ImagingLimits = imaging.Im
 
 
 def opened(encoded: imaging.EncodedImage) -> Image.Image:
-    image = Image.open(io.BytesIO(encoded.data))
-    image.load()
-    return image
+    return f.opened(encoded.data)
 
 
 def close_to(pixel, colour, tolerance=40) -> bool:
-    return all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], colour))
+    return f.close_to(pixel, colour, tolerance)
 
 
 def marker_colours(image: Image.Image) -> tuple:

@@ -20,13 +20,11 @@ CONTENT_TYPE = {
 
 
 def opened(encoded: imaging.EncodedImage) -> Image.Image:
-    image = Image.open(io.BytesIO(encoded.data))
-    image.load()
-    return image
+    return f.opened(encoded.data)
 
 
 def close_to(pixel, colour, tolerance=45) -> bool:
-    return all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], colour))
+    return f.close_to(pixel, colour, tolerance)
 
 
 @pytest.fixture(scope="module")

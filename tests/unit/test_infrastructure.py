@@ -438,6 +438,15 @@ def test_queue_alarms_watch_dead_letters_and_age():
 
 # ------------------------------------------------------------------------------- Lambda
 
+
+def assert_every_imageservice_name_is_a_setting(env: dict) -> None:
+    """Every IMAGESERVICE_* variable a template sets is a field the app's Settings reads."""
+    settings = pytest.importorskip("imageservice.settings")
+    fields = {f.name.upper() for f in dataclasses.fields(settings.Settings)}
+    for name in env:
+        if name.startswith("IMAGESERVICE_"):
+            assert name.removeprefix("IMAGESERVICE_") in fields, f"{name} is no setting of the app"
+
 def test_processor_runtime_handler_and_code_location():
     function = props("processor", "ProcessorFunction")
     assert function["Runtime"] == "python3.12"
@@ -454,11 +463,7 @@ def test_processor_runtime_handler_and_code_location():
         "QueueUrl",
     }
     assert "AWS_REGION" not in env  # reserved: Lambda sets it
-    settings = pytest.importorskip("imageservice.settings")
-    fields = {f.name.upper() for f in dataclasses.fields(settings.Settings)}
-    for name in env:
-        if name.startswith("IMAGESERVICE_"):
-            assert name.removeprefix("IMAGESERVICE_") in fields, f"{name} is no setting of the app"
+    assert_every_imageservice_name_is_a_setting(env)
 
 
 def test_event_source_mapping_reports_partial_batch_failures():
@@ -721,11 +726,7 @@ def test_task_environment_is_the_apps_settings_contract():
     assert imported(env["FORWARDED_ALLOW_IPS"]) == ("NetworkStackName", "VpcCidr")
     assert env["PORT"] == "8000"
     # Names the app really reads (Settings fields), apart from boto3's and gunicorn's own.
-    settings = pytest.importorskip("imageservice.settings")
-    fields = {f.name.upper() for f in dataclasses.fields(settings.Settings)}
-    for name in env:
-        if name.startswith("IMAGESERVICE_"):
-            assert name.removeprefix("IMAGESERVICE_") in fields, f"{name} is no setting of the app"
+    assert_every_imageservice_name_is_a_setting(env)
 
 
 def test_task_role_is_scoped_to_prefixes_tables_and_queue():

@@ -19,7 +19,7 @@ from . import imaging, keys
 from .errors import ImageRejected, TransientError
 from .ids import new_id
 from .filenames import sanitize_filename
-from .records import PENDING, PROCESSING, READY, REJECTED, TERMINAL, ImageRecord
+from .records import PENDING, PROCESSING, READY, REJECTED, ImageRecord
 from .timeutil import epoch_to_iso, iso_in, to_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -112,19 +112,16 @@ class Pipeline:
             if adopted is None:
                 return SKIPPED
             parsed = adopted
-        record = self.catalog.get(parsed.user_id, parsed.image_id)  # type: ignore[arg-type]
-        if record is None:
-            # The record went (deleted or swept) before its upload arrived: nothing may remain.
-            self.blobs.delete(key)
-            return SKIPPED
-        if record.status in TERMINAL:
-            return SKIPPED
         now = self.clock()
+        # The claim is one conditional write: it fails for records held, finished or gone.
         claimed = self.catalog.claim(
-            record.user_id, record.image_id, now=to_iso(now),
+            parsed.user_id, parsed.image_id, now=to_iso(now),  # type: ignore[arg-type]
             lease_until=lease_until or iso_in(self.config.lease_seconds, now),
         )
         if claimed is None:
+            if self.catalog.get(parsed.user_id, parsed.image_id) is None:  # type: ignore[arg-type]
+                # The record went (deleted or swept) before its upload arrived: nothing may remain.
+                self.blobs.delete(key)
             return SKIPPED
         try:
             return self._process_claimed(claimed)
