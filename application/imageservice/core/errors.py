@@ -57,7 +57,19 @@ class Unprocessable(ServiceError):
 
 
 class TooManyRequests(ServiceError):
+    """Over a rate or a capacity limit; ``retry_after`` (seconds) becomes the Retry-After header."""
+
     status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 60):
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after))
+
+
+class TooExpensive(Unprocessable):
+    """An imaging job went over its budget (memory, time or concurrency)."""
+
+    status, code = 422, "too_expensive"
 
 
 class ImageRejected(ServiceError):
@@ -83,6 +95,10 @@ REJECTION_CODES = frozenset(
         "too_many_frames",
         "too_large",
         "processing_failed",
+        "quota_exceeded",
+        "too_expensive",
+        "malware",
+        "moderation",
     }
 )
 
