@@ -481,11 +481,15 @@ def test_event_source_mapping_reports_partial_batch_failures():
 
 
 def test_processor_role_is_scoped_to_the_image_prefixes_table_and_queue():
-    objects = role_statement("processor", "ProcessorRole", "ImageObjects")
-    assert sorted(objects["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-    assert sorted(sub_text(r).removeprefix("${BucketArn}/") for r in objects["Resource"]) == sorted(
-        f"{p}*" for p in IMAGE_PREFIXES
-    )
+    def prefixes(sid: str) -> list[str]:
+        statement = role_statement("processor", "ProcessorRole", sid)
+        return sorted(sub_text(r).removeprefix("${BucketArn}/") for r in statement["Resource"])
+
+    assert prefixes("ReadOriginals") == ["originals/*", "sessions/originals/*"]
+    # The processor never writes conversions (the app makes them) but may quarantine.
+    assert prefixes("WriteDerivativesAndAdoptedOriginals") == [
+        "derivatives/*", "originals/*", "quarantine/*", "sessions/derivatives/*", "sessions/originals/*"]
+    assert prefixes("RemoveRejectedObjects") == sorted(f"{p}*" for p in IMAGE_PREFIXES)
     records = role_statement("processor", "ProcessorRole", "ImageRecords")
     assert imported(records["Resource"]) == ("DataStackName", "TableArn")
     assert not any(a in records["Action"] for a in ("dynamodb:Scan", "dynamodb:*"))
