@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 
 from imageservice.adapters.aws.factory import build_aws_adapters
 from imageservice.adapters.aws.processor import EventProcessor
+from imageservice.adapters.imaging_pool import build_imaging_runner
 from imageservice.core.pipeline import Pipeline, PipelineConfig
 from imageservice.settings import Settings
 
@@ -29,7 +30,8 @@ def _event_processor() -> EventProcessor:
     if _processor is None:
         settings = Settings.from_env(backend="aws")
         blobs, catalog, _queue, _clients = build_aws_adapters(settings)
-        pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings))
+        pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings),
+                            imaging=build_imaging_runner(settings))
         _processor = EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout, logger=logger)
     return _processor
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,6 +28,18 @@ def venv_tool(name: str) -> str:
     if not found:
         pytest.skip(f"{name} is not installed (make test installs it)")
     return found
+
+
+def wait_until(predicate, timeout: float, *, interval: float = 0.05, what: str = "the condition"):
+    """Poll ``predicate`` until it returns something truthy (returned); AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} did not happen within {timeout}s")
+        time.sleep(interval)
 
 
 def make_settings(tmp_path: Path, **overrides) -> Settings:

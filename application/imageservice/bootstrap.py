@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .adapters.imaging_pool import build_imaging_runner
 from .core.pipeline import Pipeline, PipelineConfig
-from .ports import BlobStore, Catalog, JobQueue
+from .ports import BlobStore, Catalog, ImagingRunner, JobQueue
 from .service import ImageService
 from .settings import Settings
 
@@ -19,6 +20,7 @@ class Components:
     service: ImageService
     pipeline: Pipeline
     aws_clients: object | None = None  # aws mode: the boto3 clients, for Flask-Session and setup
+    imaging: ImagingRunner | None = None  # one budgeted pool per process, shared by both users
 
 
 def build_components(settings: Settings) -> Components:
@@ -28,14 +30,16 @@ def build_components(settings: Settings) -> Components:
         blobs, catalog, queue, clients = build_aws_adapters(settings)
     else:
         blobs, catalog, queue, clients = *build_local_adapters(settings), None
+    imaging = build_imaging_runner(settings)
     return Components(
         settings=settings,
         blobs=blobs,
         catalog=catalog,
         queue=queue,
-        service=ImageService(blobs, catalog, queue, settings),
-        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings)),
+        service=ImageService(blobs, catalog, queue, settings, imaging=imaging),
+        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), imaging=imaging),
         aws_clients=clients,
+        imaging=imaging,
     )
 
 

@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from .core import imaging, keys
+from .core.conversions import ConversionRequest
 from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
 from .core.filenames import sanitize_filename, with_extension
 from .core.ids import new_id
 from .core.pipeline import imaging_limits
 from .core.records import PENDING, READY, STATUSES, ImageRecord, Job, ListQuery, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
-from .ports import BlobNotFound, BlobStore, Catalog, JobQueue
+from .ports import BlobNotFound, BlobStore, Catalog, ImagingRunner, JobQueue
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,9 @@ def hash_token(token: str) -> str:
 
 class ImageService:
     def __init__(self, blobs: BlobStore, catalog: Catalog, queue: JobQueue, settings: Settings,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, *, imaging: ImagingRunner):
         self.blobs = blobs
+        self.imaging = imaging
         self.catalog = catalog
         self.queue = queue
         self.settings = settings
@@ -240,7 +242,7 @@ class ImageService:
         meta = self._cached_conversion(meta_key)
         if meta is None:
             original = self.blobs.get(record.original_key, max_bytes=self.settings.max_upload_bytes)
-            encoded = imaging.convert_image(original, limits=imaging_limits(self.settings), **request)
+            encoded = self.imaging.convert(original, ConversionRequest(**request), imaging_limits(self.settings))
             meta = {
                 "key": keys.conversion_key(record.user_id, record.image_id, digest, encoded.extension, record.ephemeral),
                 "format": encoded.format, "content_type": encoded.content_type, "extension": encoded.extension,

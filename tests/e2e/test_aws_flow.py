@@ -5,7 +5,6 @@ DynamoDB, SQS), ``imageservice setup``, two ``imageservice serve`` and ``imagese
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 import requests
@@ -14,6 +13,7 @@ from PIL import Image
 import imagefactory
 from aws_fixtures import aws_credentials, moto_server, unique_names  # noqa: F401
 from servers import ServerProcess, free_port, imageservice, run_cli, service_env
+from support import wait_until
 
 WAIT_SECONDS = 20
 
@@ -78,13 +78,10 @@ def deployment(moto_server, tmp_path):
 
 
 def wait_for(predicate, what: str, deployment: AwsDeployment, timeout: float = WAIT_SECONDS):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {timeout}s\n{deployment.logs()}")
+    try:
+        return wait_until(predicate, timeout, interval=0.2, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{deployment.logs()}") from None
 
 
 def test_upload_process_convert_download_delete(deployment):

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from ..ports import BlobNotFound, BlobStore, BlobTooLarge, Catalog
+from ..ports import BlobNotFound, BlobStore, BlobTooLarge, Catalog, ImagingRunner
 from . import imaging, keys
-from .errors import ImageRejected, TransientError
+from .errors import ImageRejected, TooExpensive, TransientError
 from .ids import new_id
 from .filenames import sanitize_filename
 from .records import PENDING, PROCESSING, READY, REJECTED, ImageRecord
@@ -85,8 +85,9 @@ READY_OUTCOME, REJECTED_OUTCOME, SKIPPED = "ready", "rejected", "skipped"
 
 class Pipeline:
     def __init__(self, blobs: BlobStore, catalog: Catalog, config: PipelineConfig,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, *, imaging: ImagingRunner):
         self.blobs = blobs
+        self.imaging = imaging
         self.catalog = catalog
         self.config = config
         self.clock = clock
@@ -146,7 +147,10 @@ class Pipeline:
             raise ImageRejected(
                 "too_large", f"The file has more than the {self.config.max_upload_bytes} bytes allowed."
             ) from exc
-        result = imaging.process_image(data, self.config.derivative_specs(), self.config.limits)
+        try:
+            result = self.imaging.process(data, self.config.derivative_specs(), self.config.limits)
+        except TooExpensive as exc:  # over its memory or time budget: a retry would fail alike
+            raise ImageRejected("too_expensive", exc.message) from exc
         derivatives = {}
         for name, encoded in result.derivatives.items():
             self.blobs.put(
