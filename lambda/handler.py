@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 
 from imageservice.adapters.aws.factory import build_aws_adapters
 from imageservice.adapters.aws.processor import EventProcessor
-from imageservice.core.pipeline import Pipeline, PipelineConfig
+from imageservice.pipeline import Pipeline, PipelineConfig
 from imageservice.settings import Settings
 
 logger = Logger(service="imageservice-processor")

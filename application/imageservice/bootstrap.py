@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .core.pipeline import Pipeline, PipelineConfig
+from .pipeline import Pipeline, PipelineConfig
 from .ports import BlobStore, Catalog, JobQueue
 from .service import ImageService
 from .settings import Settings

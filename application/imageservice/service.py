@@ -18,7 +18,7 @@ from .core import imaging, keys
 from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
 from .core.filenames import sanitize_filename, with_extension
 from .core.ids import new_id
-from .core.pipeline import imaging_limits
+from .pipeline import imaging_limits
 from .core.records import PENDING, READY, STATUSES, ImageRecord, Job, ListQuery, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
 from .ports import BlobNotFound, BlobStore, Catalog, JobQueue
