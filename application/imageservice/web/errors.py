@@ -12,7 +12,7 @@ from ..core.errors import ServiceError, TransientError
 
 log = logging.getLogger(__name__)
 
-JSON_PREFIXES = ("/api/", "/blobs/", "/healthz", "/readyz")
+JSON_PREFIXES = ("/api/", "/blobs/", "/healthz", "/readyz", "/metrics")
 HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
     409: "conflict", 411: "length_required", 413: "too_large", 415: "unsupported_media_type",
