@@ -48,7 +48,7 @@ import imagefactory
 import iam_policies
 from aws_fixtures import ACCOUNT, AWS_TEST_ENV, REGION, unique_names
 from iam_policies import Deployment, moto_view, role_policy
-from servers import ServerProcess, free_port, imageservice, run_cli, service_env
+from servers import ServerProcess, free_port, imageservice, run_cli, service_env, wait_until
 
 pytestmark = pytest.mark.skipif(
     __import__("importlib").util.find_spec("cfnlint") is None, reason="cfn-lint is not installed")
@@ -177,14 +177,8 @@ def enforced(tmp_path_factory):
         deployment.stop()
 
 
-def wait_for(predicate, what: str, enforced: EnforcedDeployment):
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"{what} did not happen within {WAIT_SECONDS}s\n{enforced.logs()}")
+def wait_for(predicate, what: str, deployment, timeout: float = WAIT_SECONDS):
+    return wait_until(predicate, what, deployment, timeout)
 
 
 def processed(base: str, image_id: str, session=requests, **kwargs):
