@@ -75,6 +75,11 @@ class Settings:
     session_cookie_secure: bool = False
     web_workers: int = 2
 
+    # edge (requests, anonymous workspaces, notifications)
+    # The longest request target (path + query) the app answers; longer is 414 in the JSON shape.
+    # Kept below gunicorn's limit_request_line (4094), which answers 414 itself (in HTML) beyond it.
+    max_url_length: int = 2048
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
         """Read every ``IMAGESERVICE_*`` variable (plus AWS region/endpoint) into a Settings.
