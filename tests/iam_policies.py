@@ -445,3 +445,37 @@ def worker_calls() -> list[Call]:
 
 def dump(policy: dict[str, Any]) -> str:
     return json.dumps(policy, indent=1, sort_keys=True)
+
+
+# ------------------------------------------------------------------ moto's view of a policy
+# moto (5.x) enforces IAM with a few known differences from AWS; the integration test hands
+# moto this translation of the real policy and states each difference:
+# - DynamoDB and SNS requests are authorized against the resource "*" (moto determines no
+#   resource for them), so a statement naming a table or topic ARN would never match: their
+#   resources become "*" here, and the per-table limits are checked with moto's own policy
+#   evaluator on the real ARNs instead (see the test);
+# - some operations are authorized under their operation name, not the IAM action AWS uses;
+# - DeleteObjects is authorized as s3:DeleteObject on the bucket ARN (AWS checks each key):
+#   a role allowed to delete objects under some prefixes gets that on the bucket ARN too.
+MOTO_RESOURCELESS_SERVICES = ("dynamodb", "sns")
+MOTO_ACTION_ALIASES = {
+    "s3:ListBucket": ("s3:HeadBucket",),
+    "sqs:DeleteMessage": ("sqs:DeleteMessageBatch",),
+    "sqs:SendMessage": ("sqs:SendMessageBatch",),
+    "sqs:ChangeMessageVisibility": ("sqs:ChangeMessageVisibilityBatch",),
+}
+
+
+def moto_view(policy: dict[str, Any]) -> dict[str, Any]:
+    statements = []
+    for statement in policy["Statement"]:
+        statement = dict(statement)
+        actions = _as_list(statement["Action"])
+        statement["Action"] = sorted({*actions, *(a for x in actions for a in MOTO_ACTION_ALIASES.get(x, ()))})
+        if all(a.split(":")[0] in MOTO_RESOURCELESS_SERVICES for a in actions):
+            statement["Resource"] = "*"
+        statements.append(statement)
+        if "s3:DeleteObject" in actions:
+            buckets = sorted({r.split("/", 1)[0] for r in _as_list(statement["Resource"]) if r.startswith("arn:aws:s3:::")})
+            statements.append({"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": buckets})
+    return {"Version": policy["Version"], "Statement": statements}

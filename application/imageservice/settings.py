@@ -37,7 +37,6 @@ class Settings:
     queue_url: str = ""
     dead_letter_queue_url: str = ""
     session_table: str = ""
-    cdn_url: str = ""
     aws_region: str = ""
     aws_endpoint_url: str = ""
     s3_endpoint_url: str = ""  # S3 elsewhere than DynamoDB/SQS (e.g. SeaweedFS); else aws_endpoint_url
