@@ -13,8 +13,6 @@ REJECTED = "rejected"
 STATUSES = (PENDING, PROCESSING, READY, REJECTED)
 TERMINAL = (READY, REJECTED)
 
-VARIANTS = ("original", "thumb", "preview")
-
 # Fields the API shows, in the order DESIGN.md lists them.
 PUBLIC_FIELDS = (
     "image_id", "user_id", "status", "filename", "content_type", "size", "tags", "description",
