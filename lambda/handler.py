@@ -14,12 +14,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from imageservice import logs
 from imageservice.adapters.aws.factory import build_aws_adapters
+from imageservice.adapters.aws.metrics import PowertoolsMetrics
 from imageservice.adapters.aws.processor import EventProcessor
 from imageservice.pipeline import Pipeline, PipelineConfig
 from imageservice.settings import Settings
 
-logger = Logger(service="imageservice-processor")
+SERVICE = "imageservice-processor"
+logger = Logger(service=SERVICE)
 _processor: EventProcessor | None = None
 
 
@@ -28,8 +31,11 @@ def _event_processor() -> EventProcessor:
     global _processor
     if _processor is None:
         settings = Settings.from_env(backend="aws")
+        # The pipeline's own lines (with the upload's request id) as JSON on stdout, next to
+        # the Powertools logger's.
+        logs.configure(logger.log_level)
         blobs, catalog, _queue, _clients = build_aws_adapters(settings)
-        pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings))
+        pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=PowertoolsMetrics(SERVICE))
         _processor = EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout, logger=logger)
     return _processor
 

@@ -125,3 +125,14 @@ def start_service(data_dir: Path, log_path: Path, **extra_env: str) -> tuple[Ser
 
 def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(imageservice(*args), env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def wait_until(predicate, what: str, deployment, timeout: float):
+    """``predicate()``'s first truthy value, polled; fails with ``deployment.logs()`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen within {timeout}s\n{deployment.logs()}")

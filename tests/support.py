@@ -37,7 +37,7 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
 
 
 class ApiClient:
-    """The seeds' curl flow through Flask's test client: upload ticket, PUT, process, read."""
+    """The README's curl flow through Flask's test client: upload ticket, PUT, process, read."""
 
     def __init__(self, client, token: str | None, worker: Worker | None = None):
         self.client = client

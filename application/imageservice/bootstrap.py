@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .pipeline import Pipeline, PipelineConfig
-from .ports import BlobStore, Catalog, JobQueue
+from .ports import NO_METRICS, BlobStore, Catalog, JobQueue, Metrics
 from .service import ImageService
 from .settings import Settings
 
@@ -19,6 +19,7 @@ class Components:
     service: ImageService
     pipeline: Pipeline
     aws_clients: object | None = None  # aws mode: the boto3 clients, for Flask-Session and setup
+    metrics: Metrics = NO_METRICS  # ops: local SQLite (GET /metrics) or EMF lines (aws)
 
 
 def build_components(settings: Settings) -> Components:
@@ -28,15 +29,29 @@ def build_components(settings: Settings) -> Components:
         blobs, catalog, queue, clients = build_aws_adapters(settings)
     else:
         blobs, catalog, queue, clients = *build_local_adapters(settings), None
+    metrics = build_metrics(settings)
     return Components(
         settings=settings,
         blobs=blobs,
         catalog=catalog,
         queue=queue,
-        service=ImageService(blobs, catalog, queue, settings),
-        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings)),
+        service=ImageService(blobs, catalog, queue, settings, metrics=metrics),
+        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics),
         aws_clients=clients,
+        metrics=metrics,
     )
+
+
+def build_metrics(settings: Settings) -> Metrics:
+    """aws: EMF lines on stdout (CloudWatch extracts them from the logs); local: counters in
+    the data dir that ``GET /metrics`` renders."""
+    if settings.backend == "aws":
+        from .metrics import EmfMetrics
+
+        return EmfMetrics(service="imageservice-web")
+    from .adapters.local.metrics import SqliteMetrics
+
+    return SqliteMetrics(settings.data_path / "metrics.sqlite3")
 
 
 def build_local_adapters(settings: Settings):

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from .ports import BlobNotFound, BlobStore, BlobTooLarge, Catalog
+from .ports import NO_METRICS, BlobNotFound, BlobStore, BlobTooLarge, Catalog, Metrics
+from .core import correlation
 from .core import imaging, keys
 from .core.errors import ImageRejected, TransientError
 from .core.ids import new_id
@@ -50,7 +52,7 @@ class PipelineConfig:
         )
 
     def derivative_specs(self) -> list[imaging.DerivativeSpec]:
-        # Largest first: the imaging module makes each one from the previous (cascade).
+        # Largest first: the imaging package makes each one from the previous (cascade).
         return [
             imaging.DerivativeSpec("preview", self.preview_edge, self.derivative_quality),
             imaging.DerivativeSpec("thumb", self.thumb_edge, self.derivative_quality),
@@ -85,13 +87,15 @@ READY_OUTCOME, REJECTED_OUTCOME, SKIPPED = "ready", "rejected", "skipped"
 
 class Pipeline:
     def __init__(self, blobs: BlobStore, catalog: Catalog, config: PipelineConfig,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS):
         self.blobs = blobs
         self.catalog = catalog
         self.config = config
         self.clock = clock
+        self.metrics = metrics
 
-    def process_key(self, key: str, *, final_attempt: bool = False, lease_until: str | None = None) -> str:
+    def process_key(self, key: str, *, final_attempt: bool = False, lease_until: str | None = None,
+                    request_id: str | None = None) -> str:
         """Process the original stored at ``key``.
 
         ``lease_until`` (ISO) bounds this run's claim; the caller passes a moment before its
@@ -123,6 +127,19 @@ class Pipeline:
                 # The record went (deleted or swept) before its upload arrived: nothing may remain.
                 self.blobs.delete(key)
             return SKIPPED
+        # Log lines about this image carry the id of the request that created its upload.
+        with correlation.bound(claimed.request_id or request_id or correlation.current_request_id()):
+            started = time.perf_counter()
+            outcome = self._process_or_reject(claimed, key, final_attempt)
+            if outcome != SKIPPED:
+                elapsed = (time.perf_counter() - started) * 1000
+                self.metrics.timing("processing_time", elapsed)
+                log.info("%s/%s %s in %.0f ms", claimed.user_id, claimed.image_id, outcome, elapsed,
+                         extra={"image_id": claimed.image_id, "user_id": claimed.user_id, "outcome": outcome,
+                                "milliseconds": round(elapsed, 1)})
+            return outcome
+
+    def _process_or_reject(self, claimed: ImageRecord, key: str, final_attempt: bool) -> str:
         try:
             return self._process_claimed(claimed)
         except ImageRejected as rejection:
@@ -187,10 +204,13 @@ class Pipeline:
         if not self.catalog.put(ready, expect_status=[PROCESSING]):
             self._remove_objects(record)  # deleted while we worked: leave nothing behind
             return SKIPPED
+        self.metrics.increment("images_processed")
         return READY_OUTCOME
 
     def _reject(self, record: ImageRecord, rejection: ImageRejected) -> str:
-        log.info("rejected %s/%s: %s", record.user_id, record.image_id, rejection.code)
+        log.info("rejected %s/%s: %s", record.user_id, record.image_id, rejection.code,
+                 extra={"image_id": record.image_id, "code": rejection.code})
+        self.metrics.increment("images_rejected", code=rejection.code)
         self._remove_objects(record)
         rejected = record.copy(
             status=REJECTED,

@@ -10,18 +10,20 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from .core import imaging, keys
+from .core.correlation import current_request_id
 from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
 from .core.filenames import sanitize_filename, with_extension
 from .core.ids import new_id
 from .pipeline import imaging_limits
 from .core.records import PENDING, READY, STATUSES, ImageRecord, Job, ListQuery, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
-from .ports import BlobNotFound, BlobStore, Catalog, JobQueue
+from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, JobQueue, Metrics
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,12 +57,13 @@ def hash_token(token: str) -> str:
 
 class ImageService:
     def __init__(self, blobs: BlobStore, catalog: Catalog, queue: JobQueue, settings: Settings,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS):
         self.blobs = blobs
         self.catalog = catalog
         self.queue = queue
         self.settings = settings
         self.clock = clock
+        self.metrics = metrics
 
     # -- ownership ----------------------------------------------------------------------------
 
@@ -118,8 +121,10 @@ class ImageService:
             original_key=keys.original_key(owner, image_id, ephemeral),
             ephemeral=ephemeral,
             upload_expires_at=iso_in(s.upload_url_ttl, now),
+            request_id=current_request_id(),
         )
         self.catalog.create(record)
+        log.info("upload %s/%s created", owner, image_id, extra={"image_id": image_id, "user_id": owner})
         upload = self.blobs.presign_upload(
             record.original_key, content_type=content_type, content_length=size, expires_in=s.upload_url_ttl
         )
@@ -152,13 +157,13 @@ class ImageService:
         if record.status == PENDING:
             if self.blobs.size(record.original_key) is None:
                 raise Conflict("Nothing was uploaded for this image yet.", code="upload_missing")
-            self.queue.send(Job(record.original_key, source="complete"))
+            self.queue.send(Job(record.original_key, source="complete", request_id=current_request_id()))
         return {"image_id": record.image_id, "status": record.status}
 
     def upload_received(self, key: str) -> None:
         """The local blob endpoint stored an original: queue it, as S3 events do in aws mode."""
         if keys.parse_original_key(key) is not None:
-            self.queue.send(Job(key, source="upload"))
+            self.queue.send(Job(key, source="upload", request_id=current_request_id()))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -240,7 +245,10 @@ class ImageService:
         meta = self._cached_conversion(meta_key)
         if meta is None:
             original = self.blobs.get(record.original_key, max_bytes=self.settings.max_upload_bytes)
+            started = time.perf_counter()
             encoded = imaging.convert_image(original, limits=imaging_limits(self.settings), **request)
+            self.metrics.timing("conversion_time", (time.perf_counter() - started) * 1000, format=encoded.format)
+            self.metrics.increment("conversion_bytes", len(encoded.data), format=encoded.format)
             meta = {
                 "key": keys.conversion_key(record.user_id, record.image_id, digest, encoded.extension, record.ephemeral),
                 "format": encoded.format, "content_type": encoded.content_type, "extension": encoded.extension,

@@ -37,7 +37,6 @@ class Settings:
     queue_url: str = ""
     dead_letter_queue_url: str = ""
     session_table: str = ""
-    cdn_url: str = ""
     aws_region: str = ""
     aws_endpoint_url: str = ""
     s3_endpoint_url: str = ""  # S3 elsewhere than DynamoDB/SQS (e.g. SeaweedFS); else aws_endpoint_url
@@ -74,6 +73,16 @@ class Settings:
     # web
     session_cookie_secure: bool = False
     web_workers: int = 2
+
+    # edge (requests, anonymous workspaces, notifications)
+    # The longest request target (path + query) the app answers; longer is 414 in the JSON shape.
+    # Kept below gunicorn's limit_request_line (4094), which answers 414 itself (in HTML) beyond it.
+    max_url_length: int = 2048
+
+    # ops: issue 11 values the templates pass to the app and the processor (the events and
+    # scanner code read them)
+    topic_arn: str = ""  # aws mode: SNS topic of image.ready / image.rejected events
+    quarantine_days: int = 30  # days a denied file stays under quarantine/ (S3 lifecycle in aws)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":

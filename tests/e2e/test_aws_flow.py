@@ -5,7 +5,6 @@ DynamoDB, SQS), ``imageservice setup``, two ``imageservice serve`` and ``imagese
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 import requests
@@ -13,7 +12,7 @@ from PIL import Image
 
 import imagefactory
 from aws_fixtures import aws_credentials, moto_server, unique_names  # noqa: F401
-from servers import ServerProcess, free_port, imageservice, run_cli, service_env
+from servers import ServerProcess, free_port, imageservice, run_cli, service_env, wait_until
 
 WAIT_SECONDS = 20
 
@@ -77,14 +76,8 @@ def deployment(moto_server, tmp_path):
         deployment.stop()
 
 
-def wait_for(predicate, what: str, deployment: AwsDeployment, timeout: float = WAIT_SECONDS):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {timeout}s\n{deployment.logs()}")
+def wait_for(predicate, what: str, deployment, timeout: float = WAIT_SECONDS):
+    return wait_until(predicate, what, deployment, timeout)
 
 
 def test_upload_process_convert_download_delete(deployment):
