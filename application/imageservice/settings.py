@@ -89,6 +89,11 @@ class Settings:
     anon_workspaces_total: int = 10_000
     anon_storage_bytes: int = 50 * GIB
 
+    # ops: issue 11 values the templates pass to the app and the processor (the events and
+    # scanner code read them)
+    topic_arn: str = ""  # aws mode: SNS topic of image.ready / image.rejected events
+    quarantine_days: int = 30  # days a denied file stays under quarantine/ (S3 lifecycle in aws)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
         """Read every ``IMAGESERVICE_*`` variable (plus AWS region/endpoint) into a Settings.

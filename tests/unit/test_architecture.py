@@ -1,4 +1,4 @@
-"""The core stays free of the web and cloud SDKs; Pillow stays inside the imaging module."""
+"""The core stays free of the web and cloud SDKs; Pillow stays inside the imaging package."""
 
 import ast
 import subprocess
@@ -30,17 +30,22 @@ def test_importing_the_pipeline_pulls_in_neither_flask_nor_boto3():
 
 
 def test_core_modules_import_no_framework_or_sdk():
-    for path in (PACKAGE / "core").glob("*.py"):
+    for path in (PACKAGE / "core").rglob("*.py"):
         assert not _imports(path) & {"flask", "boto3", "botocore", "werkzeug"}, path
 
 
-def test_only_the_imaging_module_imports_pillow():
+def test_only_the_imaging_package_imports_pillow():
     importers = {
         path.relative_to(PACKAGE).as_posix()
         for path in PACKAGE.rglob("*.py")
         if _imports(path) & {"PIL", "pillow_heif"}
     }
-    assert importers == {"core/imaging.py"}
+    assert importers, "the walk found no Pillow importer at all"
+    assert all(path.startswith("core/imaging/") for path in importers), importers
+
+
+def test_sniffing_is_pure_bytes():
+    assert not _imports(PACKAGE / "core" / "imaging" / "sniffing.py") & {"PIL", "pillow_heif"}
 
 
 def test_importing_the_app_factory_does_no_work():

@@ -52,7 +52,7 @@ class PipelineConfig:
         )
 
     def derivative_specs(self) -> list[imaging.DerivativeSpec]:
-        # Largest first: the imaging module makes each one from the previous (cascade).
+        # Largest first: the imaging package makes each one from the previous (cascade).
         return [
             imaging.DerivativeSpec("preview", self.preview_edge, self.derivative_quality),
             imaging.DerivativeSpec("thumb", self.thumb_edge, self.derivative_quality),
