@@ -24,6 +24,7 @@ from .core.pipeline import imaging_limits
 from .core.text import normalise_tag
 from .core.records import PENDING, READY, STATUSES, ImageRecord, Job, ListQuery, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
+from .admission import AnonymousAdmission
 from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, JobQueue, Metrics
 from .settings import Settings
 
@@ -46,6 +47,7 @@ class Principal:
     user_id: str
     admin: bool = False
     expires_at: str | None = None  # session workspaces only
+    client: str | None = None  # session workspaces: the caller's address, for the anonymous budgets
 
     @property
     def ephemeral(self) -> bool:
@@ -58,7 +60,9 @@ def hash_token(token: str) -> str:
 
 class ImageService:
     def __init__(self, blobs: BlobStore, catalog: Catalog, queue: JobQueue, settings: Settings,
-                 clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS):
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS,
+                 admission: AnonymousAdmission | None = None):
+        self.admission = admission  # anonymous byte budgets (edge); None: not limited
         self.blobs = blobs
         self.catalog = catalog
         self.queue = queue
@@ -106,6 +110,9 @@ class ImageService:
         tags = self.normalize_tags(params.get("tags"))
         description = self.normalize_description(params.get("description"))
         self._check_quota_and_rate(owner, size or 0)
+        if principal.ephemeral and self.admission is not None:
+            # An undeclared size may still be anything up to the upload limit.
+            self.admission.admit_bytes(principal.client or "unknown", size or s.max_upload_bytes)
 
         now = self.clock()
         image_id = new_id()
