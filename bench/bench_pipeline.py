@@ -4,7 +4,7 @@
 
 1. Speed, on a 12 MP JPEG with EXIF, all three in the same process, runs interleaved, medians:
    - ours:   imaging.process_image(data, [preview 1440, thumb 256])
-   - naive:  the seeds' approach, as the issue names it: for each derivative a full decode,
+   - naive:  the straightforward Pillow pipeline: for each derivative a full decode,
              exif_transpose, convert("RGB"), a Lanczos resize from the full image and a WebP
              encode with Pillow's defaults (method 4).  Shown again at our WebP effort, and as
              "decode once" (one full decode shared by both resizes), to separate the gains of
@@ -45,7 +45,7 @@ from imageservice.core import imaging  # noqa: E402
 
 SPECS = [imaging.DerivativeSpec("preview", 1440), imaging.DerivativeSpec("thumb", 256)]
 QUALITY = 80
-EFFORT = imaging._WEBP_METHOD  # the WebP effort our pipeline uses; pyvips gets the same
+EFFORT = imaging.encoding.WEBP_METHOD  # the WebP effort our pipeline uses; pyvips gets the same
 RESULTS = ROOT / "bench" / "results" / "bench_pipeline.json"
 
 TARGET_VS_PYVIPS = 1.1
@@ -67,7 +67,7 @@ def _full_decode(data: bytes) -> Image.Image:
 
 
 def naive(data: bytes, method: int = 4) -> list[bytes]:
-    """The seeds' first implementation: each derivative decodes the full image and resizes it."""
+    """The straightforward pipeline: each derivative decodes the full image and resizes it."""
     return [_encode_from_full(_full_decode(data), spec, method) for spec in SPECS]
 
 

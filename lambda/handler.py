@@ -14,13 +14,16 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from imageservice import logs
 from imageservice.adapters.aws.factory import build_aws_adapters
+from imageservice.adapters.aws.metrics import PowertoolsMetrics
 from imageservice.adapters.aws.processor import EventProcessor
 from imageservice.adapters.imaging_pool import build_imaging_runner
-from imageservice.core.pipeline import Pipeline, PipelineConfig
+from imageservice.pipeline import Pipeline, PipelineConfig
 from imageservice.settings import Settings
 
-logger = Logger(service="imageservice-processor")
+SERVICE = "imageservice-processor"
+logger = Logger(service=SERVICE)
 _processor: EventProcessor | None = None
 
 
@@ -29,8 +32,11 @@ def _event_processor() -> EventProcessor:
     global _processor
     if _processor is None:
         settings = Settings.from_env(backend="aws")
+        # The pipeline's own lines (with the upload's request id) as JSON on stdout, next to
+        # the Powertools logger's.
+        logs.configure(logger.log_level)
         blobs, catalog, _queue, _clients = build_aws_adapters(settings)
-        pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings),
+        pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=PowertoolsMetrics(SERVICE),
                             imaging=build_imaging_runner(settings))
         _processor = EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout, logger=logger)
     return _processor

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,18 +29,6 @@ def venv_tool(name: str) -> str:
     return found
 
 
-def wait_until(predicate, timeout: float, *, interval: float = 0.05, what: str = "the condition"):
-    """Poll ``predicate`` until it returns something truthy (returned); AssertionError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} did not happen within {timeout}s")
-        time.sleep(interval)
-
-
 def make_settings(tmp_path: Path, **overrides) -> Settings:
     values = {"data_dir": tmp_path / "data", "secret_key": TEST_SECRET, "public_url": "http://localhost",
               "job_retry_delay": 0}
@@ -50,7 +37,7 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
 
 
 class ApiClient:
-    """The seeds' curl flow through Flask's test client: upload ticket, PUT, process, read."""
+    """The README's curl flow through Flask's test client: upload ticket, PUT, process, read."""
 
     def __init__(self, client, token: str | None, worker: Worker | None = None):
         self.client = client

@@ -113,8 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("IMAGESERVICE_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from . import logs
+
+    # JSON lines: on stdout for the long-running worker (what log shippers collect), on stderr
+    # for one-shot commands whose stdout is their answer (a token, sweep's counts).
+    logs.configure(os.environ.get("IMAGESERVICE_LOG_LEVEL", "INFO"),
+                   sys.stdout if args.command == "worker" else sys.stderr)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -158,6 +158,35 @@ class JobQueue(Protocol):
         """Raise when the queue cannot be reached (readiness)."""
 
 
+# -- metrics (ops) ---------------------------------------------------------------------------
+# The names the code reports (imageservice/metrics.py gives each its unit and help text):
+# images_processed, images_rejected (code=...), processing_time (ms), conversion_time (ms,
+# format=...), conversion_bytes (format=...), jobs_dead_lettered.
+
+
+@runtime_checkable
+class Metrics(Protocol):
+    def increment(self, name: str, value: float = 1, **dimensions: str) -> None:
+        """Add ``value`` to the counter ``name`` (with these dimensions). Never raises for a
+        backend failure: a lost data point must not fail the work it measures."""
+
+    def timing(self, name: str, milliseconds: float, **dimensions: str) -> None:
+        """Record one duration of ``name``. Never raises for a backend failure."""
+
+
+class NoMetrics:
+    """The default: measures nothing (unit tests, and code built without a metrics sink)."""
+
+    def increment(self, name: str, value: float = 1, **dimensions: str) -> None:
+        pass
+
+    def timing(self, name: str, milliseconds: float, **dimensions: str) -> None:
+        pass
+
+
+NO_METRICS = NoMetrics()
+
+
 @runtime_checkable
 class ImagingRunner(Protocol):
     """Where imaging work runs, and under which budget (issue 9).

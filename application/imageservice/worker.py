@@ -13,7 +13,7 @@ import time
 
 from .bootstrap import Components
 from .core.records import ReceivedJob
-from .core.pipeline import lease_before_redelivery
+from .pipeline import lease_before_redelivery
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,14 @@ class Worker:
         final = received.attempts >= self.settings.job_max_attempts
         lease_until = lease_before_redelivery(received.visible_again_at) if received.visible_again_at else None
         try:
-            outcome = self.components.pipeline.process_key(received.job.key, final_attempt=final, lease_until=lease_until)
+            outcome = self.components.pipeline.process_key(received.job.key, final_attempt=final, lease_until=lease_until,
+                                                           request_id=received.job.request_id)
         except Exception as exc:  # retry anything; the pipeline already recorded a final failure
-            log.warning("job %s attempt %d failed: %s", received.job.key, received.attempts, exc)
+            log.warning("job %s attempt %d failed: %s", received.job.key, received.attempts, exc,
+                        extra={"request_id": received.job.request_id})
             delay = self.settings.job_retry_delay * received.attempts
-            self.components.queue.retry(received, delay, f"{type(exc).__name__}: {exc}")
+            if not self.components.queue.retry(received, delay, f"{type(exc).__name__}: {exc}"):
+                self.components.metrics.increment("jobs_dead_lettered")
             return "retry"
         self.components.queue.ack(received)
         return outcome

@@ -12,8 +12,7 @@ from PIL import Image
 
 import imagefactory
 from aws_fixtures import aws_credentials, moto_server, unique_names  # noqa: F401
-from servers import ServerProcess, free_port, imageservice, run_cli, service_env
-from support import wait_until
+from servers import ServerProcess, free_port, imageservice, run_cli, service_env, wait_until
 
 WAIT_SECONDS = 20
 
@@ -77,11 +76,8 @@ def deployment(moto_server, tmp_path):
         deployment.stop()
 
 
-def wait_for(predicate, what: str, deployment: AwsDeployment, timeout: float = WAIT_SECONDS):
-    try:
-        return wait_until(predicate, timeout, interval=0.2, what=what)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{deployment.logs()}") from None
+def wait_for(predicate, what: str, deployment, timeout: float = WAIT_SECONDS):
+    return wait_until(predicate, what, deployment, timeout)
 
 
 def test_upload_process_convert_download_delete(deployment):

@@ -1,4 +1,4 @@
-"""The seeds' curl flow through the API, in-process: ticket, PUT, process, list, download, convert, delete."""
+"""The README's curl flow through the API, in-process: ticket, PUT, process, list, download, convert, delete."""
 
 from io import BytesIO
 from pathlib import Path
@@ -14,7 +14,7 @@ def _files(settings) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-def test_upload_with_query_params_as_seed_000(api, client, token):
+def test_upload_with_query_params(api, client, token):
     data = imagefactory.jpeg_bytes(800, 600)
     response = client.post(
         f"/api/images/upload?content_type=image/jpeg&size={len(data)}&filename=cat.jpg&tags=pets,cats",
@@ -31,7 +31,7 @@ def test_upload_with_query_params_as_seed_000(api, client, token):
     assert record["tags"] == ["pets", "cats"] and record["filename"] == "cat.jpg"
 
 
-def test_full_flow_with_json_body_as_seed_001(api, settings):
+def test_full_flow_with_json_body(api, settings):
     data = imagefactory.jpeg_bytes(1600, 1200, gps=(48.8584, 2.2945, 35.0))
     ticket = api.ticket(content_type="image/jpeg", size=len(data), filename="tower.jpg",
                         tags=["paris"], description="Eiffel")

@@ -40,7 +40,6 @@ FEATURES_ON = {
     "AlarmEmail": "ops@example.com",
     "NatGateways": "per-az",
     "HostedZoneId": "Z0000000000000000000",
-    "CdnUrl": "https://cdn.example.com",
     "DeployWebService": "true",
 }
 

@@ -22,7 +22,8 @@ from imageservice.core.errors import BadRequest, ImageRejected, TooExpensive, To
 from imageservice.settings import Settings
 from imageservice.web import create_app
 from imageservice.worker import Worker
-from support import ApiClient, assert_error, make_settings, wait_until
+from servers import wait_until
+from support import ApiClient, assert_error, make_settings
 
 MIB = 1024 * 1024
 SPECS = [imaging.DerivativeSpec("preview", 1440), imaging.DerivativeSpec("thumb", 256)]
@@ -89,7 +90,7 @@ def rss(pid: int) -> int:
 
 
 def wait_for(predicate, timeout: float = 10.0):
-    return wait_until(predicate, timeout, interval=0.02)
+    return wait_until(predicate, "the condition", None, timeout, interval=0.02)
 
 
 def in_thread(call) -> tuple[threading.Thread, dict]:

@@ -13,8 +13,6 @@ REJECTED = "rejected"
 STATUSES = (PENDING, PROCESSING, READY, REJECTED)
 TERMINAL = (READY, REJECTED)
 
-VARIANTS = ("original", "thumb", "preview")
-
 # Fields the API shows, in the order DESIGN.md lists them.
 PUBLIC_FIELDS = (
     "image_id", "user_id", "status", "filename", "content_type", "size", "tags", "description",
@@ -57,6 +55,7 @@ class ImageRecord:
     upload_expires_at: str | None = None
     lease_until: str | None = None
     attempts: int = 0
+    request_id: str | None = None  # the API request that made the record (ops: log correlation)
 
     def to_api(self, include_gps: bool = True) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in PUBLIC_FIELDS}
@@ -128,6 +127,7 @@ class Job:
 
     key: str
     source: str = "app"  # "app" (upload/complete), "s3" (event notification), "drop"
+    request_id: str | None = None  # the API request that queued it (ops: log correlation)
 
 
 @dataclass(frozen=True)

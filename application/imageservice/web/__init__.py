@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from flask import Flask
@@ -16,6 +17,11 @@ API_BODY_LIMIT = 1024 * 1024
 def create_app(settings: Settings | None = None, components: Components | None = None) -> Flask:
     """Build the app. With no arguments, settings come from the environment (gunicorn's
     ``imageservice.web:create_app()``)."""
+    if settings is None and components is None:
+        # gunicorn's `create_app()`: this process's logs become JSON lines on stdout.
+        from .. import logs
+
+        logs.configure(os.environ.get("IMAGESERVICE_LOG_LEVEL", "INFO"))
     settings = settings or (components.settings if components else Settings.from_env())
     components = components or build_components(settings)
 
@@ -34,12 +40,13 @@ def create_app(settings: Settings | None = None, components: Components | None =
         raise RuntimeError("IMAGESERVICE_SECRET_KEY must be set in aws mode")
     app.extensions[EXTENSION] = components
 
-    from . import errors, security, sessions
+    from . import errors, observability, security, sessions
     from .api import bp as api_bp
     from .blobs import bp as blobs_bp
     from .health import bp as health_bp
     from .pages import bp as pages_bp
 
+    observability.init_app(app)  # first: every later hook's log lines carry the request id
     sessions.init_app(app, components)
     security.init_app(app, components)
     errors.init_app(app)

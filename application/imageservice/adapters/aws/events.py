@@ -35,7 +35,10 @@ class MalformedMessage(ValueError):
 
 def app_message_body(job: Job) -> str:
     """The SQS body SqsJobQueue.send writes for ``job``."""
-    return json.dumps({"key": job.key, "source": job.source}, separators=(",", ":"))
+    body = {"key": job.key, "source": job.source}
+    if job.request_id:
+        body["request_id"] = job.request_id
+    return json.dumps(body, separators=(",", ":"))
 
 
 def jobs_from_s3_records(records: Iterable[dict[str, Any]]) -> list[Job]:
@@ -71,7 +74,9 @@ def jobs_from_message_body(body: str) -> list[Job]:
     if isinstance(data.get("Records"), list):
         return jobs_from_s3_records(data["Records"])
     if isinstance(data.get("key"), str) and data["key"]:
-        return [Job(data["key"], source=str(data.get("source") or "app"))]
+        request_id = data.get("request_id")
+        return [Job(data["key"], source=str(data.get("source") or "app"),
+                    request_id=request_id if isinstance(request_id, str) else None)]
     raise MalformedMessage(f"neither an S3 notification nor an app message: {str(body)[:200]!r}")
 
 

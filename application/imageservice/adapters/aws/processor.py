@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from ...core.pipeline import Pipeline, lease_before_redelivery
+from ...pipeline import Pipeline, lease_before_redelivery
 from .events import is_direct_s3_event, jobs_from_message_body, jobs_from_s3_records, receive_count
 
 
@@ -56,7 +56,13 @@ class EventProcessor:
         final = attempt >= self.max_attempts
         outcomes = []
         for job in jobs_from_message_body(record.body):
-            outcome = self.pipeline.process_key(job.key, final_attempt=final, lease_until=lease_until)
+            try:
+                outcome = self.pipeline.process_key(job.key, final_attempt=final, lease_until=lease_until,
+                                                    request_id=job.request_id)
+            except Exception:
+                if final:  # SQS's redrive policy moves the message to the DLQ on its next receive
+                    self.pipeline.metrics.increment("jobs_dead_lettered")
+                raise
             self.log.info("%s: %s (attempt %d)", job.key, outcome, attempt,
                           extra={"key": job.key, "source": job.source, "outcome": outcome,
                                  "attempt": attempt, "message_id": record.message_id})

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from ..ports import BlobNotFound, BlobStore, BlobTooLarge, Catalog, ImagingRunner
-from . import imaging, keys
-from .errors import ImageRejected, TooExpensive, TransientError
-from .ids import new_id
-from .filenames import sanitize_filename
-from .records import PENDING, PROCESSING, READY, REJECTED, ImageRecord
-from .timeutil import epoch_to_iso, iso_in, to_iso, utcnow
+from .ports import NO_METRICS, BlobNotFound, BlobStore, BlobTooLarge, Catalog, ImagingRunner, Metrics
+from .core import correlation
+from .core import imaging, keys
+from .core.errors import ImageRejected, TooExpensive, TransientError
+from .core.ids import new_id
+from .core.filenames import sanitize_filename
+from .core.records import PENDING, PROCESSING, READY, REJECTED, ImageRecord
+from .core.timeutil import epoch_to_iso, iso_in, to_iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class PipelineConfig:
         )
 
     def derivative_specs(self) -> list[imaging.DerivativeSpec]:
-        # Largest first: the imaging module makes each one from the previous (cascade).
+        # Largest first: the imaging package makes each one from the previous (cascade).
         return [
             imaging.DerivativeSpec("preview", self.preview_edge, self.derivative_quality),
             imaging.DerivativeSpec("thumb", self.thumb_edge, self.derivative_quality),
@@ -85,14 +87,17 @@ READY_OUTCOME, REJECTED_OUTCOME, SKIPPED = "ready", "rejected", "skipped"
 
 class Pipeline:
     def __init__(self, blobs: BlobStore, catalog: Catalog, config: PipelineConfig,
-                 clock: Callable[[], datetime] = utcnow, *, imaging: ImagingRunner):
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS, *,
+                 imaging: ImagingRunner):
         self.blobs = blobs
         self.imaging = imaging
         self.catalog = catalog
         self.config = config
         self.clock = clock
+        self.metrics = metrics
 
-    def process_key(self, key: str, *, final_attempt: bool = False, lease_until: str | None = None) -> str:
+    def process_key(self, key: str, *, final_attempt: bool = False, lease_until: str | None = None,
+                    request_id: str | None = None) -> str:
         """Process the original stored at ``key``.
 
         ``lease_until`` (ISO) bounds this run's claim; the caller passes a moment before its
@@ -124,6 +129,19 @@ class Pipeline:
                 # The record went (deleted or swept) before its upload arrived: nothing may remain.
                 self.blobs.delete(key)
             return SKIPPED
+        # Log lines about this image carry the id of the request that created its upload.
+        with correlation.bound(claimed.request_id or request_id or correlation.current_request_id()):
+            started = time.perf_counter()
+            outcome = self._process_or_reject(claimed, key, final_attempt)
+            if outcome != SKIPPED:
+                elapsed = (time.perf_counter() - started) * 1000
+                self.metrics.timing("processing_time", elapsed)
+                log.info("%s/%s %s in %.0f ms", claimed.user_id, claimed.image_id, outcome, elapsed,
+                         extra={"image_id": claimed.image_id, "user_id": claimed.user_id, "outcome": outcome,
+                                "milliseconds": round(elapsed, 1)})
+            return outcome
+
+    def _process_or_reject(self, claimed: ImageRecord, key: str, final_attempt: bool) -> str:
         try:
             return self._process_claimed(claimed)
         except ImageRejected as rejection:
@@ -191,10 +209,13 @@ class Pipeline:
         if not self.catalog.put(ready, expect_status=[PROCESSING]):
             self._remove_objects(record)  # deleted while we worked: leave nothing behind
             return SKIPPED
+        self.metrics.increment("images_processed")
         return READY_OUTCOME
 
     def _reject(self, record: ImageRecord, rejection: ImageRejected) -> str:
-        log.info("rejected %s/%s: %s", record.user_id, record.image_id, rejection.code)
+        log.info("rejected %s/%s: %s", record.user_id, record.image_id, rejection.code,
+                 extra={"image_id": record.image_id, "code": rejection.code})
+        self.metrics.increment("images_rejected", code=rejection.code)
         self._remove_objects(record)
         rejected = record.copy(
             status=REJECTED,
