@@ -17,11 +17,11 @@ from typing import Any, Callable, Mapping
 
 from .core import imaging, keys
 from .core.correlation import current_request_id
-from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
+from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
 from .core.filenames import sanitize_filename, with_extension
 from .core.ids import new_id
 from .core.pipeline import imaging_limits
-from .core.records import PENDING, READY, STATUSES, ImageRecord, Job, ListQuery, Page, Token
+from .core.records import PENDING, READY, STATUSES, ImageRecord, Job, ListQuery, OwnerLimits, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
 from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, JobQueue, Metrics
 from .settings import Settings
@@ -102,7 +102,6 @@ class ImageService:
         filename = sanitize_filename(_optional_str(params, "filename"))
         tags = self.normalize_tags(params.get("tags"))
         description = self.normalize_description(params.get("description"))
-        self._check_quota_and_rate(owner, size or 0)
 
         now = self.clock()
         image_id = new_id()
@@ -123,7 +122,8 @@ class ImageService:
             upload_expires_at=iso_in(s.upload_url_ttl, now),
             request_id=current_request_id(),
         )
-        self.catalog.create(record)
+        # Quota and per-minute rate are checked and counted with the insert, atomically.
+        self.catalog.create(record, limits=OwnerLimits(s.quota_images, s.quota_bytes, s.uploads_per_minute))
         log.info("upload %s/%s created", owner, image_id, extra={"image_id": image_id, "user_id": owner})
         upload = self.blobs.presign_upload(
             record.original_key, content_type=content_type, content_length=size, expires_in=s.upload_url_ttl
@@ -136,20 +136,6 @@ class ImageService:
             "expires_at": upload.expires_at,
             "status": record.status,
         }
-
-    def _check_quota_and_rate(self, owner: str, incoming_bytes: int) -> None:
-        s = self.settings
-        usage = self.catalog.usage(owner)
-        if usage.images >= s.quota_images:
-            raise Conflict(f"The quota of {s.quota_images} images is used up.", code="quota_exceeded")
-        if usage.bytes + incoming_bytes > s.quota_bytes:
-            raise Conflict(f"The quota of {s.quota_bytes} bytes is used up.", code="quota_exceeded")
-        minute_ago = to_iso(self.clock() - timedelta(minutes=1))
-        recent = self.catalog.list(ListQuery(owner, since=minute_ago, limit=s.uploads_per_minute))
-        if len(recent.images) >= s.uploads_per_minute:
-            raise TooManyRequests(
-                f"At most {s.uploads_per_minute} uploads a minute; try again shortly.", code="rate_limited"
-            )
 
     def complete(self, principal: Principal, image_id: str, user_id: str | None = None) -> dict[str, Any]:
         """The client says its upload finished: queue processing (a no-op once processed)."""
