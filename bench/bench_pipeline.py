@@ -45,7 +45,7 @@ from imageservice.core import imaging  # noqa: E402
 
 SPECS = [imaging.DerivativeSpec("preview", 1440), imaging.DerivativeSpec("thumb", 256)]
 QUALITY = 80
-EFFORT = imaging._WEBP_METHOD  # the WebP effort our pipeline uses; pyvips gets the same
+EFFORT = imaging.encoding.WEBP_METHOD  # the WebP effort our pipeline uses; pyvips gets the same
 RESULTS = ROOT / "bench" / "results" / "bench_pipeline.json"
 
 TARGET_VS_PYVIPS = 1.1

@@ -128,9 +128,10 @@ class Catalog(Protocol):
         the owner's usage, atomically. False, nothing counted, when the owner would hold more
         than ``limit`` bytes or the image is gone."""
 
-    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60) -> int | None:
-        """A fixed-window counter: None when one more event is allowed (and counted), else
-        the seconds until the window ends."""
+    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
+                 cost: int = 1) -> int | None:
+        """A fixed-window counter: None when ``cost`` more stays within ``limit`` (and is
+        counted), else the seconds until the window ends (nothing counted)."""
 
     def idempotency_begin(self, user_id: str, key: str, fingerprint: str, expires_at: str) -> IdempotencyEntry | None:
         """Conditionally store an in-flight entry for (owner, key) until ``expires_at`` (ISO

@@ -168,3 +168,4 @@ def test_the_lambda_handler_emits_emf_and_logs_the_uploads_request_id(
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"_aws"' not in line]
     mine = [line for line in lines if line.get("request_id") == "trace-lambda-7"]
     assert any(line.get("image_id") == ticket["image_id"] and line.get("outcome") == "ready" for line in mine), out
+

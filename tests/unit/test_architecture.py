@@ -1,4 +1,4 @@
-"""The core stays free of the web and cloud SDKs; Pillow stays inside the imaging module."""
+"""The core stays free of the web and cloud SDKs; Pillow stays inside the imaging package."""
 
 import ast
 import subprocess
@@ -21,7 +21,7 @@ def _imports(path: Path) -> set[str]:
 
 def test_importing_the_pipeline_pulls_in_neither_flask_nor_boto3():
     code = (
-        "import sys, imageservice.core.pipeline, imageservice.core.imaging;"
+        "import sys, imageservice.pipeline, imageservice.core.imaging;"
         "bad = [m for m in ('flask', 'boto3', 'botocore', 'werkzeug') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -30,17 +30,41 @@ def test_importing_the_pipeline_pulls_in_neither_flask_nor_boto3():
 
 
 def test_core_modules_import_no_framework_or_sdk():
-    for path in (PACKAGE / "core").glob("*.py"):
+    for path in (PACKAGE / "core").rglob("*.py"):
         assert not _imports(path) & {"flask", "boto3", "botocore", "werkzeug"}, path
 
 
-def test_only_the_imaging_module_imports_pillow():
+def _relative_imports(path: Path) -> set[str]:
+    """The modules a file imports relatively, resolved against the package root."""
+    tree = ast.parse(path.read_text())
+    base = path.relative_to(PACKAGE).parent.parts
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            parent = base[: len(base) - (node.level - 1)]
+            names.add(".".join((*parent, *(node.module or "").split("."))).strip("."))
+    return names
+
+
+def test_core_imports_nothing_outside_core():
+    # The core is the innermost layer: ports, adapters and use cases build on it, never the reverse.
+    for path in (PACKAGE / "core").rglob("*.py"):
+        outside = {name for name in _relative_imports(path) if not name.startswith("core")}
+        assert not outside, (path, outside)
+
+
+def test_only_the_imaging_package_imports_pillow():
     importers = {
         path.relative_to(PACKAGE).as_posix()
         for path in PACKAGE.rglob("*.py")
         if _imports(path) & {"PIL", "pillow_heif"}
     }
-    assert importers == {"core/imaging.py"}
+    assert importers, "the walk found no Pillow importer at all"
+    assert all(path.startswith("core/imaging/") for path in importers), importers
+
+
+def test_sniffing_is_pure_bytes():
+    assert not _imports(PACKAGE / "core" / "imaging" / "sniffing.py") & {"PIL", "pillow_heif"}
 
 
 def test_importing_the_app_factory_does_no_work():

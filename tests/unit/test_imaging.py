@@ -132,14 +132,14 @@ def test_invalid_spec_is_a_programming_error():
 
 def test_jpeg_is_decoded_once_with_dct_scaling(monkeypatch, photo_12mp):
     decoded_sizes = []
-    real = imaging._decode_scaled
+    real = imaging.pixels.decode_scaled
 
     def spy(image, needed):
         result = real(image, needed)
         decoded_sizes.append(result.size)
         return result
 
-    monkeypatch.setattr(imaging, "_decode_scaled", spy)
+    monkeypatch.setattr(imaging.pixels, "decode_scaled", spy)
     process(photo_12mp)
     # 4000x3000 -> 1440 preview: libjpeg's 1/2 scale (2000x1500) is the smallest that still covers it.
     assert decoded_sizes == [(2000, 1500)]
@@ -148,22 +148,22 @@ def test_jpeg_is_decoded_once_with_dct_scaling(monkeypatch, photo_12mp):
 def test_draft_goes_to_one_eighth_when_that_still_covers_the_preview():
     data = f.jpeg_bytes(6000, 4000, exif=False)
     sizes = []
-    real = imaging._decode_scaled
+    real = imaging.pixels.decode_scaled
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(imaging, "_decode_scaled", lambda image, needed: sizes.append(real(image, needed).size) or real(image, needed))
+        patch.setattr(imaging.pixels, "decode_scaled", lambda image, needed: sizes.append(real(image, needed).size) or real(image, needed))
         process(data, [THUMB])
     assert sizes[0] == (750, 500)
 
 
 def test_thumb_is_made_from_the_preview(monkeypatch, photo_12mp):
     calls = []
-    real = imaging._resize
+    real = imaging.pixels.resize
 
     def spy(image, size, box=None, **options):
         calls.append((image.size, size))
         return real(image, size, box, **options)
 
-    monkeypatch.setattr(imaging, "_resize", spy)
+    monkeypatch.setattr(imaging.pixels, "resize", spy)
     process(photo_12mp)
     derivative_calls = [call for call in calls if call[1] in ((1440, 1080), (256, 192))]
     assert derivative_calls == [((2000, 1500), (1440, 1080)), ((1440, 1080), (256, 192))]
@@ -172,8 +172,8 @@ def test_thumb_is_made_from_the_preview(monkeypatch, photo_12mp):
 def test_non_jpeg_large_input_is_reduced_before_resampling(monkeypatch):
     data = f.png_bytes(3000, 2000)
     sizes = []
-    real = imaging._decode_scaled
-    monkeypatch.setattr(imaging, "_decode_scaled", lambda image, needed: sizes.append(real(image, needed).size) or real(image, needed))
+    real = imaging.pixels.decode_scaled
+    monkeypatch.setattr(imaging.pixels, "decode_scaled", lambda image, needed: sizes.append(real(image, needed).size) or real(image, needed))
     result = process(data, [THUMB])
     assert sizes[0][0] < 3000 and sizes[0][0] >= 2 * 256
     assert result.derivatives["thumb"].width == 256
@@ -637,13 +637,13 @@ def test_truncated_images_flag_is_not_set():
 
 
 def test_math_of_fit_long_edge():
-    assert imaging._fit_long_edge((4000, 3000), 1440) == (1440, 1080)
-    assert imaging._fit_long_edge((1000, 1), 256) == (256, 1)
-    assert imaging._fit_long_edge((10, 10), 256) == (10, 10)
-    assert math.isclose(imaging._fit_long_edge((3000, 4000), 256)[0], 192)
+    assert imaging.pixels.fit_long_edge((4000, 3000), 1440) == (1440, 1080)
+    assert imaging.pixels.fit_long_edge((1000, 1), 256) == (256, 1)
+    assert imaging.pixels.fit_long_edge((10, 10), 256) == (10, 10)
+    assert math.isclose(imaging.pixels.fit_long_edge((3000, 4000), 256)[0], 192)
 
 
 def test_blurhash_matches_the_reference_encoder():
     # Expected value produced by the reference Python encoder (PyPI "blurhash" 1.1.5,
     # components 4x3) for exactly this 32x24 image.
-    assert imaging._blurhash(f.pattern(32, 24)) == "LrD]lU@#njO;^V+KnkS_s*njjabF"
+    assert imaging.blurhash.encode(f.pattern(32, 24)) == "LrD]lU@#njO;^V+KnkS_s*njjabF"

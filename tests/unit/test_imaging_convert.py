@@ -131,8 +131,8 @@ def test_orientation_and_cover_with_draft():
 
 def test_jpeg_draft_is_used_for_small_outputs(monkeypatch):
     sizes = []
-    real = imaging._decode_scaled
-    monkeypatch.setattr(imaging, "_decode_scaled", lambda image, needed: sizes.append(real(image, needed).size) or real(image, needed))
+    real = imaging.pixels.decode_scaled
+    monkeypatch.setattr(imaging.pixels, "decode_scaled", lambda image, needed: sizes.append(real(image, needed).size) or real(image, needed))
     imaging.convert_image(f.jpeg_bytes(4000, 3000, exif=False), format="webp", width=400)
     assert sizes == [(500, 375)]
 

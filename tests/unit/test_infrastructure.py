@@ -423,17 +423,96 @@ def test_queue_visibility_timeout_is_six_times_the_lambda_timeout():
 
 
 def test_queue_alarms_watch_dead_letters_and_age():
-    alarms = {p["MetricName"]: p for p in (r["Properties"] for r in resources("data", "AWS::CloudWatch::Alarm").values())}
+    alarms = {p["MetricName"]: p for p in (r["Properties"] for r in resources("data", "AWS::CloudWatch::Alarm").values())
+              if "MetricName" in p}
     dead = alarms["ApproximateNumberOfMessagesVisible"]
     assert dead["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["JobsDeadLetterQueue", "QueueName"]}
     assert dead["Threshold"] == 0 and dead["ComparisonOperator"] == "GreaterThanThreshold"
     age = alarms["ApproximateAgeOfOldestMessage"]
     assert age["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["JobsQueue", "QueueName"]}
     assert age["Threshold"] == {"Ref": "QueueAgeAlarmSeconds"}
-    for alarm in alarms.values():
-        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     assert template("data")["Resources"]["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
     assert "KmsMasterKeyId" in props("data", "AlarmTopic")
+
+
+ALARM_TOPIC_CHOICE = {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
+
+
+def test_every_alarm_goes_to_the_alarm_topic_parameter_or_the_topic_made_for_it():
+    assert template("data")["Conditions"]["CreateAlarmTopic"] == {"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}
+    assert template("data")["Resources"]["AlarmTopic"]["Condition"] == "CreateAlarmTopic"
+    assert exports("data")["AlarmTopicArn"] == ALARM_TOPIC_CHOICE
+    for stack in STACKS:
+        for name, alarm in resources(stack, "AWS::CloudWatch::Alarm").items():
+            for actions in (alarm["Properties"]["AlarmActions"], alarm["Properties"].get("OKActions")):
+                assert actions is not None, f"{stack}.yaml {name} has no OKActions"
+                (target,) = actions
+                assert target == ALARM_TOPIC_CHOICE if stack == "data" else imported(target) == (
+                    "DataStackName", "AlarmTopicArn"), (stack, name, target)
+
+
+def alarm_on(stack: str, metric: str) -> dict[str, Any]:
+    (found,) = [r["Properties"] for r in resources(stack, "AWS::CloudWatch::Alarm").values()
+                if r["Properties"].get("MetricName") == metric]
+    return found
+
+
+def test_processor_alarms_watch_failures_p95_time_and_throttles_of_the_pipelines_own_metrics():
+    from imageservice.metrics import METRICS, NAMESPACE
+
+    service = props("processor", "ProcessorFunction")["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    handler_source = (ROOT / "lambda" / "handler.py").read_text()
+    assert f'SERVICE = "{service}"' in handler_source  # the dimension the handler's metrics carry
+    failures = alarm_on("processor", METRICS["images_rejected"].emf_name)
+    assert failures["Namespace"] == NAMESPACE
+    assert failures["Dimensions"] == [{"Name": "service", "Value": service}, {"Name": "code", "Value": "processing_failed"}]
+    timing = alarm_on("processor", METRICS["processing_time"].emf_name)
+    assert timing["ExtendedStatistic"] == "p95" and timing["Threshold"] == {"Ref": "ProcessingP95AlarmMilliseconds"}
+    assert timing["Dimensions"] == [{"Name": "service", "Value": service}]
+    assert alarm_on("processor", "Throttles")["Namespace"] == "AWS/Lambda"
+    (throttles,) = [r["Properties"] for n, r in resources("data", "AWS::CloudWatch::Alarm").items() if "Throttles" in n]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in throttles["Metrics"] if "MetricStat" in m}
+    assert names == {"ReadThrottleEvents", "WriteThrottleEvents"}
+
+
+def test_load_balancer_5xx_alarms_watch_the_targets_and_the_balancer_itself():
+    for metric in ("HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count"):
+        alarm = alarm_on("app", metric)
+        assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["LoadBalancer", "LoadBalancerFullName"]}
+
+
+def test_dashboard_is_valid_json_showing_every_service_metric():
+    from imageservice.metrics import METRICS, NAMESPACE
+
+    body = props("app", "Dashboard")["DashboardBody"]["Fn::Sub"]
+    text, variables = body
+    assert set(re.findall(r"\$\{([^}!]+)\}", text)) == set(variables) | {"AWS::Region"}
+    dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))
+    shown = {row[1] for widget in dashboard["widgets"] for row in widget["properties"]["metrics"]
+             if isinstance(row[0], str) and row[0] == NAMESPACE}
+    assert shown == {m.emf_name for m in METRICS.values()}
+    assert any("SEARCH(" in str(widget) and "ImagesRejected" in str(widget) for widget in dashboard["widgets"])
+
+
+def test_image_events_topic_is_exported_and_only_the_processor_may_publish():
+    assert "KmsMasterKeyId" in props("data", "ImageEventsTopic")
+    assert exports("data")["ImageEventsTopicArn"] == {"Ref": "ImageEventsTopic"}
+    publish = role_statement("processor", "ProcessorRole", "PublishImageEvents")
+    assert publish["Action"] == "sns:Publish" and imported(publish["Resource"]) == ("DataStackName", "ImageEventsTopicArn")
+    app_actions = {a for _, name, doc in policy_documents() if name.startswith("TaskRole")
+                   for s in statements(doc) for a in as_list(s["Action"])}
+    assert not {a for a in app_actions if a.startswith("sns:")}
+    lambda_env = props("processor", "ProcessorFunction")["Environment"]["Variables"]
+    assert imported(lambda_env["IMAGESERVICE_TOPIC_ARN"]) == ("DataStackName", "ImageEventsTopicArn")
+    assert imported(environment_of(container())["IMAGESERVICE_TOPIC_ARN"]) == ("DataStackName", "ImageEventsTopicArn")
+
+
+def test_quarantined_files_expire_after_quarantine_days():
+    rules = {r["Id"]: r for r in props("data", "ImagesBucket")["LifecycleConfiguration"]["Rules"] if "Id" in r}
+    rule = rules["ExpireQuarantine"]
+    assert (rule["Prefix"], rule["ExpirationInDays"]) == ("quarantine/", {"Ref": "QuarantineDays"})
+    lambda_env = props("processor", "ProcessorFunction")["Environment"]["Variables"]
+    assert imported(lambda_env["IMAGESERVICE_QUARANTINE_DAYS"]) == ("DataStackName", "QuarantineDays")
 
 
 # ------------------------------------------------------------------------------- Lambda

@@ -48,6 +48,10 @@ class PayloadTooLarge(ServiceError):
     status, code = 413, "too_large"
 
 
+class URITooLong(ServiceError):
+    status, code = 414, "uri_too_long"
+
+
 class UnsupportedMediaType(ServiceError):
     status, code = 415, "unsupported_format"
 

@@ -351,14 +351,18 @@ class DynamoCatalog:
             self._backfill_usage(user_id)
         return False
 
-    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60) -> int | None:
-        """A fixed-window counter: one conditional ADD on the window's own item (TTL removes
-        old windows). None when allowed and counted, else seconds until the window ends."""
+    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
+                 cost: int = 1) -> int | None:
+        """A fixed-window counter: one conditional ADD of ``cost`` on the window's own item (TTL
+        removes old windows). None when the count stays within ``limit`` (and is counted), else
+        the seconds until the window ends (nothing counted)."""
         start, left = fixed_window(self.clock(), window_seconds)
+        if cost > limit:
+            return left
         result = self._write(
             "update_item", "count rate",
             **self._rate_update(user_id_or_bucket, name, start, window_seconds,
-                                Attr("count").not_exists() | Attr("count").lt(limit)),
+                                Attr("count").not_exists() | Attr("count").lte(limit - cost), cost),
         )
         return left if isinstance(result, Refused) else None
 
@@ -376,13 +380,13 @@ class DynamoCatalog:
                 **_condition(condition, names=_names(*names), values=values)}
 
     def _rate_update(self, bucket: str, name: str, start: int, window: int,
-                     condition: ConditionBase | None) -> dict[str, Any]:
-        """An Update adding one to the counter item of ``bucket``'s window starting at ``start``."""
+                     condition: ConditionBase | None, cost: int = 1) -> dict[str, Any]:
+        """An Update adding ``cost`` to the counter item of ``bucket``'s window starting at ``start``."""
         request = {
             "TableName": self.table, "Key": _key(f"{RATE_PREFIX}{bucket}#{name}", str(start)),
-            "UpdateExpression": "ADD #count :one SET #ttl = :ttl",
+            "UpdateExpression": "ADD #count :cost SET #ttl = :ttl",
         }
-        names, values = _names("#count", "#ttl"), {":one": {"N": "1"}, ":ttl": {"N": str(start + window + 3600)}}
+        names, values = _names("#count", "#ttl"), {":cost": {"N": str(cost)}, ":ttl": {"N": str(start + window + 3600)}}
         if condition is None:
             return {**request, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
         return {**request, **_condition(condition, names=names, values=values)}

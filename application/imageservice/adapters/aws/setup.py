@@ -26,6 +26,7 @@ UNSUPPORTED_NOTIFICATION_CODES = frozenset({"NotImplemented", "MethodNotAllowed"
 
 ORIGINAL_PREFIXES = ("originals/", "sessions/originals/")
 SESSION_PREFIX = "sessions/"
+QUARANTINE_PREFIX = "quarantine/"  # denied files (issue 11), as in data.yaml's ExpireQuarantine
 DEAD_LETTER_RETENTION = 14 * 24 * 3600  # SQS's longest
 MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 MISSING_BUCKET_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
@@ -72,8 +73,10 @@ def setup_resources(settings: Settings, clients: AwsClients | None = None) -> It
     yield _ensure_bucket(s3, settings.bucket, clients.region)
     s3.put_bucket_cors(Bucket=settings.bucket, CORSConfiguration=_cors(settings.public_url))
     yield f"bucket {settings.bucket}: CORS allows PUT/GET/HEAD from {_origin(settings.public_url)}"
-    s3.put_bucket_lifecycle_configuration(Bucket=settings.bucket, LifecycleConfiguration=_lifecycle())
-    yield f"bucket {settings.bucket}: lifecycle expires {SESSION_PREFIX} after 1 day, aborts stale multipart uploads"
+    s3.put_bucket_lifecycle_configuration(Bucket=settings.bucket,
+                                          LifecycleConfiguration=_lifecycle(settings.quarantine_days))
+    yield (f"bucket {settings.bucket}: lifecycle expires {SESSION_PREFIX} after 1 day, {QUARANTINE_PREFIX} after "
+           f"{settings.quarantine_days} days, aborts stale multipart uploads")
     try:
         s3.put_bucket_notification_configuration(
             Bucket=settings.bucket, NotificationConfiguration=_notifications(queue_arn)
@@ -157,10 +160,12 @@ def _cors(public_url: str) -> dict[str, Any]:
     }]}
 
 
-def _lifecycle() -> dict[str, Any]:
+def _lifecycle(quarantine_days: int) -> dict[str, Any]:
     return {"Rules": [
         {"ID": "ExpireSessionWorkspaces", "Status": "Enabled", "Filter": {"Prefix": SESSION_PREFIX},
          "Expiration": {"Days": 1}},
+        {"ID": "ExpireQuarantine", "Status": "Enabled", "Filter": {"Prefix": QUARANTINE_PREFIX},
+         "Expiration": {"Days": quarantine_days}},
         {"ID": "AbortIncompleteMultipartUploads", "Status": "Enabled", "Filter": {"Prefix": ""},
          "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
     ]}

@@ -243,11 +243,13 @@ class SqliteCatalog:
             _add_usage(conn, user_id, 0, delta)
         return True
 
-    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60) -> int | None:
-        """Count one event in the fixed window of ``window_seconds``: None when it is allowed
-        (and counted), else the seconds until the window ends (not counted)."""
+    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
+                 cost: int = 1) -> int | None:
+        """Count ``cost`` in the fixed window of ``window_seconds``: None when the window's count
+        stays within ``limit`` (and it is counted), else the seconds until the window ends
+        (nothing counted)."""
         with self.db.transaction() as conn:
-            return _hit(conn, user_id_or_bucket, name, limit, window_seconds, self.clock())
+            return _hit(conn, user_id_or_bucket, name, limit, window_seconds, self.clock(), cost)
 
     def expired(self, now: str, limit: int = 100) -> list[ImageRecord]:
         rows = self.db.connection().execute(
@@ -368,19 +370,20 @@ def _add_usage(conn: sqlite3.Connection, user_id: str, images: int, size: int) -
     )
 
 
-def _hit(conn: sqlite3.Connection, bucket: str, name: str, limit: int | None, window: int, now: float) -> int | None:
-    """One event in the fixed window containing ``now``: None when counted, else seconds to wait."""
+def _hit(conn: sqlite3.Connection, bucket: str, name: str, limit: int | None, window: int, now: float,
+         cost: int = 1) -> int | None:
+    """``cost`` in the fixed window containing ``now``: None when counted, else seconds to wait."""
     start, left = fixed_window(now, window)
     row = conn.execute(
         "SELECT window_start, count FROM rate_counters WHERE bucket = ? AND name = ?", (bucket, name)
     ).fetchone()
     count = row["count"] if row is not None and row["window_start"] == start else 0
-    if limit is not None and count >= limit:
+    if limit is not None and count + cost > limit:
         return left
     conn.execute(
         "INSERT INTO rate_counters (bucket, name, window_start, count) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (bucket, name) DO UPDATE SET window_start = excluded.window_start, count = excluded.count",
-        (bucket, name, start, count + 1),
+        (bucket, name, start, count + cost),
     )
     return None
 
