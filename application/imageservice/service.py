@@ -25,18 +25,18 @@ from .commands import (
     UploadTicket,
     UsageReport,
 )
-from .core import imaging, keys
+from .core import keys
 from .core.conversions import ConversionRequest
 from .core.correlation import current_request_id
 from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
 from .core.filenames import download_name, sanitize_filename, with_extension
 from .core.ids import new_id
-from .core.pipeline import imaging_limits
+from .pipeline import imaging_limits
 from .core.text import normalise_tag
 from .core.records import PENDING, READY, ImageRecord, Job, ListQuery, Page, Token
 from .core.timeutil import iso_in, to_iso, utcnow
 from .admission import AnonymousAdmission
-from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, JobQueue, Metrics
+from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,10 @@ __all__ = ["DOWNLOAD_VARIANTS", "ImageService", "Principal", "UPLOAD_CONTENT_TYP
 class ImageService:
     def __init__(self, blobs: BlobStore, catalog: Catalog, queue: JobQueue, settings: Settings,
                  clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS,
-                 admission: AnonymousAdmission | None = None):
+                 admission: AnonymousAdmission | None = None, *, imaging: ImagingRunner):
         self.admission = admission  # anonymous byte budgets (edge); None: not limited
         self.blobs = blobs
+        self.imaging = imaging
         self.catalog = catalog
         self.queue = queue
         self.settings = settings
@@ -223,10 +224,7 @@ class ImageService:
         if meta is None:
             original = self.blobs.get(record.original_key, max_bytes=self.settings.max_upload_bytes)
             started = time.perf_counter()
-            encoded = imaging.convert_image(
-                original, format=request.format, width=request.width, height=request.height, fit=request.fit,
-                quality=request.quality, limits=imaging_limits(self.settings),
-            )
+            encoded = self.imaging.convert(original, request, imaging_limits(self.settings))
             self.metrics.timing("conversion_time", (time.perf_counter() - started) * 1000, format=encoded.format)
             self.metrics.increment("conversion_bytes", len(encoded.data), format=encoded.format)
             meta = {

@@ -21,6 +21,7 @@ import imagefactory
 from imageservice import logs
 from imageservice.adapters.aws.events import app_message_body, sqs_lambda_event
 from imageservice.adapters.aws.factory import build_aws_adapters
+from imageservice.adapters.imaging_pool import InlineImagingRunner
 from imageservice.adapters.aws.setup import setup_resources
 from imageservice.core import correlation
 from imageservice.core.records import Job
@@ -116,7 +117,7 @@ def test_one_request_id_links_the_upload_request_to_the_processor_lines(api, cli
     api_lines = [line for line in story if line["logger"] == "imageservice.access"]
     assert [(line["method"], line["path"], line["status"]) for line in api_lines] == [
         ("POST", "/api/images/upload", 201)]
-    processor = [line for line in story if line["logger"].startswith("imageservice.core")]
+    processor = [line for line in story if line["logger"].startswith(("imageservice.core", "imageservice.pipeline"))]
     assert any(line.get("image_id") == ticket["image_id"] and line.get("outcome") == "ready" for line in processor), story
 
 
@@ -136,7 +137,7 @@ def test_the_lambda_handler_emits_emf_and_logs_the_uploads_request_id(
     settings = Settings.from_env()
     blobs, catalog, queue, clients = build_aws_adapters(settings)
     list(setup_resources(settings, clients))
-    service = ImageService(blobs, catalog, queue, settings)
+    service = ImageService(blobs, catalog, queue, settings, imaging=InlineImagingRunner())
     data = imagefactory.jpeg_bytes(320, 240)
     with correlation.bound("trace-lambda-7"):
         ticket = service.create_upload(Principal("alice"), UploadCommand(content_type="image/jpeg", size=len(data)))
