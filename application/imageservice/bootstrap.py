@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .admission import AnonymousAdmission, AnonymousLimits
 from .pipeline import Pipeline, PipelineConfig
-from .ports import NO_METRICS, BlobStore, Catalog, JobQueue, Metrics
+from .ports import NO_METRICS, BlobStore, Catalog, JobQueue, Metrics, SignedUrlEndpoint
 from .service import ImageService
 from .settings import Settings
 
@@ -22,6 +22,7 @@ class Components:
     aws_clients: object | None = None  # aws mode: the boto3 clients, for Flask-Session and setup
     metrics: Metrics = NO_METRICS  # ops: local SQLite (GET /metrics) or EMF lines (aws)
     admission: AnonymousAdmission | None = None  # edge: budgets of anonymous workspaces
+    blob_endpoint: SignedUrlEndpoint | None = None  # local mode: the store behind /blobs/ URLs
 
 
 def build_components(settings: Settings) -> Components:
@@ -44,6 +45,8 @@ def build_components(settings: Settings) -> Components:
         aws_clients=clients,
         metrics=metrics,
         admission=admission,
+        # The filesystem store answers its own signed URLs; in aws mode S3 does.
+        blob_endpoint=blobs if isinstance(blobs, SignedUrlEndpoint) else None,
     )
 
 
