@@ -18,7 +18,7 @@ from imageservice import logs
 from imageservice.adapters.aws.factory import build_aws_adapters
 from imageservice.adapters.aws.metrics import PowertoolsMetrics
 from imageservice.adapters.aws.processor import EventProcessor
-from imageservice.core.pipeline import Pipeline, PipelineConfig
+from imageservice.pipeline import Pipeline, PipelineConfig
 from imageservice.settings import Settings
 
 SERVICE = "imageservice-processor"

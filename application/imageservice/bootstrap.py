@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .core.pipeline import Pipeline, PipelineConfig
+from .admission import AnonymousAdmission, AnonymousLimits
+from .pipeline import Pipeline, PipelineConfig
 from .ports import NO_METRICS, BlobStore, Catalog, JobQueue, Metrics
 from .service import ImageService
 from .settings import Settings
@@ -20,6 +21,7 @@ class Components:
     pipeline: Pipeline
     aws_clients: object | None = None  # aws mode: the boto3 clients, for Flask-Session and setup
     metrics: Metrics = NO_METRICS  # ops: local SQLite (GET /metrics) or EMF lines (aws)
+    admission: AnonymousAdmission | None = None  # edge: budgets of anonymous workspaces
 
 
 def build_components(settings: Settings) -> Components:
@@ -30,15 +32,18 @@ def build_components(settings: Settings) -> Components:
     else:
         blobs, catalog, queue, clients = *build_local_adapters(settings), None
     metrics = build_metrics(settings)
+    # The catalog keeps the admission counters: one store shared by every web worker and task.
+    admission = AnonymousAdmission(catalog, AnonymousLimits.from_settings(settings))  # type: ignore[arg-type]
     return Components(
         settings=settings,
         blobs=blobs,
         catalog=catalog,
         queue=queue,
-        service=ImageService(blobs, catalog, queue, settings, metrics=metrics),
+        service=ImageService(blobs, catalog, queue, settings, metrics=metrics, admission=admission),
         pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics),
         aws_clients=clients,
         metrics=metrics,
+        admission=admission,
     )
 
 

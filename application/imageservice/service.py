@@ -18,11 +18,13 @@ from typing import Any, Callable, Mapping
 from .core import imaging, keys
 from .core.correlation import current_request_id
 from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
-from .core.filenames import sanitize_filename, with_extension
+from .core.filenames import download_name, sanitize_filename, with_extension
 from .core.ids import new_id
-from .core.pipeline import imaging_limits
+from .pipeline import imaging_limits
+from .core.text import normalise_tag
 from .core.records import PENDING, READY, STATUSES, ImageRecord, Job, ListQuery, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
+from .admission import AnonymousAdmission
 from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, JobQueue, Metrics
 from .settings import Settings
 
@@ -45,6 +47,7 @@ class Principal:
     user_id: str
     admin: bool = False
     expires_at: str | None = None  # session workspaces only
+    client: str | None = None  # session workspaces: the caller's address, for the anonymous budgets
 
     @property
     def ephemeral(self) -> bool:
@@ -57,7 +60,9 @@ def hash_token(token: str) -> str:
 
 class ImageService:
     def __init__(self, blobs: BlobStore, catalog: Catalog, queue: JobQueue, settings: Settings,
-                 clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS):
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS,
+                 admission: AnonymousAdmission | None = None):
+        self.admission = admission  # anonymous byte budgets (edge); None: not limited
         self.blobs = blobs
         self.catalog = catalog
         self.queue = queue
@@ -69,6 +74,8 @@ class ImageService:
 
     def owner_for(self, principal: Principal, user_id: str | None) -> str:
         """The user_id the call acts for: the caller's own, or any one for an admin."""
+        if user_id is not None and not isinstance(user_id, str):
+            raise BadRequest("user_id must be a string.", code="invalid_parameter")
         if not user_id or user_id == principal.user_id:
             return principal.user_id
         if not principal.admin:
@@ -103,6 +110,9 @@ class ImageService:
         tags = self.normalize_tags(params.get("tags"))
         description = self.normalize_description(params.get("description"))
         self._check_quota_and_rate(owner, size or 0)
+        if principal.ephemeral and self.admission is not None:
+            # An undeclared size may still be anything up to the upload limit.
+            self.admission.admit_bytes(principal.client or "unknown", size or s.max_upload_bytes)
 
         now = self.clock()
         image_id = new_id()
@@ -185,7 +195,7 @@ class ImageService:
             raise BadRequest("since must not be after until.", code="invalid_parameter")
         return self.catalog.list(ListQuery(
             user_id=owner,
-            tag=tag.strip().lower() if tag else None,
+            tag=normalise_tag(tag or "") or None,
             status=status,
             since=since,
             until=until,
@@ -225,7 +235,7 @@ class ImageService:
         record = self._ready(principal, image_id, user_id)
         if variant == "original":
             key, content_type, attachment = record.original_key, record.content_type or "application/octet-stream", True
-            filename = record.filename
+            filename = download_name(record.filename, record.content_type)
         else:
             key = keys.derivative_key(record.user_id, record.image_id, variant, record.ephemeral)
             content_type, attachment = "image/webp", False
@@ -336,7 +346,7 @@ class ImageService:
             raise BadRequest("tags must be a list of strings or a comma-separated string.", code="invalid_parameter")
         tags: list[str] = []
         for item in items:
-            tag = " ".join(item.split()).lower()
+            tag = normalise_tag(item)
             if not tag:
                 continue
             if len(tag) > self.settings.max_tag_length:

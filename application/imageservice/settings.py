@@ -78,6 +78,16 @@ class Settings:
     # The longest request target (path + query) the app answers; longer is 414 in the JSON shape.
     # Kept below gunicorn's limit_request_line (4094), which answers 414 itself (in HTML) beyond it.
     max_url_length: int = 2048
+    # Behind N proxies that append to X-Forwarded-For (the ALB: 1), the client is the Nth from the right.
+    trusted_proxies: int = 0
+    # Anonymous workspaces (admission.py): per client address per anon_client_window ...
+    anon_workspaces_per_client: int = 30
+    anon_bytes_per_client: int = 2 * GIB
+    anon_client_window: int = 3600
+    # ... and for all clients together: new workspaces per session_ttl window, and the most
+    # anonymous bytes held at once.
+    anon_workspaces_total: int = 10_000
+    anon_storage_bytes: int = 50 * GIB
 
     # ops: issue 11 values the templates pass to the app and the processor (the events and
     # scanner code read them)

@@ -26,14 +26,21 @@ class Backend:
     clients: Any = None  # aws: the boto3 clients the adapters use
 
 
-@pytest.fixture(params=["local", "aws"])
+@pytest.fixture(params=["local", "aws", "fake"])
 def backend(request, tmp_path) -> Backend:
-    """The three adapters of one backend: ``local`` (files, SQLite) or ``aws`` (moto server,
-    resources made by ``setup_resources``). Contract tests run once against each."""
+    """The three adapters of one backend: ``local`` (files, SQLite), ``aws`` (moto server,
+    resources made by ``setup_resources``) or ``fake`` (tests/fakes.py, which the unit tests use).
+    Contract tests run once against each; the few that need a URL a client can fetch skip fakes."""
     base = {
         "data_dir": tmp_path / "data", "secret_key": "contract-test-secret", "public_url": "http://localhost",
         "job_visibility_timeout": CONTRACT_VISIBILITY_TIMEOUT, "job_max_attempts": CONTRACT_MAX_ATTEMPTS,
     }
+    if request.param == "fake":
+        from fakes import FakeBlobStore, FakeCatalog, FakeJobQueue
+
+        settings = Settings.from_env({}, **base)
+        queue = FakeJobQueue(visibility_timeout=CONTRACT_VISIBILITY_TIMEOUT, max_attempts=CONTRACT_MAX_ATTEMPTS)
+        return Backend("fake", settings, FakeBlobStore(), FakeCatalog(), queue)
     if request.param == "local":
         settings = Settings.from_env({}, **base)
         return Backend("local", settings, *build_local_adapters(settings))

@@ -97,7 +97,7 @@ def test_presigned_download_names_the_key(backend):
 @pytest.fixture
 def s3_backend(backend):
     if backend.kind != "aws":
-        pytest.skip("the local blob endpoint's URLs are exercised through the app (test_local_upload_urls.py)")
+        pytest.skip("the local blob endpoint's URLs are exercised through the app (test_local_upload_urls.py); a fake's cannot be fetched")
     return backend
 
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from ..ports import NO_METRICS, BlobNotFound, BlobStore, BlobTooLarge, Catalog, Metrics
-from . import correlation
-from . import imaging, keys
-from .errors import ImageRejected, TransientError
-from .ids import new_id
-from .filenames import sanitize_filename
-from .records import PENDING, PROCESSING, READY, REJECTED, ImageRecord
-from .timeutil import epoch_to_iso, iso_in, to_iso, utcnow
+from .ports import NO_METRICS, BlobNotFound, BlobStore, BlobTooLarge, Catalog, Metrics
+from .core import correlation
+from .core import imaging, keys
+from .core.errors import ImageRejected, TransientError
+from .core.ids import new_id
+from .core.filenames import sanitize_filename
+from .core.records import PENDING, PROCESSING, READY, REJECTED, ImageRecord
+from .core.timeutil import epoch_to_iso, iso_in, to_iso, utcnow
 
 log = logging.getLogger(__name__)
 
