@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from .core import imaging, keys
+from .core.conversions import ConversionRequest
 from .core.correlation import current_request_id
 from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
 from .core.filenames import download_name, sanitize_filename, with_extension
@@ -25,7 +26,7 @@ from .core.text import normalise_tag
 from .core.records import PENDING, READY, STATUSES, ImageRecord, Job, ListQuery, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
 from .admission import AnonymousAdmission
-from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, JobQueue, Metrics
+from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,10 @@ def hash_token(token: str) -> str:
 class ImageService:
     def __init__(self, blobs: BlobStore, catalog: Catalog, queue: JobQueue, settings: Settings,
                  clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS,
-                 admission: AnonymousAdmission | None = None):
+                 admission: AnonymousAdmission | None = None, *, imaging: ImagingRunner):
         self.admission = admission  # anonymous byte budgets (edge); None: not limited
         self.blobs = blobs
+        self.imaging = imaging
         self.catalog = catalog
         self.queue = queue
         self.settings = settings
@@ -256,7 +258,7 @@ class ImageService:
         if meta is None:
             original = self.blobs.get(record.original_key, max_bytes=self.settings.max_upload_bytes)
             started = time.perf_counter()
-            encoded = imaging.convert_image(original, limits=imaging_limits(self.settings), **request)
+            encoded = self.imaging.convert(original, ConversionRequest(**request), imaging_limits(self.settings))
             self.metrics.timing("conversion_time", (time.perf_counter() - started) * 1000, format=encoded.format)
             self.metrics.increment("conversion_bytes", len(encoded.data), format=encoded.format)
             meta = {
