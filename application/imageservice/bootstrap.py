@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .admission import AnonymousAdmission, AnonymousLimits
 from .core.pipeline import Pipeline, PipelineConfig
+from .notifications import EventPublisher, NotificationDelivery, build_webhook, notification_targets
 from .ports import NO_METRICS, BlobStore, Catalog, JobQueue, Metrics
 from .service import ImageService
 from .settings import Settings
@@ -22,14 +23,17 @@ class Components:
     aws_clients: object | None = None  # aws mode: the boto3 clients, for Flask-Session and setup
     metrics: Metrics = NO_METRICS  # ops: local SQLite (GET /metrics) or EMF lines (aws)
     admission: AnonymousAdmission | None = None  # edge: budgets of anonymous workspaces
+    notifications: NotificationDelivery | None = None  # edge: what notify jobs do
 
 
 def build_components(settings: Settings) -> Components:
     if settings.backend == "aws":
-        from .adapters.aws.factory import build_aws_adapters
+        from .adapters.aws.factory import build_aws_adapters, build_event_topic
 
         blobs, catalog, queue, clients = build_aws_adapters(settings)
+        topic = build_event_topic(settings, clients)
     else:
+        topic = None
         blobs, catalog, queue, clients = *build_local_adapters(settings), None
     metrics = build_metrics(settings)
     # The catalog keeps the admission counters: one store shared by every web worker and task.
@@ -40,10 +44,12 @@ def build_components(settings: Settings) -> Components:
         catalog=catalog,
         queue=queue,
         service=ImageService(blobs, catalog, queue, settings, metrics=metrics, admission=admission),
-        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics),
+        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics,
+                          announce=EventPublisher(queue, notification_targets(settings)).announce),
         aws_clients=clients,
         metrics=metrics,
         admission=admission,
+        notifications=NotificationDelivery(catalog, build_webhook(settings), topic),
     )
 
 
