@@ -60,6 +60,7 @@ REQUIREMENTS = (
 # local (filesystem/SQLite) adapters, and the aws helpers only the CLI uses.
 EXCLUDED = {
     "web", "cli.py", "__main__.py", "gunicorn_conf.py", "worker.py", "service.py", "bootstrap.py",
+    "auth.py", "commands.py",  # the API's tokens and typed commands (pydantic is not in the zip)
     "adapters/local", "adapters/aws/worker.py", "adapters/aws/setup.py",
 }
 EXCLUDED_DIRS = {"__pycache__", "bin"}

@@ -18,8 +18,9 @@ from imageservice import logs
 from imageservice.adapters.aws.factory import build_aws_adapters, build_event_topic
 from imageservice.adapters.aws.metrics import PowertoolsMetrics
 from imageservice.adapters.aws.processor import EventProcessor
-from imageservice.core.pipeline import Pipeline, PipelineConfig
+from imageservice.adapters.imaging_pool import build_imaging_runner
 from imageservice.notifications import EventPublisher, NotificationDelivery, build_webhook, notification_targets
+from imageservice.pipeline import Pipeline, PipelineConfig
 from imageservice.settings import Settings
 
 SERVICE = "imageservice-processor"
@@ -39,7 +40,7 @@ def _event_processor() -> EventProcessor:
         # Image events: queued by the pipeline (notify jobs on the same queue), delivered here.
         publisher = EventPublisher(queue, notification_targets(settings))
         pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=PowertoolsMetrics(SERVICE),
-                            announce=publisher.announce)
+                            imaging=build_imaging_runner(settings), announce=publisher.announce)
         notifications = NotificationDelivery(catalog, build_webhook(settings), build_event_topic(settings, clients))
         _processor = EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout, logger=logger,
                                     notifications=notifications)

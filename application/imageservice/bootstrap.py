@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .adapters.imaging_pool import build_imaging_runner
 from .admission import AnonymousAdmission, AnonymousLimits
-from .core.pipeline import Pipeline, PipelineConfig
 from .notifications import EventPublisher, NotificationDelivery, build_webhook, notification_targets
-from .ports import NO_METRICS, BlobStore, Catalog, JobQueue, Metrics
+from .pipeline import Pipeline, PipelineConfig
+from .ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
 from .service import ImageService
 from .settings import Settings
 
@@ -24,6 +25,7 @@ class Components:
     metrics: Metrics = NO_METRICS  # ops: local SQLite (GET /metrics) or EMF lines (aws)
     admission: AnonymousAdmission | None = None  # edge: budgets of anonymous workspaces
     notifications: NotificationDelivery | None = None  # edge: what notify jobs do
+    imaging: ImagingRunner | None = None  # budget: one pool of imaging children per process, shared
 
 
 def build_components(settings: Settings) -> Components:
@@ -38,18 +40,20 @@ def build_components(settings: Settings) -> Components:
     metrics = build_metrics(settings)
     # The catalog keeps the admission counters: one store shared by every web worker and task.
     admission = AnonymousAdmission(catalog, AnonymousLimits.from_settings(settings))  # type: ignore[arg-type]
+    imaging = build_imaging_runner(settings)
     return Components(
         settings=settings,
         blobs=blobs,
         catalog=catalog,
         queue=queue,
-        service=ImageService(blobs, catalog, queue, settings, metrics=metrics, admission=admission),
-        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics,
+        service=ImageService(blobs, catalog, queue, settings, metrics=metrics, admission=admission, imaging=imaging),
+        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics, imaging=imaging,
                           announce=EventPublisher(queue, notification_targets(settings)).announce),
         aws_clients=clients,
         metrics=metrics,
         admission=admission,
         notifications=NotificationDelivery(catalog, build_webhook(settings), topic),
+        imaging=imaging,
     )
 
 

@@ -61,6 +61,15 @@ class Settings:
     page_size_max: int = 100
     uploads_per_minute: int = 120
 
+    # imaging budget (issue 9; adapters/imaging_pool.py): every decode and encode runs in a
+    # child process under an address-space ceiling (RLIMIT_AS) and a wall-clock limit, at most
+    # imaging_max_jobs at once per process; a job that waited imaging_queue_seconds for a slot
+    # gives up with 429 imaging_busy.
+    imaging_max_jobs: int = 2
+    imaging_memory_bytes: int = 1 * GIB
+    imaging_timeout_seconds: float = 20.0
+    imaging_queue_seconds: float = 5.0
+
     # jobs and housekeeping
     job_visibility_timeout: int = 120
     job_max_attempts: int = 5
@@ -141,7 +150,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}WEBHOOK_URL needs {PREFIX}WEBHOOK_SECRET (requests are signed with it)")
         if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
             raise SettingsError(f"{PREFIX}WEBHOOK_URL must be an http(s) URL")
-        for name in ("max_upload_bytes", "max_pixels", "max_frames", "thumb_edge", "preview_edge"):
+        for name in ("max_upload_bytes", "max_pixels", "max_frames", "thumb_edge", "preview_edge",
+                     "imaging_max_jobs", "imaging_memory_bytes", "imaging_timeout_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
 

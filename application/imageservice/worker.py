@@ -15,7 +15,7 @@ import time
 from .bootstrap import Components
 from .core.records import NOTIFY_JOB, ReceivedJob
 from .notifications import retry_delay
-from .core.pipeline import lease_before_redelivery
+from .pipeline import lease_before_redelivery
 
 log = logging.getLogger(__name__)
 

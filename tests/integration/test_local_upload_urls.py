@@ -65,7 +65,7 @@ def test_expired_url_is_refused(tmp_path, data):
     assert_error(api.put(ticket, data), 403, "url_expired")
 
 
-def test_undeclared_size_is_still_capped(tmp_path):
+def test_size_is_required_and_signed_as_the_length(tmp_path):
     from support import ApiClient, make_settings
     from imageservice.bootstrap import build_components
     from imageservice.web import create_app
@@ -73,10 +73,14 @@ def test_undeclared_size_is_still_capped(tmp_path):
     components = build_components(make_settings(tmp_path, max_upload_bytes=1000))
     client = create_app(components=components).test_client()
     api = ApiClient(client, components.service.create_token("alice"))
-    ticket = api.ticket(content_type="image/png")
-    assert_error(api.put(ticket, b"\0" * 1001), 413, "too_large")
+    # No size, no URL: an upload that declares nothing could be anything up to the limit.
+    assert_error(api.call("POST", "/api/images/upload", json={"content_type": "image/png"}), 400, "invalid_parameter")
+    data = imagefactory.png_bytes(8, 8)
+    ticket = api.ticket(content_type="image/png", size=len(data))
+    refused = api.put(ticket, data + b"\0" * 100)
+    assert refused.status_code in (400, 403, 413), refused.get_data(as_text=True)
     assert components.blobs.size(f"originals/alice/{ticket['image_id']}") is None
-    assert api.put(ticket, imagefactory.png_bytes(8, 8)).status_code == 200
+    assert api.put(ticket, data).status_code == 200
 
 
 def test_download_urls_are_signed_get_only(api, client, data):

@@ -181,6 +181,7 @@ def test_settings_need_a_secret_with_a_webhook(tmp_path):
 def test_sns_delivers_to_an_sqs_subscription_filtered_by_type(moto_server, aws_names, tmp_path):
     from imageservice.adapters.aws.setup import setup_resources
     from imageservice.adapters.aws.worker import SqsLambdaWorker
+    from imageservice.commands import UploadCommand
     from imageservice.service import Principal
 
     topic_arn = f"arn:aws:sns:us-east-1:123456789012:events-{aws_names.bucket}"
@@ -201,11 +202,11 @@ def test_sns_delivers_to_an_sqs_subscription_filtered_by_type(moto_server, aws_n
     principal = Principal("alice")
     tickets = {}
     for name, data in (("good", imagefactory.png_bytes(24, 24)), ("bad", b"not an image, not at all")):
-        ticket = components.service.create_upload(principal, {"content_type": "image/png", "size": len(data)})
-        record = components.catalog.get("alice", ticket["image_id"])
+        ticket = components.service.create_upload(principal, UploadCommand(content_type="image/png", size=len(data)))
+        record = components.catalog.get("alice", ticket.image_id)
         components.blobs.put(record.original_key, data, "image/png")
-        components.service.complete(principal, ticket["image_id"], None)
-        tickets[name] = ticket["image_id"]
+        components.service.complete(principal, ticket.image_id, None)
+        tickets[name] = ticket.image_id
 
     worker = SqsLambdaWorker(components)
     received: dict[str, list] = {"image.ready": [], "image.rejected": []}

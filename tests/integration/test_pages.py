@@ -185,7 +185,7 @@ def test_pages_get_a_csp_without_inline_script_or_style(client, path):
 def _rendered_pages(client, photo_id, worker) -> dict[str, str]:
     rejected = upload_via_session(client, worker, imagefactory.html_as_jpg_bytes(), "fake.jpg", "image/jpeg")
     pending = client.post("/api/images/upload", headers={"X-CSRF-Token": csrf_of(client)},
-                          json={"content_type": "image/png", "filename": "later.png"}).get_json()["image_id"]
+                          json={"content_type": "image/png", "size": 10, "filename": "later.png"}).get_json()["image_id"]
     return {
         "index": client.get("/").get_data(as_text=True),
         "detail-ready": client.get(f"/images/{photo_id}").get_data(as_text=True),

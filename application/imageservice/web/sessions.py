@@ -32,7 +32,7 @@ from ..core import keys
 from ..core.errors import Forbidden, Unauthorized
 from ..core.ids import new_id
 from ..core.timeutil import from_iso, to_iso, utcnow
-from ..service import Principal
+from ..auth import Principal
 
 WORKSPACE = "workspace"
 CSRF_HEADER = "X-CSRF-Token"
