@@ -8,7 +8,7 @@ from .adapters.imaging_pool import build_imaging_runner
 from .admission import AnonymousAdmission, AnonymousLimits
 from .notifications import EventPublisher, NotificationDelivery, build_webhook, notification_targets
 from .pipeline import Pipeline, PipelineConfig
-from .ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
+from .ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics, SignedUrlEndpoint
 from .service import ImageService
 from .settings import Settings
 
@@ -26,6 +26,7 @@ class Components:
     admission: AnonymousAdmission | None = None  # edge: budgets of anonymous workspaces
     notifications: NotificationDelivery | None = None  # edge: what notify jobs do
     imaging: ImagingRunner | None = None  # budget: one pool of imaging children per process, shared
+    blob_endpoint: SignedUrlEndpoint | None = None  # local mode: the store behind /blobs/ URLs
 
 
 def build_components(settings: Settings) -> Components:
@@ -54,6 +55,8 @@ def build_components(settings: Settings) -> Components:
         admission=admission,
         notifications=NotificationDelivery(catalog, build_webhook(settings), topic),
         imaging=imaging,
+        # The filesystem store answers its own signed URLs; in aws mode S3 does.
+        blob_endpoint=blobs if isinstance(blobs, SignedUrlEndpoint) else None,
     )
 
 
