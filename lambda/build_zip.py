@@ -51,6 +51,7 @@ MANYLINUX = ("manylinux_2_28", "manylinux2014")
 REQUIREMENTS = (
     "pillow==13.0.0",
     "pillow-heif==1.8.1",
+    "blurhash-rs==2.0.0",
     "aws-lambda-powertools==3.37.0",
     # powertools' own dependencies, pinned so that a new release cannot change the zip
     "jmespath==1.1.0",

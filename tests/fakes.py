@@ -27,7 +27,7 @@ from imageservice.core.records import (
     Usage,
 )
 from imageservice.core.timeutil import epoch_to_iso
-from imageservice.ports import BlobNotFound, BlobTooLarge
+from imageservice.ports import SINGLE_USE_UPLOAD_HEADERS, BlobNotFound, BlobTooLarge
 
 
 FAKE_ORIGIN = "http://fake-storage.invalid"
@@ -71,7 +71,7 @@ class FakeBlobStore:
     def presign_upload(self, key: str, *, content_type: str | None, content_length: int | None,
                        expires_in: int) -> PresignedUpload:
         headers = {"Content-Type": content_type} if content_type else {}
-        return PresignedUpload(f"{FAKE_ORIGIN}/{key}", "PUT", headers, epoch_to_iso(time.time() + expires_in))
+        return PresignedUpload(f"{FAKE_ORIGIN}/{key}", "PUT", {**headers, **SINGLE_USE_UPLOAD_HEADERS}, epoch_to_iso(time.time() + expires_in))
 
     def presign_download(self, key: str, *, expires_in: int, filename: str, content_type: str,
                          attachment: bool) -> PresignedDownload:

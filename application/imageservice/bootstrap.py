@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from .adapters.imaging_pool import build_imaging_runner
 from .admission import AnonymousAdmission, AnonymousLimits
 from .pipeline import Pipeline, PipelineConfig
-from .ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
+from .ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics, SignedUrlEndpoint
 from .service import ImageService
 from .settings import Settings
 
@@ -24,6 +24,7 @@ class Components:
     metrics: Metrics = NO_METRICS  # ops: local SQLite (GET /metrics) or EMF lines (aws)
     admission: AnonymousAdmission | None = None  # edge: budgets of anonymous workspaces
     imaging: ImagingRunner | None = None  # budget: one pool of imaging children per process, shared
+    blob_endpoint: SignedUrlEndpoint | None = None  # local mode: the store behind /blobs/ URLs
 
 
 def build_components(settings: Settings) -> Components:
@@ -48,6 +49,8 @@ def build_components(settings: Settings) -> Components:
         metrics=metrics,
         admission=admission,
         imaging=imaging,
+        # The filesystem store answers its own signed URLs; in aws mode S3 does.
+        blob_endpoint=blobs if isinstance(blobs, SignedUrlEndpoint) else None,
     )
 
 

@@ -125,8 +125,11 @@ class Pipeline:
             lease_until=lease_until or iso_in(self.config.lease_seconds, now),
         )
         if claimed is None:
-            if self.catalog.get(parsed.user_id, parsed.image_id) is None:  # type: ignore[arg-type]
-                # The record went (deleted or swept) before its upload arrived: nothing may remain.
+            current = self.catalog.get(parsed.user_id, parsed.image_id)  # type: ignore[arg-type]
+            if current is None or current.status == REJECTED:
+                # The record went (deleted or swept) before its upload arrived, or a rejected
+                # record's upload URL was replayed after its original was removed: a rejected
+                # record keeps no original, so nothing may remain.
                 self.blobs.delete(key)
             return SKIPPED
         # Log lines about this image carry the id of the request that created its upload.

@@ -6,7 +6,8 @@ implement them; ``tests/integration/test_contract_*.py`` runs one suite against 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from .core.records import (
     ImageRecord,
@@ -37,6 +38,12 @@ class BlobTooLarge(Exception):
         self.size = size
 
 
+# Sent with every presigned upload (it is among the URL's headers the client must send): S3
+# refuses the PUT with 412 once the key holds an object, so an upload URL is good for one
+# upload only; the local blob endpoint enforces the same rule itself.
+SINGLE_USE_UPLOAD_HEADERS = {"If-None-Match": "*"}
+
+
 @runtime_checkable
 class BlobStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None:
@@ -63,7 +70,9 @@ class BlobStore(Protocol):
         """A URL the client PUTs the bytes to, valid for ``expires_in`` seconds, for this key only.
 
         When given, ``content_type`` and ``content_length`` are part of the signature: an
-        upload with another type or size is refused by the storage itself.
+        upload with another type or size is refused by the storage itself. The URL is
+        single-use: once an object exists at ``key`` it cannot replace it (the returned
+        headers include SINGLE_USE_UPLOAD_HEADERS).
         """
 
     def presign_download(
@@ -83,6 +92,42 @@ class BlobStore(Protocol):
 
     def ping(self) -> None:
         """Raise when the store cannot be reached (readiness)."""
+
+
+@dataclass(frozen=True)
+class VerifiedRequest:
+    """What a valid signed URL allows: its key and the constraints its signature covers."""
+
+    key: str
+    content_type: str | None
+    content_length: int | None
+    response_type: str | None
+    disposition: str | None
+
+
+@runtime_checkable
+class SignedUrlEndpoint(Protocol):
+    """The HTTP face of a blob store whose presigned URLs point at this app (local mode; in
+    aws mode S3 answers them). The blobs blueprint speaks only this; every method raises
+    core.errors.ServiceError subclasses, which the web layer turns into the JSON error shape."""
+
+    def verify(self, method: str, key: str, params: Mapping[str, str]) -> VerifiedRequest:
+        """Check a request's signature and expiry (HEAD as GET). Raises Forbidden
+        (``invalid_signature`` / ``url_expired``)."""
+
+    def check_upload(self, verified: VerifiedRequest, content_type: str | None, content_length: int | None) -> None:
+        """Enforce the signed type and length: UnsupportedMediaType, Forbidden, or 411."""
+
+    def receive_upload(self, key: str, chunks: Iterable[bytes], max_bytes: int) -> int:
+        """Store the upload at ``key`` only if no object is there (single-use URLs); returns
+        its size. Raises Conflict (``already_uploaded``) when one is, PayloadTooLarge past
+        ``max_bytes``; either way nothing of this upload is kept."""
+
+    def open(self, key: str) -> BinaryIO:
+        """The object for streaming; NotFound (``object_not_found``) when missing."""
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when it does not exist."""
 
 
 @runtime_checkable

@@ -230,6 +230,16 @@ class ImageService:
             self.queue.send(Job(record.original_key, source="complete", request_id=current_request_id()))
         return Completion(record.image_id, record.status)
 
+    def check_upload_open(self, key: str) -> None:
+        """Upload URLs are single-use: only a ``pending`` record's original may take bytes.
+
+        Raises Conflict (``already_uploaded``) otherwise (processed, rejected, or gone).
+        """
+        parsed = keys.parse_original_key(key)
+        record = self.catalog.get(parsed.user_id, parsed.image_id) if parsed and parsed.image_id else None
+        if record is None or record.status != PENDING:
+            raise Conflict("This upload URL has been used; the image takes no more bytes.", code="already_uploaded")
+
     def upload_received(self, key: str) -> None:
         """The local blob endpoint stored an original: queue it, as S3 events do in aws mode."""
         if keys.parse_original_key(key) is not None:

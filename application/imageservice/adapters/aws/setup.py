@@ -154,7 +154,7 @@ def _cors(public_url: str) -> dict[str, Any]:
         "ID": "BrowserUploadsAndDownloads",
         "AllowedOrigins": [_origin(public_url)],
         "AllowedMethods": ["PUT", "GET", "HEAD"],
-        "AllowedHeaders": ["Content-Type"],
+        "AllowedHeaders": ["Content-Type", "If-None-Match"],  # single-use upload URLs
         "ExposeHeaders": ["ETag"],
         "MaxAgeSeconds": 3000,
     }]}
