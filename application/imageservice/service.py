@@ -44,7 +44,7 @@ from .core.filenames import download_name, sanitize_filename, with_extension
 from .core.ids import is_id, new_id
 from .pipeline import imaging_limits
 from .core.text import normalise_tag
-from .core.records import PENDING, READY, ImageRecord, Job, ListQuery, Page, Token
+from .core.records import DONE, PENDING, READY, ImageRecord, Job, ListQuery, OwnerLimits, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
 from .admission import AnonymousAdmission
 from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
@@ -58,7 +58,6 @@ UPLOAD_CONTENT_TYPES = frozenset({
     "image/bmp", "image/x-ms-bmp", "image/x-icon", "image/vnd.microsoft.icon", "image/heic",
     "image/heif", "image/heic-sequence", "image/heif-sequence", "image/avif", "image/avif-sequence",
 })
-IDEMPOTENCY_DONE = "done"  # IdempotencyEntry.state once the first request answered
 CONVERSION_RATE = "conversions"  # Catalog.hit_rate counter of new conversion outputs per owner
 
 
@@ -131,7 +130,7 @@ class ImageService:
             if entry.fingerprint != fingerprint:
                 raise Unprocessable("This Idempotency-Key was used for another request.",
                                     code="idempotency_key_reused")
-            if entry.state != IDEMPOTENCY_DONE or entry.response is None:
+            if entry.state != DONE or entry.response is None:
                 raise Conflict("A request with this Idempotency-Key is still running; repeat it shortly.",
                                code="idempotency_key_in_flight")
             replayed = self._replay_upload(owner, UploadTicket(**entry.response))
@@ -176,7 +175,6 @@ class ImageService:
         filename = sanitize_filename(command.filename)
         tags = self.normalize_tags(command.tags)
         description = self.normalize_description(command.description)
-        self._check_quota_and_rate(owner, size)
         if principal.ephemeral and self.admission is not None:
             self.admission.admit_bytes(principal.client or "unknown", size)
 
@@ -199,27 +197,14 @@ class ImageService:
             upload_expires_at=iso_in(s.upload_url_ttl, now),
             request_id=current_request_id(),
         )
-        self.catalog.create(record)
+        # Quota and per-minute rate are checked and counted with the insert, atomically.
+        self.catalog.create(record, limits=OwnerLimits(s.quota_images, s.quota_bytes, s.uploads_per_minute))
         log.info("upload %s/%s created", owner, image_id, extra={"image_id": image_id, "user_id": owner})
         upload = self.blobs.presign_upload(
             record.original_key, content_type=content_type, content_length=size, expires_in=s.upload_url_ttl
         )
         return UploadTicket(image_id, upload.url, upload.method, upload.headers, upload.expires_at,  # type: ignore[arg-type]
                             record.status)
-
-    def _check_quota_and_rate(self, owner: str, incoming_bytes: int) -> None:
-        s = self.settings
-        usage = self.catalog.usage(owner)
-        if usage.images >= s.quota_images:
-            raise Conflict(f"The quota of {s.quota_images} images is used up.", code="quota_exceeded")
-        if usage.bytes + incoming_bytes > s.quota_bytes:
-            raise Conflict(f"The quota of {s.quota_bytes} bytes is used up.", code="quota_exceeded")
-        minute_ago = to_iso(self.clock() - timedelta(minutes=1))
-        recent = self.catalog.list(ListQuery(owner, since=minute_ago, limit=s.uploads_per_minute))
-        if len(recent.images) >= s.uploads_per_minute:
-            raise TooManyRequests(
-                f"At most {s.uploads_per_minute} uploads a minute; try again shortly.", code="rate_limited"
-            )
 
     def complete(self, principal: Principal, image_id: str, user_id: str | None = None) -> Completion:
         """The client says its upload finished: queue processing (a no-op once processed)."""

@@ -48,11 +48,16 @@ def test_keys_are_per_owner(client, components, api):
 def test_an_expired_unused_url_is_renewed_for_the_same_record(api, components):
     first = upload(api, "retry-late").get_json()
     service = components.service
-    service.clock = lambda: utcnow() + timedelta(seconds=components.settings.upload_url_ttl + 5)
+    shifted = utcnow() + timedelta(seconds=components.settings.upload_url_ttl + 5)
+    service.clock = lambda: shifted
+    time.sleep(1.1)  # URLs carry whole seconds: the renewed one differs from the first
     later = upload(api, "retry-late")
     assert later.status_code == 201
     renewed = later.get_json()
     assert renewed["image_id"] == first["image_id"] and renewed["upload_url"] != first["upload_url"]
+    # The record got the new URL's lifetime, so the sweeper leaves it alone.
+    record = components.catalog.get("alice", first["image_id"])
+    assert record.status == "pending" and record.upload_expires_at > shifted.isoformat()[:19]
     data = imagefactory.png_bytes(8, 8)
     service.clock = utcnow
     # The renewed URL works (the body's size matches what was signed).
