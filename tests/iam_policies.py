@@ -472,6 +472,9 @@ MOTO_ACTION_ALIASES = {
     "sqs:DeleteMessage": ("sqs:DeleteMessageBatch",),
     "sqs:SendMessage": ("sqs:SendMessageBatch",),
     "sqs:ChangeMessageVisibility": ("sqs:ChangeMessageVisibilityBatch",),
+    # AWS authorizes each item of a TransactWriteItems (the static check above does so); moto
+    # asks for the operation itself. Every transaction of the catalog updates a counter item.
+    "dynamodb:UpdateItem": ("dynamodb:TransactWriteItems",),
 }
 
 

@@ -28,12 +28,12 @@ from .commands import (
 from .core import keys
 from .core.conversions import ConversionRequest
 from .core.correlation import current_request_id
-from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
+from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
 from .core.filenames import download_name, sanitize_filename, with_extension
 from .core.ids import new_id
 from .pipeline import imaging_limits
 from .core.text import normalise_tag
-from .core.records import PENDING, READY, ImageRecord, Job, ListQuery, Page, Token
+from .core.records import PENDING, READY, ImageRecord, Job, ListQuery, OwnerLimits, Page, Token
 from .core.timeutil import iso_in, to_iso, utcnow
 from .admission import AnonymousAdmission
 from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
@@ -100,7 +100,6 @@ class ImageService:
         filename = sanitize_filename(command.filename)
         tags = self.normalize_tags(command.tags)
         description = self.normalize_description(command.description)
-        self._check_quota_and_rate(owner, size)
         if principal.ephemeral and self.admission is not None:
             self.admission.admit_bytes(principal.client or "unknown", size)
 
@@ -123,27 +122,14 @@ class ImageService:
             upload_expires_at=iso_in(s.upload_url_ttl, now),
             request_id=current_request_id(),
         )
-        self.catalog.create(record)
+        # Quota and per-minute rate are checked and counted with the insert, atomically.
+        self.catalog.create(record, limits=OwnerLimits(s.quota_images, s.quota_bytes, s.uploads_per_minute))
         log.info("upload %s/%s created", owner, image_id, extra={"image_id": image_id, "user_id": owner})
         upload = self.blobs.presign_upload(
             record.original_key, content_type=content_type, content_length=size, expires_in=s.upload_url_ttl
         )
         return UploadTicket(image_id, upload.url, upload.method, upload.headers, upload.expires_at,  # type: ignore[arg-type]
                             record.status)
-
-    def _check_quota_and_rate(self, owner: str, incoming_bytes: int) -> None:
-        s = self.settings
-        usage = self.catalog.usage(owner)
-        if usage.images >= s.quota_images:
-            raise Conflict(f"The quota of {s.quota_images} images is used up.", code="quota_exceeded")
-        if usage.bytes + incoming_bytes > s.quota_bytes:
-            raise Conflict(f"The quota of {s.quota_bytes} bytes is used up.", code="quota_exceeded")
-        minute_ago = to_iso(self.clock() - timedelta(minutes=1))
-        recent = self.catalog.list(ListQuery(owner, since=minute_ago, limit=s.uploads_per_minute))
-        if len(recent.images) >= s.uploads_per_minute:
-            raise TooManyRequests(
-                f"At most {s.uploads_per_minute} uploads a minute; try again shortly.", code="rate_limited"
-            )
 
     def complete(self, principal: Principal, image_id: str, user_id: str | None = None) -> Completion:
         """The client says its upload finished: queue processing (a no-op once processed)."""
