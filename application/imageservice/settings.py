@@ -61,6 +61,12 @@ class Settings:
     page_size_max: int = 100
     uploads_per_minute: int = 120
 
+    # api (issue 9): new conversion outputs per owner a minute (429 with Retry-After beyond);
+    # cached answers to an equal request cost nothing
+    conversions_per_minute: int = 30
+    # how long an Idempotency-Key of POST /api/images/upload answers repeats (issue 11)
+    idempotency_ttl: int = 24 * 3600
+
     # imaging budget (issue 9; adapters/imaging_pool.py): every decode and encode runs in a
     # child process under an address-space ceiling (RLIMIT_AS) and a wall-clock limit, at most
     # imaging_max_jobs at once per process; a job that waited imaging_queue_seconds for a slot
