@@ -190,11 +190,19 @@ class PresignedDownload:
 
 @dataclass(frozen=True)
 class Job:
-    """A request to process one uploaded original, identified by its storage key."""
+    """A unit of queued work. ``kind`` "process": process the uploaded original at storage key
+    ``key``. ``kind`` "notify": deliver the event in ``payload`` (``{"target", "event"}``) to one
+    target; ``key`` is then the event's id (for logs)."""
 
     key: str
-    source: str = "app"  # "app" (upload/complete), "s3" (event notification), "drop"
+    source: str = "app"  # "app" (upload/complete), "s3" (event notification), "drop", "pipeline"
     request_id: str | None = None  # the API request that queued it (ops: log correlation)
+    kind: str = "process"  # JOB_KINDS
+    payload: dict | None = None
+
+
+PROCESS_JOB, NOTIFY_JOB = "process", "notify"
+JOB_KINDS = (PROCESS_JOB, NOTIFY_JOB)
 
 
 @dataclass(frozen=True)

@@ -151,8 +151,8 @@ ACT_AS = {"name": "user_id", "in": "query", "required": False, "schema": {"type"
           "description": "Admin tokens only: act for this user."}
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
-    "description": "1-255 printable characters. Within 24 h, the same key with the same body answers the same "
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+    "description": "1-255 printable ASCII characters (else 400 invalid_idempotency_key). Within 24 h, the same key with the same body answers the same "
                    "image_id; with another body 422 idempotency_key_reused; while the first is running 409 "
                    "idempotency_key_in_flight.",
 }
