@@ -38,6 +38,7 @@ test-fast: $(TESTDEPS)
 bench: $(RUNTIME)
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) bench/bench_pipeline.py
+	$(PY) bench/bench_attacks.py
 
 lambda-zip: $(RUNTIME)
 	$(PY) lambda/build_zip.py
