@@ -90,7 +90,10 @@ READY_OUTCOME, REJECTED_OUTCOME, SKIPPED = "ready", "rejected", "skipped"
 class Pipeline:
     def __init__(self, blobs: BlobStore, catalog: Catalog, config: PipelineConfig,
                  clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS, *,
-                 imaging: ImagingRunner):
+                 imaging: ImagingRunner, announce: Callable[[ImageRecord], None] = lambda record: None):
+        # announce(record): called just before a ready/rejected record is written, to queue its
+        # image.ready / image.rejected event (notifications.EventPublisher.announce).
+        self.announce = announce
         self.blobs = blobs
         self.imaging = imaging
         self.catalog = catalog
@@ -212,6 +215,7 @@ class Pipeline:
             error=None,
             lease_until=None,
         )
+        self.announce(ready)
         if not self.catalog.put(ready, expect_status=[PROCESSING]):
             self._remove_objects(record)  # deleted while we worked: leave nothing behind
             return SKIPPED
@@ -247,6 +251,7 @@ class Pipeline:
             derivatives={},
             lease_until=None,
         )
+        self.announce(rejected)
         self.catalog.put(rejected, expect_status=[PROCESSING])
         return REJECTED_OUTCOME
 

@@ -7,12 +7,14 @@ implement them; ``tests/integration/test_contract_*.py`` runs one suite against 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from .core.records import (
+    IdempotencyEntry,
     ImageRecord,
     Job,
     ListQuery,
+    OwnerLimits,
     Page,
     PresignedDownload,
     PresignedUpload,
@@ -132,8 +134,15 @@ class SignedUrlEndpoint(Protocol):
 
 @runtime_checkable
 class Catalog(Protocol):
-    def create(self, record: ImageRecord) -> None:
-        """Insert a new record. Raises core.errors.Conflict when the id exists."""
+    def create(self, record: ImageRecord, *, limits: OwnerLimits | None = None) -> None:
+        """Insert a new record and count it (+1 image, +size bytes, +1 in the owner's creation
+        window) in one atomic write.
+
+        Raises core.errors.Conflict (``exists``) when the id exists; with ``limits``, Conflict
+        (``quota_exceeded``) past the owner's images or bytes and TooManyRequests
+        (``rate_limited``, ``retry_after``) past ``per_minute`` creations in this minute.
+        Exactly as many concurrent creates succeed as the limits leave room for.
+        """
 
     def get(self, user_id: str, image_id: str) -> ImageRecord | None:
         """The owner's record, or None (also when it belongs to someone else)."""
@@ -157,10 +166,31 @@ class Catalog(Protocol):
         """One page of the owner's records, newest first, filtered as the query says."""
 
     def delete(self, user_id: str, image_id: str) -> None:
-        """Remove the record; removing a missing one is not an error."""
+        """Remove the record and release its ``size + extra_bytes`` and its image from the
+        owner's usage (the creation window is not given back); a missing one is not an error."""
 
     def usage(self, user_id: str) -> Usage:
-        """How many images and bytes the owner holds (for quotas)."""
+        """How many images and bytes the owner holds: a counter read, O(1)."""
+
+    def add_bytes(self, user_id: str, image_id: str, delta: int, *, limit: int | None) -> bool:
+        """Count ``delta`` bytes (a kept conversion output) on the image's ``extra_bytes`` and in
+        the owner's usage, atomically. False, nothing counted, when the owner would hold more
+        than ``limit`` bytes or the image is gone."""
+
+    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
+                 cost: int = 1) -> int | None:
+        """A fixed-window counter: None when ``cost`` more stays within ``limit`` (and is
+        counted), else the seconds until the window ends (nothing counted)."""
+
+    def idempotency_begin(self, user_id: str, key: str, fingerprint: str, expires_at: str) -> IdempotencyEntry | None:
+        """Conditionally store an in-flight entry for (owner, key) until ``expires_at`` (ISO
+        8601). None: the caller owns the key now; else the live entry stored before."""
+
+    def idempotency_finish(self, user_id: str, key: str, image_id: str, response: dict[str, Any]) -> None:
+        """The owner of the key finished: store the answer for repeats."""
+
+    def idempotency_abandon(self, user_id: str, key: str) -> None:
+        """The owner of an in-flight key failed: free the key."""
 
     def expired(self, now: str, limit: int = 100) -> list[ImageRecord]:
         """Records whose ``expires_at`` is before ``now`` (session workspaces)."""

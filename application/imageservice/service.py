@@ -7,9 +7,11 @@ here, once: an image of another owner is indistinguishable from a missing one (N
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -28,13 +30,22 @@ from .commands import (
 from .core import keys
 from .core.conversions import ConversionRequest
 from .core.correlation import current_request_id
-from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
+from .core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from .core.filenames import download_name, sanitize_filename, with_extension
-from .core.ids import new_id
+from .core.ids import is_id, new_id
 from .pipeline import imaging_limits
 from .core.text import normalise_tag
-from .core.records import PENDING, READY, ImageRecord, Job, ListQuery, Page, Token
-from .core.timeutil import iso_in, to_iso, utcnow
+from .core.records import DONE, PENDING, READY, ImageRecord, Job, ListQuery, OwnerLimits, Page, Token
+from .core.timeutil import from_iso, iso_in, to_iso, utcnow
 from .admission import AnonymousAdmission
 from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
 from .settings import Settings
@@ -47,6 +58,13 @@ UPLOAD_CONTENT_TYPES = frozenset({
     "image/bmp", "image/x-ms-bmp", "image/x-icon", "image/vnd.microsoft.icon", "image/heic",
     "image/heif", "image/heic-sequence", "image/heif-sequence", "image/avif", "image/avif-sequence",
 })
+CONVERSION_RATE = "conversions"  # Catalog.hit_rate counter of new conversion outputs per owner
+
+
+def _bytes_quota(limit: int) -> Conflict:
+    return Conflict(f"The quota of {limit} bytes is used up (conversions count too).", code="quota_exceeded")
+
+
 __all__ = ["DOWNLOAD_VARIANTS", "ImageService", "Principal", "UPLOAD_CONTENT_TYPES", "hash_token"]
 
 
@@ -83,9 +101,66 @@ class ImageService:
 
     # -- uploads ------------------------------------------------------------------------------
 
-    def create_upload(self, principal: Principal, command: UploadCommand) -> UploadTicket:
-        s = self.settings
+    def create_upload(self, principal: Principal, command: UploadCommand,
+                      idempotency_key: str | None = None) -> UploadTicket:
+        """A pending record and a presigned URL to PUT its bytes to.
+
+        With an ``idempotency_key`` (per owner, for ``idempotency_ttl`` seconds): a repeat of
+        the same command answers the same ticket (a fresh URL for the same record when the first
+        expired unused); another command under the key is 422 ``idempotency_key_reused``; a
+        repeat while the first is still running is 409 ``idempotency_key_in_flight``.
+        """
         owner = self.owner_for(principal, command.user_id)
+        if idempotency_key is None:
+            return self._create_upload(principal, owner, command)
+        fingerprint = hashlib.sha256(
+            json.dumps([owner, command.model_dump(mode="json", exclude={"user_id"})], sort_keys=True).encode()
+        ).hexdigest()
+        for _ in range(2):  # a second round only when the first key's record is gone (see below)
+            expires_at = iso_in(self.settings.idempotency_ttl, self.clock())
+            entry = self.catalog.idempotency_begin(owner, idempotency_key, fingerprint, expires_at)
+            if entry is None:  # this request owns the key
+                try:
+                    ticket = self._create_upload(principal, owner, command)
+                except BaseException:
+                    self.catalog.idempotency_abandon(owner, idempotency_key)  # a failure is not remembered
+                    raise
+                self.catalog.idempotency_finish(owner, idempotency_key, ticket.image_id, asdict(ticket))
+                return ticket
+            if entry.fingerprint != fingerprint:
+                raise Unprocessable("This Idempotency-Key was used for another request.",
+                                    code="idempotency_key_reused")
+            if entry.state != DONE or entry.response is None:
+                raise Conflict("A request with this Idempotency-Key is still running; repeat it shortly.",
+                               code="idempotency_key_in_flight")
+            replayed = self._replay_upload(owner, UploadTicket(**entry.response))
+            if replayed is not None:
+                return replayed
+            # The record the key made was swept or deleted: nothing of it is left to answer
+            # with, so the key starts over (still one live image per key).
+            self.catalog.idempotency_abandon(owner, idempotency_key)
+        raise Conflict("A request with this Idempotency-Key is still running; repeat it shortly.",
+                       code="idempotency_key_in_flight")
+
+    def _replay_upload(self, owner: str, ticket: UploadTicket) -> UploadTicket | None:
+        """The first answer again; a fresh URL for the same record when the first one expired
+        before anything was uploaded. None when the record is gone."""
+        record = self.catalog.get(owner, ticket.image_id)
+        if record is None:
+            return None
+        now = self.clock()
+        if record.status != PENDING or from_iso(ticket.expires_at) > now or \
+                self.blobs.size(record.original_key) is not None:
+            return replace(ticket, status=record.status)
+        s = self.settings
+        upload = self.blobs.presign_upload(record.original_key, content_type=record.content_type,
+                                           content_length=record.size, expires_in=s.upload_url_ttl)
+        # The sweeper removes pending records whose URL lapsed: this one has a new URL.
+        self.catalog.put(record.copy(upload_expires_at=iso_in(s.upload_url_ttl, now)), expect_status=[PENDING])
+        return replace(ticket, upload_url=upload.url, upload_headers=upload.headers, expires_at=upload.expires_at)
+
+    def _create_upload(self, principal: Principal, owner: str, command: UploadCommand) -> UploadTicket:
+        s = self.settings
         content_type = command.content_type
         if content_type:
             content_type = content_type.split(";")[0].strip().lower()
@@ -100,7 +175,6 @@ class ImageService:
         filename = sanitize_filename(command.filename)
         tags = self.normalize_tags(command.tags)
         description = self.normalize_description(command.description)
-        self._check_quota_and_rate(owner, size)
         if principal.ephemeral and self.admission is not None:
             self.admission.admit_bytes(principal.client or "unknown", size)
 
@@ -123,27 +197,14 @@ class ImageService:
             upload_expires_at=iso_in(s.upload_url_ttl, now),
             request_id=current_request_id(),
         )
-        self.catalog.create(record)
+        # Quota and per-minute rate are checked and counted with the insert, atomically.
+        self.catalog.create(record, limits=OwnerLimits(s.quota_images, s.quota_bytes, s.uploads_per_minute))
         log.info("upload %s/%s created", owner, image_id, extra={"image_id": image_id, "user_id": owner})
         upload = self.blobs.presign_upload(
             record.original_key, content_type=content_type, content_length=size, expires_in=s.upload_url_ttl
         )
         return UploadTicket(image_id, upload.url, upload.method, upload.headers, upload.expires_at,  # type: ignore[arg-type]
                             record.status)
-
-    def _check_quota_and_rate(self, owner: str, incoming_bytes: int) -> None:
-        s = self.settings
-        usage = self.catalog.usage(owner)
-        if usage.images >= s.quota_images:
-            raise Conflict(f"The quota of {s.quota_images} images is used up.", code="quota_exceeded")
-        if usage.bytes + incoming_bytes > s.quota_bytes:
-            raise Conflict(f"The quota of {s.quota_bytes} bytes is used up.", code="quota_exceeded")
-        minute_ago = to_iso(self.clock() - timedelta(minutes=1))
-        recent = self.catalog.list(ListQuery(owner, since=minute_ago, limit=s.uploads_per_minute))
-        if len(recent.images) >= s.uploads_per_minute:
-            raise TooManyRequests(
-                f"At most {s.uploads_per_minute} uploads a minute; try again shortly.", code="rate_limited"
-            )
 
     def complete(self, principal: Principal, image_id: str, user_id: str | None = None) -> Completion:
         """The client says its upload finished: queue processing (a no-op once processed)."""
@@ -227,29 +288,70 @@ class ImageService:
 
     def convert(self, principal: Principal, image_id: str, request: ConversionRequest,
                 user_id: str | None = None) -> Conversion:
+        """Convert (and watermark) a ready image, or answer the stored output of an equal request.
+
+        Each new output costs the owner one of ``conversions_per_minute`` (429 with Retry-After),
+        counts in their byte usage and quota (409 quota_exceeded) and may not exceed
+        ``max_upload_bytes`` (422 output_too_large). A watermark ``image_id`` must name another
+        ready image of the same owner (404 otherwise); its original is the logo.
+        """
+        s = self.settings
         record = self._ready(principal, image_id, user_id)
         digest = request.cache_key()  # normalised: requests that make equal outputs share one file
         meta_key = keys.conversion_key(record.user_id, record.image_id, digest, "json", record.ephemeral)
         meta = self._cached_conversion(meta_key)
         if meta is None:
-            original = self.blobs.get(record.original_key, max_bytes=self.settings.max_upload_bytes)
-            started = time.perf_counter()
-            encoded = self.imaging.convert(original, request, imaging_limits(self.settings))
-            self.metrics.timing("conversion_time", (time.perf_counter() - started) * 1000, format=encoded.format)
-            self.metrics.increment("conversion_bytes", len(encoded.data), format=encoded.format)
-            meta = {
-                "key": keys.conversion_key(record.user_id, record.image_id, digest, encoded.extension, record.ephemeral),
-                "format": encoded.format, "content_type": encoded.content_type, "extension": encoded.extension,
-                "width": encoded.width, "height": encoded.height, "bytes": len(encoded.data),
-            }
-            self.blobs.put(meta["key"], encoded.data, encoded.content_type)
+            logo = self._logo(principal, request, record.user_id)
+            wait = self.catalog.hit_rate(record.user_id, CONVERSION_RATE, s.conversions_per_minute)
+            if wait is not None:
+                raise TooManyRequests(f"At most {s.conversions_per_minute} new conversions a minute; "
+                                      f"try again in {wait} s.", code="rate_limited", retry_after=wait)
+            if self.catalog.usage(record.user_id).bytes >= s.quota_bytes:  # before spending the work
+                raise _bytes_quota(s.quota_bytes)
+            meta = self._make_conversion(record, request, digest, logo)
             self.blobs.put(meta_key, json.dumps(meta).encode(), "application/json")
         filename = with_extension(record.filename, meta["extension"], f"-{meta['width']}x{meta['height']}")
         url = self.blobs.presign_download(
-            meta["key"], expires_in=self.settings.download_url_ttl, filename=filename,
+            meta["key"], expires_in=s.download_url_ttl, filename=filename,
             content_type=meta["content_type"], attachment=True,
         )
         return Conversion(url.url, url.expires_at, meta["format"], meta["width"], meta["height"], meta["bytes"])
+
+    def _make_conversion(self, record: ImageRecord, request: ConversionRequest, digest: str,
+                         logo: bytes | None) -> dict[str, Any]:
+        s = self.settings
+        original = self.blobs.get(record.original_key, max_bytes=s.max_upload_bytes)
+        started = time.perf_counter()
+        encoded = self.imaging.convert(original, request, imaging_limits(s), logo=logo,
+                                       max_output_bytes=s.max_upload_bytes)
+        self.metrics.timing("conversion_time", (time.perf_counter() - started) * 1000, format=encoded.format)
+        self.metrics.increment("conversion_bytes", len(encoded.data), format=encoded.format)
+        # Counted before it is stored, atomically against the quota: two racing conversions
+        # cannot both squeeze under it. (Two racing equal requests may each count their copy
+        # of one file until the image is deleted; the rate limit bounds how often.)
+        if not self.catalog.add_bytes(record.user_id, record.image_id, len(encoded.data), limit=s.quota_bytes):
+            raise _bytes_quota(s.quota_bytes)
+        key = keys.conversion_key(record.user_id, record.image_id, digest, encoded.extension, record.ephemeral)
+        self.blobs.put(key, encoded.data, encoded.content_type)
+        return {
+            "key": key, "format": encoded.format, "content_type": encoded.content_type,
+            "extension": encoded.extension, "width": encoded.width, "height": encoded.height,
+            "bytes": len(encoded.data),
+        }
+
+    def _logo(self, principal: Principal, request: ConversionRequest, owner: str) -> bytes | None:
+        """The original bytes of the watermark's logo image: the same owner's, and ready."""
+        mark = request.watermark
+        if mark is None or mark.image_id is None:
+            return None
+        if not is_id(mark.image_id):
+            raise NotFound("No such watermark image.", code="image_not_found")
+        logo = self.catalog.get(owner, mark.image_id)
+        if logo is None:
+            raise NotFound("No such watermark image.", code="image_not_found")
+        if logo.status != READY:
+            raise Conflict(f"The watermark image is {logo.status}, not ready.", code="not_ready")
+        return self.blobs.get(logo.original_key, max_bytes=self.settings.max_upload_bytes)
 
     def _cached_conversion(self, meta_key: str) -> dict[str, Any] | None:
         try:

@@ -37,6 +37,7 @@ SPECS = [imaging.DerivativeSpec("preview", 1440), imaging.DerivativeSpec("thumb"
 LIMITS = imaging.ImagingLimits(max_pixels=40_000_000, max_animation_pixels=200_000_000, max_frames=300)
 
 pytestmark = [
+    pytest.mark.fuzz,
     # Pillow warns about damaged tags in mutated files; the outcome is what is tested.
     pytest.mark.filterwarnings("ignore::UserWarning"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),

@@ -37,7 +37,8 @@ class SqsLambdaWorker:
         self.batch_size = max(1, min(MAX_BATCH, batch_size))
         # IMAGESERVICE_WORKER_POLL_SECONDS drives the long poll: small in tests, up to 20.
         self.wait_seconds = min(MAX_WAIT_SECONDS, max(1, math.ceil(settings.worker_poll_seconds)))
-        self.processor = EventProcessor(components.pipeline, settings.job_max_attempts, settings.job_visibility_timeout)
+        self.processor = EventProcessor(components.pipeline, settings.job_max_attempts, settings.job_visibility_timeout,
+                                        notifications=components.notifications)
         self.stop = stop or threading.Event()
 
     def run_once(self) -> int:

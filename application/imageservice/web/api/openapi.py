@@ -49,6 +49,10 @@ def _image_schema() -> dict:
     schema["required"] = ["image_id", "user_id", "status"]
     schema["properties"]["status"]["enum"] = list(STATUSES)
     schema["properties"]["error"] = {"anyOf": [{"$ref": REF.format(model="ErrorBody")}, {"type": "null"}]}
+    # ImageRecord types gps as dict[str, float] for brevity; altitude may be unknown (null).
+    schema["properties"]["gps"] = {"anyOf": [{"type": "object", "required": ["latitude", "longitude"], "properties": {
+        "latitude": {"type": "number"}, "longitude": {"type": "number"},
+        "altitude": {"type": ["number", "null"]}}}, {"type": "null"}], "description": "Owner only."}
     schema["title"] = "Image"
     return schema
 
@@ -151,8 +155,8 @@ ACT_AS = {"name": "user_id", "in": "query", "required": False, "schema": {"type"
           "description": "Admin tokens only: act for this user."}
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
-    "description": "1-255 printable characters. Within 24 h, the same key with the same body answers the same "
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+    "description": "1-255 printable ASCII characters (else 400 invalid_idempotency_key). Within 24 h, the same key with the same body answers the same "
                    "image_id; with another body 422 idempotency_key_reused; while the first is running 409 "
                    "idempotency_key_in_flight.",
 }

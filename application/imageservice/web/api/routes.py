@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import TypeVar
 
@@ -117,9 +118,25 @@ def _record_json(record):
     return record.to_api(include_gps=principal.admin or record.user_id == principal.user_id)
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# 1-255 printable ASCII characters (space included, as in the IETF draft's examples' alphabet).
+IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+def _idempotency_key() -> str | None:
+    value = request.headers.get(IDEMPOTENCY_HEADER)
+    if value is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(value):
+        raise BadRequest(f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters.",
+                         code="invalid_idempotency_key")
+    return value
+
+
 @bp.post("/images/upload")
 def create_upload():
-    ticket = _service().create_upload(_principal(), _validated(UploadCommand, _params()))
+    key = _idempotency_key()
+    ticket = _service().create_upload(_principal(), _validated(UploadCommand, _params()), key)
     return jsonify(asdict(ticket)), 201
 
 
