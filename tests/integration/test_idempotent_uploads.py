@@ -124,3 +124,18 @@ def test_concurrent_requests_with_one_key_make_one_record(app, api, components):
     assert image_ids(api) == list(created)
     # Once the first finished, a repeat gets its answer.
     assert upload(api, "burst").get_json()["image_id"] in created
+
+
+def test_a_key_lives_idempotency_ttl_seconds(tmp_path):
+    from imageservice.bootstrap import build_components
+    from imageservice.web import create_app
+    from support import make_settings
+
+    components = build_components(make_settings(tmp_path, idempotency_ttl=60))
+    api = ApiClient(create_app(components=components).test_client(), components.service.create_token("alice"))
+    first = upload(api, "short-lived").get_json()
+    components.catalog.clock = lambda: time.time() + 59
+    assert_error(upload(api, "short-lived", {**BODY, "size": 7}), 422, "idempotency_key_reused")
+    components.catalog.clock = lambda: time.time() + 61
+    later = upload(api, "short-lived", {**BODY, "size": 7})
+    assert later.status_code == 201 and later.get_json()["image_id"] != first["image_id"]

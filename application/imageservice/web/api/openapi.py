@@ -49,6 +49,10 @@ def _image_schema() -> dict:
     schema["required"] = ["image_id", "user_id", "status"]
     schema["properties"]["status"]["enum"] = list(STATUSES)
     schema["properties"]["error"] = {"anyOf": [{"$ref": REF.format(model="ErrorBody")}, {"type": "null"}]}
+    # ImageRecord types gps as dict[str, float] for brevity; altitude may be unknown (null).
+    schema["properties"]["gps"] = {"anyOf": [{"type": "object", "required": ["latitude", "longitude"], "properties": {
+        "latitude": {"type": "number"}, "longitude": {"type": "number"},
+        "altitude": {"type": ["number", "null"]}}}, {"type": "null"}], "description": "Owner only."}
     schema["title"] = "Image"
     return schema
 
