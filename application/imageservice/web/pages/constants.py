@@ -33,7 +33,7 @@ FIT_LABELS = {"contain": "Contain: fit inside, keep proportions",
 POSITION_LABELS = {"top-left": "Top left", "top-right": "Top right", "bottom-left": "Bottom left",
                    "bottom-right": "Bottom right", "center": "Centre"}
 # The API's defaults are the form's defaults.
-DEFAULT_WATERMARK = WatermarkSpec()
+DEFAULT_WATERMARK = WatermarkSpec(text="x")  # only its defaults are read: position, opacity, scale
 STATUS_WORDS = {"pending": "Pending", "processing": "Processing", "ready": "Ready", "rejected": "Rejected"}
 
 # Words for a rejection whose record carries no message of its own.
