@@ -33,7 +33,8 @@ FIT_LABELS = {"contain": "Contain: fit inside, keep proportions",
 POSITION_LABELS = {"top-left": "Top left", "top-right": "Top right", "bottom-left": "Bottom left",
                    "bottom-right": "Bottom right", "center": "Centre"}
 # The API's defaults are the form's defaults.
-DEFAULT_WATERMARK = WatermarkSpec()
+# (a WatermarkSpec needs a text or an image_id; only its position and opacity defaults are read)
+DEFAULT_WATERMARK = WatermarkSpec(text="default")
 STATUS_WORDS = {"pending": "Pending", "processing": "Processing", "ready": "Ready", "rejected": "Rejected"}
 
 # Words for a rejection whose record carries no message of its own.
