@@ -80,9 +80,24 @@ keepalive = 75
 max_requests = 1000
 max_requests_jitter = 100
 
-accesslog = "-"  # stdout
-errorlog = "-"  # stderr
+errorlog = "-"
 loglevel = os.environ.get("IMAGESERVICE_LOG_LEVEL", "info").lower()
+# ops: gunicorn's own lines as JSON on stdout, like the app's (imageservice/logs.py). Its access
+# log stays off: the app writes one JSON line per request itself, with the request id.
+accesslog = None
+logconfig_dict = {
+    "root": {"level": loglevel.upper(), "handlers": ["json"]},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["json"], "propagate": False,
+                           "qualname": "gunicorn.error"},
+        "gunicorn.access": {"level": "WARNING", "handlers": ["json"], "propagate": False,
+                            "qualname": "gunicorn.access"},
+    },
+    "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"],
+                          "stream": "ext://sys.stdout"}},
+    "filters": {"request_id": {"()": "imageservice.logs.RequestIdFilter"}},
+    "formatters": {"json": {"()": "imageservice.logs.JsonFormatter"}},
+}
 
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
