@@ -18,7 +18,8 @@ from imageservice import logs
 from imageservice.adapters.aws.factory import build_aws_adapters
 from imageservice.adapters.aws.metrics import PowertoolsMetrics
 from imageservice.adapters.aws.processor import EventProcessor
-from imageservice.core.pipeline import Pipeline, PipelineConfig
+from imageservice.adapters.imaging_pool import build_imaging_runner
+from imageservice.pipeline import Pipeline, PipelineConfig
 from imageservice.settings import Settings
 
 SERVICE = "imageservice-processor"
@@ -35,7 +36,8 @@ def _event_processor() -> EventProcessor:
         # the Powertools logger's.
         logs.configure(logger.log_level)
         blobs, catalog, _queue, _clients = build_aws_adapters(settings)
-        pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=PowertoolsMetrics(SERVICE))
+        pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=PowertoolsMetrics(SERVICE),
+                            imaging=build_imaging_runner(settings))
         _processor = EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout, logger=logger)
     return _processor
 

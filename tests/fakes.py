@@ -92,6 +92,7 @@ class FakeCatalog:
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], ImageRecord] = {}
         self.tokens: dict[str, Token] = {}
+        self.counters: dict[tuple[str, str], tuple[int, int]] = {}  # (bucket, name) -> (window start, count)
         self._lock = threading.RLock()
 
     def create(self, record: ImageRecord) -> None:
@@ -147,6 +148,18 @@ class FakeCatalog:
     def delete(self, user_id: str, image_id: str) -> None:
         with self._lock:
             self.records.pop((user_id, image_id), None)
+
+    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
+                 cost: int = 1) -> int | None:
+        now = time.time()
+        start = int(now // window_seconds) * window_seconds
+        with self._lock:
+            window, count = self.counters.get((user_id_or_bucket, name), (start, 0))
+            count = count if window == start else 0
+            if count + cost > limit:
+                return max(1, int(start + window_seconds - now + 0.999))
+            self.counters[(user_id_or_bucket, name)] = (start, count + cost)
+        return None
 
     def usage(self, user_id: str) -> Usage:
         with self._lock:

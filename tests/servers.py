@@ -127,12 +127,14 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.
     return subprocess.run(imageservice(*args), env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def wait_until(predicate, what: str, deployment, timeout: float):
-    """``predicate()``'s first truthy value, polled; fails with ``deployment.logs()`` after ``timeout``."""
+def wait_until(predicate, what: str, deployment, timeout: float, interval: float = 0.2):
+    """``predicate()``'s first truthy value, polled every ``interval`` s; fails after ``timeout``
+    (with ``deployment.logs()`` when a deployment is given)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {timeout}s\n{deployment.logs()}")
+        time.sleep(interval)
+    logs = f"\n{deployment.logs()}" if deployment is not None else ""
+    raise AssertionError(f"{what} did not happen within {timeout}s{logs}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .core.pipeline import Pipeline, PipelineConfig
-from .ports import NO_METRICS, BlobStore, Catalog, JobQueue, Metrics
+from .adapters.imaging_pool import build_imaging_runner
+from .admission import AnonymousAdmission, AnonymousLimits
+from .pipeline import Pipeline, PipelineConfig
+from .ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
 from .service import ImageService
 from .settings import Settings
 
@@ -20,6 +22,8 @@ class Components:
     pipeline: Pipeline
     aws_clients: object | None = None  # aws mode: the boto3 clients, for Flask-Session and setup
     metrics: Metrics = NO_METRICS  # ops: local SQLite (GET /metrics) or EMF lines (aws)
+    admission: AnonymousAdmission | None = None  # edge: budgets of anonymous workspaces
+    imaging: ImagingRunner | None = None  # budget: one pool of imaging children per process, shared
 
 
 def build_components(settings: Settings) -> Components:
@@ -30,15 +34,20 @@ def build_components(settings: Settings) -> Components:
     else:
         blobs, catalog, queue, clients = *build_local_adapters(settings), None
     metrics = build_metrics(settings)
+    # The catalog keeps the admission counters: one store shared by every web worker and task.
+    admission = AnonymousAdmission(catalog, AnonymousLimits.from_settings(settings))  # type: ignore[arg-type]
+    imaging = build_imaging_runner(settings)
     return Components(
         settings=settings,
         blobs=blobs,
         catalog=catalog,
         queue=queue,
-        service=ImageService(blobs, catalog, queue, settings, metrics=metrics),
-        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics),
+        service=ImageService(blobs, catalog, queue, settings, metrics=metrics, admission=admission, imaging=imaging),
+        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics, imaging=imaging),
         aws_clients=clients,
         metrics=metrics,
+        admission=admission,
+        imaging=imaging,
     )
 
 

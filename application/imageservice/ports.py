@@ -6,7 +6,7 @@ implement them; ``tests/integration/test_contract_*.py`` runs one suite against 
 
 from __future__ import annotations
 
-from typing import Iterable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Protocol, Sequence, runtime_checkable
 
 from .core.records import (
     ImageRecord,
@@ -19,6 +19,10 @@ from .core.records import (
     Token,
     Usage,
 )
+
+if TYPE_CHECKING:  # the imaging types only: importing the module would load Pillow
+    from .core.conversions import ConversionRequest
+    from .core.imaging import DerivativeSpec, EncodedImage, ImagingLimits, ProcessedImage
 
 
 class BlobNotFound(Exception):
@@ -181,3 +185,30 @@ class NoMetrics:
 
 
 NO_METRICS = NoMetrics()
+
+
+@runtime_checkable
+class ImagingRunner(Protocol):
+    """Where imaging work runs, and under which budget (issue 9).
+
+    Both calls raise what the imaging functions raise (ImageRejected, BadRequest,
+    Unprocessable), plus ``core.errors.TooExpensive`` when the job went over its memory or
+    time budget (final: the same job would fail again), ``core.errors.TooManyRequests`` (code
+    ``imaging_busy``, with ``retry_after``) when no slot freed up in time, and
+    ``core.errors.TransientError`` when the runner itself could not start a job.
+    """
+
+    def process(self, data: bytes, specs: "Sequence[DerivativeSpec]", limits: "ImagingLimits") -> "ProcessedImage":
+        """``imaging.process_image(data, specs, limits)`` within the budget."""
+
+    def convert(
+        self,
+        data: bytes,
+        request: "ConversionRequest",
+        limits: "ImagingLimits",
+        *,
+        logo: bytes | None = None,
+        max_output_bytes: int | None = None,
+    ) -> "EncodedImage":
+        """``imaging.convert_image(data, request, limits, logo=..., max_output_bytes=...)``
+        within the budget."""

@@ -16,14 +16,17 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from .core import imaging, keys
+from .core.conversions import ConversionRequest
 from .core.correlation import current_request_id
 from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
-from .core.filenames import sanitize_filename, with_extension
+from .core.filenames import download_name, sanitize_filename, with_extension
 from .core.ids import new_id
-from .core.pipeline import imaging_limits
+from .pipeline import imaging_limits
+from .core.text import normalise_tag
 from .core.records import PENDING, READY, STATUSES, ImageRecord, Job, ListQuery, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
-from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, JobQueue, Metrics
+from .admission import AnonymousAdmission
+from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ class Principal:
     user_id: str
     admin: bool = False
     expires_at: str | None = None  # session workspaces only
+    client: str | None = None  # session workspaces: the caller's address, for the anonymous budgets
 
     @property
     def ephemeral(self) -> bool:
@@ -57,8 +61,11 @@ def hash_token(token: str) -> str:
 
 class ImageService:
     def __init__(self, blobs: BlobStore, catalog: Catalog, queue: JobQueue, settings: Settings,
-                 clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS):
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS,
+                 admission: AnonymousAdmission | None = None, *, imaging: ImagingRunner):
+        self.admission = admission  # anonymous byte budgets (edge); None: not limited
         self.blobs = blobs
+        self.imaging = imaging
         self.catalog = catalog
         self.queue = queue
         self.settings = settings
@@ -69,6 +76,8 @@ class ImageService:
 
     def owner_for(self, principal: Principal, user_id: str | None) -> str:
         """The user_id the call acts for: the caller's own, or any one for an admin."""
+        if user_id is not None and not isinstance(user_id, str):
+            raise BadRequest("user_id must be a string.", code="invalid_parameter")
         if not user_id or user_id == principal.user_id:
             return principal.user_id
         if not principal.admin:
@@ -103,6 +112,9 @@ class ImageService:
         tags = self.normalize_tags(params.get("tags"))
         description = self.normalize_description(params.get("description"))
         self._check_quota_and_rate(owner, size or 0)
+        if principal.ephemeral and self.admission is not None:
+            # An undeclared size may still be anything up to the upload limit.
+            self.admission.admit_bytes(principal.client or "unknown", size or s.max_upload_bytes)
 
         now = self.clock()
         image_id = new_id()
@@ -185,7 +197,7 @@ class ImageService:
             raise BadRequest("since must not be after until.", code="invalid_parameter")
         return self.catalog.list(ListQuery(
             user_id=owner,
-            tag=tag.strip().lower() if tag else None,
+            tag=normalise_tag(tag or "") or None,
             status=status,
             since=since,
             until=until,
@@ -225,7 +237,7 @@ class ImageService:
         record = self._ready(principal, image_id, user_id)
         if variant == "original":
             key, content_type, attachment = record.original_key, record.content_type or "application/octet-stream", True
-            filename = record.filename
+            filename = download_name(record.filename, record.content_type)
         else:
             key = keys.derivative_key(record.user_id, record.image_id, variant, record.ephemeral)
             content_type, attachment = "image/webp", False
@@ -246,7 +258,7 @@ class ImageService:
         if meta is None:
             original = self.blobs.get(record.original_key, max_bytes=self.settings.max_upload_bytes)
             started = time.perf_counter()
-            encoded = imaging.convert_image(original, limits=imaging_limits(self.settings), **request)
+            encoded = self.imaging.convert(original, ConversionRequest(**request), imaging_limits(self.settings))
             self.metrics.timing("conversion_time", (time.perf_counter() - started) * 1000, format=encoded.format)
             self.metrics.increment("conversion_bytes", len(encoded.data), format=encoded.format)
             meta = {
@@ -336,7 +348,7 @@ class ImageService:
             raise BadRequest("tags must be a list of strings or a comma-separated string.", code="invalid_parameter")
         tags: list[str] = []
         for item in items:
-            tag = " ".join(item.split()).lower()
+            tag = normalise_tag(item)
             if not tag:
                 continue
             if len(tag) > self.settings.max_tag_length:

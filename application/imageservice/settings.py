@@ -61,6 +61,15 @@ class Settings:
     page_size_max: int = 100
     uploads_per_minute: int = 120
 
+    # imaging budget (issue 9; adapters/imaging_pool.py): every decode and encode runs in a
+    # child process under an address-space ceiling (RLIMIT_AS) and a wall-clock limit, at most
+    # imaging_max_jobs at once per process; a job that waited imaging_queue_seconds for a slot
+    # gives up with 429 imaging_busy.
+    imaging_max_jobs: int = 2
+    imaging_memory_bytes: int = 1 * GIB
+    imaging_timeout_seconds: float = 20.0
+    imaging_queue_seconds: float = 5.0
+
     # jobs and housekeeping
     job_visibility_timeout: int = 120
     job_max_attempts: int = 5
@@ -78,6 +87,16 @@ class Settings:
     # The longest request target (path + query) the app answers; longer is 414 in the JSON shape.
     # Kept below gunicorn's limit_request_line (4094), which answers 414 itself (in HTML) beyond it.
     max_url_length: int = 2048
+    # Behind N proxies that append to X-Forwarded-For (the ALB: 1), the client is the Nth from the right.
+    trusted_proxies: int = 0
+    # Anonymous workspaces (admission.py): per client address per anon_client_window ...
+    anon_workspaces_per_client: int = 30
+    anon_bytes_per_client: int = 2 * GIB
+    anon_client_window: int = 3600
+    # ... and for all clients together: new workspaces per session_ttl window, and the most
+    # anonymous bytes held at once.
+    anon_workspaces_total: int = 10_000
+    anon_storage_bytes: int = 50 * GIB
 
     # ops: issue 11 values the templates pass to the app and the processor (the events and
     # scanner code read them)
@@ -121,7 +140,8 @@ class Settings:
             if missing:
                 names = ", ".join(PREFIX + n.upper() for n in missing)
                 raise SettingsError(f"aws mode needs {names}")
-        for name in ("max_upload_bytes", "max_pixels", "max_frames", "thumb_edge", "preview_edge"):
+        for name in ("max_upload_bytes", "max_pixels", "max_frames", "thumb_edge", "preview_edge",
+                     "imaging_max_jobs", "imaging_memory_bytes", "imaging_timeout_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
 

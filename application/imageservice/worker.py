@@ -13,7 +13,7 @@ import time
 
 from .bootstrap import Components
 from .core.records import ReceivedJob
-from .core.pipeline import lease_before_redelivery
+from .pipeline import lease_before_redelivery
 
 log = logging.getLogger(__name__)
 

@@ -189,7 +189,7 @@ def test_deploy_zip_is_python312_arm64_lambda_code_and_reproducible(deploy_zip, 
         assert_built_for(archive, DEPLOY_PYTHON, DEPLOY_MACHINE)
     assert names == sorted(names)
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
-    assert "handler.py" in names and "imageservice/core/pipeline.py" in names
+    assert "handler.py" in names and "imageservice/pipeline.py" in names
     assert "imageservice/adapters/aws/processor.py" in names
     for absent in ("flask/", "werkzeug/", "boto3/", "botocore/", "imageservice/web/", "imageservice/cli.py",
                    "imageservice/adapters/local/", "imageservice/service.py"):

@@ -21,6 +21,7 @@ import imagefactory
 from imageservice import logs
 from imageservice.adapters.aws.events import app_message_body, sqs_lambda_event
 from imageservice.adapters.aws.factory import build_aws_adapters
+from imageservice.adapters.imaging_pool import InlineImagingRunner
 from imageservice.adapters.aws.setup import setup_resources
 from imageservice.core import correlation
 from imageservice.core.records import Job
@@ -135,7 +136,7 @@ def test_the_lambda_handler_emits_emf_and_logs_the_uploads_request_id(
     settings = Settings.from_env()
     blobs, catalog, queue, clients = build_aws_adapters(settings)
     list(setup_resources(settings, clients))
-    service = ImageService(blobs, catalog, queue, settings)
+    service = ImageService(blobs, catalog, queue, settings, imaging=InlineImagingRunner())
     data = imagefactory.jpeg_bytes(320, 240)
     with correlation.bound("trace-lambda-7"):
         ticket = service.create_upload(Principal("alice"), {"content_type": "image/jpeg", "size": len(data)})

@@ -109,18 +109,25 @@ def photo_id(client, worker):
 # ---- workspace and CSRF -------------------------------------------------------------------------
 
 
-def test_first_visit_makes_a_private_workspace_cookie(client):
+def test_first_visit_gives_a_visitor_cookie_and_the_first_write_a_workspace(client):
     response = client.get("/")
     assert response.status_code == 200
-    cookie = next(v for k, v in response.headers.items() if k == "Set-Cookie" and "imageservice_session=" in v)
+    cookies = [v for k, v in response.headers.items() if k == "Set-Cookie"]
+    assert not any("imageservice_session=" in c for c in cookies)  # a visit stores nothing
+    cookie = next(c for c in cookies if "imageservice_visitor=" in c)
     attributes = [part.strip().lower() for part in cookie.split(";")]
     assert "httponly" in attributes
     assert "samesite=lax" in attributes
+    page = parse(response.get_data(as_text=True))
+    token = page.metas["csrf-token"]
+    written = client.post("/api/images/upload", headers={"X-CSRF-Token": token},
+                          json={"content_type": "image/png", "size": 10})
+    assert written.status_code == 201
+    assert any("imageservice_session=" in v and "HttpOnly" in v for k, v in written.headers.items() if k == "Set-Cookie")
     with client.session_transaction() as session:
         workspace = session["workspace"]
     assert workspace["user_id"].startswith("anon-")
-    page = parse(response.get_data(as_text=True))
-    assert page.metas["csrf-token"] == workspace["csrf_token"]
+    assert workspace["csrf_token"] == token  # the token the page already holds keeps working
 
 
 def test_a_second_visit_keeps_the_same_workspace(client):
@@ -129,10 +136,13 @@ def test_a_second_visit_keeps_the_same_workspace(client):
 
 
 def test_header_shows_expiry_and_quota(client):
+    from datetime import timedelta
+
+    from imageservice.core.timeutil import from_iso, utcnow
+
     html = client.get("/").get_data(as_text=True)
-    with client.session_transaction() as session:
-        expires_at = session["workspace"]["expires_at"]
-    assert f'data-expires-at="{expires_at}"' in html
+    expires_at = html.split('data-expires-at="', 1)[1].split('"', 1)[0]
+    assert timedelta(hours=23, minutes=59) < from_iso(expires_at) - utcnow() <= timedelta(hours=24)
     assert "Workspace expires in" in html
     assert "0 of 1,000 images" in html and "0 B of 2.0 GB" in html
 

@@ -133,7 +133,7 @@ def test_a_redelivery_after_a_crash_finds_the_lease_lapsed(tmp_path):
     import time
 
     from imageservice.bootstrap import build_components
-    from imageservice.core.pipeline import lease_before_redelivery
+    from imageservice.pipeline import lease_before_redelivery
     from imageservice.core.timeutil import to_iso, utcnow
     from imageservice.worker import Worker
     from support import make_settings

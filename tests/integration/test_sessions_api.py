@@ -1,4 +1,5 @@
-"""Anonymous session workspaces: made by a page visit, CSRF on writes, 24 h from creation."""
+"""Anonymous session workspaces: a page visit gives a visitor cookie, the first write makes the
+workspace, CSRF on writes, 24 h from creation."""
 
 from datetime import timedelta
 
@@ -57,16 +58,24 @@ def test_workspace_expires_after_its_lifetime(tmp_path):
 
     components = build_components(make_settings(tmp_path, session_ttl=1))
     client = create_app(components=components).test_client()
-    _csrf(client)
-    assert client.get("/api/me").status_code == 200
+    token = _csrf(client)
+    assert client.post("/api/images/upload", json={"content_type": "image/png", "size": 10},
+                       headers={"X-CSRF-Token": token}).status_code == 201  # makes the workspace
+    first = client.get("/api/me").get_json()["user_id"]
     import time
 
     time.sleep(1.2)
     assert_error(client.get("/api/me"), 401, "unauthenticated")
     client.get("/")
-    assert client.get("/api/me").status_code == 200  # a new visit makes a new workspace
+    assert client.get("/api/me").status_code == 200  # a new visit makes a new visitor
+    assert client.get("/api/me").get_json()["user_id"] != first
 
 
 def test_session_cookie_flags(client):
     cookie = client.get("/").headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    token = _csrf(client)
+    written = client.post("/api/images/upload", json={"content_type": "image/png", "size": 10},
+                          headers={"X-CSRF-Token": token})
+    cookie = next(v for k, v in written.headers.items() if k == "Set-Cookie" and "imageservice_session=" in v)
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie

@@ -21,7 +21,7 @@ def _imports(path: Path) -> set[str]:
 
 def test_importing_the_pipeline_pulls_in_neither_flask_nor_boto3():
     code = (
-        "import sys, imageservice.core.pipeline, imageservice.core.imaging;"
+        "import sys, imageservice.pipeline, imageservice.core.imaging;"
         "bad = [m for m in ('flask', 'boto3', 'botocore', 'werkzeug') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -32,6 +32,25 @@ def test_importing_the_pipeline_pulls_in_neither_flask_nor_boto3():
 def test_core_modules_import_no_framework_or_sdk():
     for path in (PACKAGE / "core").rglob("*.py"):
         assert not _imports(path) & {"flask", "boto3", "botocore", "werkzeug"}, path
+
+
+def _relative_imports(path: Path) -> set[str]:
+    """The modules a file imports relatively, resolved against the package root."""
+    tree = ast.parse(path.read_text())
+    base = path.relative_to(PACKAGE).parent.parts
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            parent = base[: len(base) - (node.level - 1)]
+            names.add(".".join((*parent, *(node.module or "").split("."))).strip("."))
+    return names
+
+
+def test_core_imports_nothing_outside_core():
+    # The core is the innermost layer: ports, adapters and use cases build on it, never the reverse.
+    for path in (PACKAGE / "core").rglob("*.py"):
+        outside = {name for name in _relative_imports(path) if not name.startswith("core")}
+        assert not outside, (path, outside)
 
 
 def test_only_the_imaging_package_imports_pillow():

@@ -9,13 +9,16 @@ import pytest
 
 import imagefactory
 from fakes import FakeBlobStore, FakeCatalog
+from imageservice.adapters.imaging_pool import InlineImagingRunner
 from imageservice.core import keys
 from imageservice.core.errors import TransientError
 from imageservice.core.ids import new_id
-from imageservice.core.pipeline import READY_OUTCOME, REJECTED_OUTCOME, SKIPPED, Pipeline, PipelineConfig
+from imageservice.pipeline import READY_OUTCOME, REJECTED_OUTCOME, SKIPPED, Pipeline, PipelineConfig
 from imageservice.core.records import PENDING, PROCESSING, READY, REJECTED, ImageRecord
 from imageservice.core.timeutil import to_iso
 from imageservice.settings import Settings
+
+INLINE = InlineImagingRunner()  # imaging in this process: no budget needed for these rules
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -60,7 +63,7 @@ def clock():
 
 @pytest.fixture
 def pipeline(blobs, catalog, clock):
-    return Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock)
+    return Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock, imaging=INLINE)
 
 
 def pending(catalog, blobs, data: bytes | None, user_id: str = "alice", **fields) -> ImageRecord:
@@ -123,7 +126,8 @@ def test_a_non_image_is_rejected_and_its_original_removed(pipeline, blobs, catal
 
 
 def test_a_file_over_the_byte_limit_is_rejected_too_large(blobs, catalog, clock):
-    small = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings(max_upload_bytes=1000)), clock=clock)
+    small = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings(max_upload_bytes=1000)), clock=clock,
+                     imaging=INLINE)
     record = pending(catalog, blobs, imagefactory.jpeg_bytes(400, 300))
     assert small.process_key(record.original_key) == REJECTED_OUTCOME
     assert catalog.get("alice", record.image_id).error["code"] == "too_large"
@@ -177,7 +181,7 @@ class MeddlingCatalog(FakeCatalog):
 
 def test_a_record_deleted_while_processing_leaves_nothing_behind(blobs, clock):
     catalog = MeddlingCatalog(lambda catalog, claimed: catalog.delete(claimed.user_id, claimed.image_id))
-    pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock)
+    pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock, imaging=INLINE)
     record = pending(catalog, blobs, imagefactory.png_bytes(64, 48))
     assert pipeline.process_key(record.original_key) == SKIPPED
     assert blobs.objects == {}
@@ -185,7 +189,7 @@ def test_a_record_deleted_while_processing_leaves_nothing_behind(blobs, clock):
 
 def test_tags_edited_while_processing_survive(blobs, clock):
     catalog = MeddlingCatalog(lambda catalog, claimed: catalog.put(claimed.copy(tags=["edited"])))
-    pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock)
+    pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock, imaging=INLINE)
     record = pending(catalog, blobs, imagefactory.png_bytes(64, 48))
     assert pipeline.process_key(record.original_key) == READY_OUTCOME
     assert catalog.get("alice", record.image_id).tags == ["edited"]

@@ -6,8 +6,9 @@ import re
 import unicodedata
 from urllib.parse import quote
 
+from .text import strip_invisible
+
 MAX_FILENAME = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 EXTENSIONS = {
     "image/jpeg": "jpg", "image/png": "png", "image/apng": "png", "image/gif": "gif",
@@ -17,10 +18,11 @@ EXTENSIONS = {
 
 
 def sanitize_filename(name: str | None) -> str:
-    """The last path segment, NFC-normalised, without control characters, quotes or slashes."""
+    """The last path segment, NFC-normalised, without control or bidi-format characters
+    (core.text.strip_invisible), quotes or slashes."""
     text = unicodedata.normalize("NFC", name or "")
     text = text.replace("\\", "/").rsplit("/", 1)[-1]
-    text = _CONTROL.sub("", text).replace('"', "'").strip(" .")
+    text = strip_invisible(text).replace('"', "'").strip(" .")
     if len(text) > MAX_FILENAME:
         stem, dot, ext = text.rpartition(".")
         text = (stem[: MAX_FILENAME - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else text[:MAX_FILENAME]
@@ -34,6 +36,13 @@ def stem(filename: str) -> str:
 
 def with_extension(filename: str, ext: str, suffix: str = "") -> str:
     return f"{stem(filename)}{suffix}.{ext}"
+
+
+def download_name(filename: str, content_type: str | None) -> str:
+    """The name an original is downloaded under: the extension of the detected type, whatever
+    the uploader called it (``invoice.pdf.exe`` holding a PNG downloads as ``invoice.pdf.png``)."""
+    ext = EXTENSIONS.get(content_type or "")
+    return with_extension(filename, ext) if ext else sanitize_filename(filename)
 
 
 def content_disposition(filename: str, attachment: bool) -> str:

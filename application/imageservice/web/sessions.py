@@ -1,8 +1,19 @@
 """Who is calling: a Bearer token, or an anonymous session workspace (Flask-Session, server-side).
 
-A workspace is made by a page visit and lives ``session_ttl`` seconds from its creation (not
-from the last visit). Cookie-authenticated writes must carry the session's CSRF token in the
-``X-CSRF-Token`` header (or a ``csrf_token`` form field).
+A page visit stores nothing: it gives the browser a signed *visitor* cookie (a future
+workspace's user id and CSRF token). Reads with it see that (empty) workspace. The first write
+makes the workspace: the anonymous admission (admission.py) counts it against the client's and
+everyone's budgets (429 + Retry-After when spent), then Flask-Session stores it and its cookie
+replaces the visitor cookie. So crawlers, 404s and drive-by GETs cost no storage and no quota.
+
+A workspace lives ``session_ttl`` seconds from its creation (not from the last visit). Writes
+must carry the CSRF token in the ``X-CSRF-Token`` header (or a ``csrf_token`` form field).
+
+The local store is cachelib's FileSystemCache, which past its threshold first removes expired
+entries and then the live ones nearest to expiry. Entries are written once, at creation, and
+expire with their workspace (no refresh on each request), and at most ``anon_workspaces_total``
+are admitted per ``session_ttl``, so no more than twice that are ever unexpired: the threshold
+sits above that, and a flood is refused at admission instead of pushing real sessions out.
 """
 
 from __future__ import annotations
@@ -11,9 +22,11 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from flask import Flask, g, request, session
+from flask import Flask, current_app, g, request, session
 from flask_session import Session
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from ..admission import client_address
 from ..bootstrap import Components
 from ..core import keys
 from ..core.errors import Forbidden, Unauthorized
@@ -24,12 +37,35 @@ from ..service import Principal
 WORKSPACE = "workspace"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+VISITOR_COOKIE = "imageservice_visitor"
+VISITOR_SALT = "imageservice.visitor"
+EXTENSION = "imageservice.sessions"
+# Unexpired store entries are at most 2 x anon_workspaces_total (see the module docstring).
+STORE_THRESHOLD_FACTOR = 4
+
+
+def store_threshold(settings) -> int:
+    return STORE_THRESHOLD_FACTOR * max(1, settings.anon_workspaces_total)
+
+
+class _State:
+    """What the session layer keeps per app: the visitor-cookie signer and settings it reads."""
+
+    def __init__(self, components: Components, secret_key: str):
+        settings = components.settings
+        self.ttl = settings.session_ttl
+        self.trusted_proxies = settings.trusted_proxies
+        self.secure = settings.session_cookie_secure
+        self.admission = components.admission
+        self.signer = URLSafeTimedSerializer(secret_key, salt=VISITOR_SALT)
 
 
 def init_app(app: Flask, components: Components) -> None:
     settings = components.settings
     app.config["SESSION_PERMANENT"] = True
     app.config["SESSION_KEY_PREFIX"] = "imageservice:"
+    # Written once when the workspace is made, expiring with it: a visit never rewrites it.
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     if settings.backend == "aws":
         app.config["SESSION_TYPE"] = "dynamodb"
         app.config["SESSION_DYNAMODB"] = components.aws_clients.dynamodb_resource  # type: ignore[union-attr]
@@ -39,9 +75,30 @@ def init_app(app: Flask, components: Components) -> None:
 
         app.config["SESSION_TYPE"] = "cachelib"
         app.config["SESSION_CACHELIB"] = FileSystemCache(
-            str(settings.data_path / "sessions"), threshold=100_000, default_timeout=settings.session_ttl, mode=0o600
+            str(settings.data_path / "sessions"), threshold=store_threshold(settings),
+            default_timeout=settings.session_ttl, mode=0o600,
         )
     Session(app)
+    app.extensions[EXTENSION] = state = _State(components, app.config["SECRET_KEY"])
+
+    @app.after_request
+    def visitor_cookie(response):
+        change = g.pop("visitor_cookie", None)
+        if change == "":
+            response.delete_cookie(VISITOR_COOKIE, httponly=True, samesite="Lax", secure=state.secure)
+        elif change:
+            response.set_cookie(VISITOR_COOKIE, change, max_age=state.ttl, httponly=True, samesite="Lax",
+                                secure=state.secure)
+        return response
+
+
+def _state() -> _State:
+    return current_app.extensions[EXTENSION]
+
+
+def request_client() -> str:
+    """The caller's address for admission budgets (X-Forwarded-For through trusted proxies only)."""
+    return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), _state().trusted_proxies)
 
 
 def _live_workspace() -> dict | None:
@@ -53,30 +110,80 @@ def _live_workspace() -> dict | None:
     return workspace
 
 
+def _visitor() -> dict | None:
+    """The signed visitor of this browser (``user_id``, ``csrf_token``), or None."""
+    if "visitor" not in g:
+        g.visitor = None
+        raw = request.cookies.get(VISITOR_COOKIE)
+        if raw:
+            try:
+                data = _state().signer.loads(raw, max_age=_state().ttl)
+            except BadSignature:  # also SignatureExpired
+                data = None
+            if (isinstance(data, dict) and isinstance(data.get("user_id"), str)
+                    and data["user_id"].startswith(keys.SESSION_USER_PREFIX) and isinstance(data.get("csrf_token"), str)):
+                g.visitor = {"user_id": data["user_id"], "csrf_token": data["csrf_token"]}
+    return g.visitor
+
+
+def _new_visitor() -> dict:
+    visitor = {"user_id": keys.SESSION_USER_PREFIX + new_id().lower(), "csrf_token": secrets.token_urlsafe(32)}
+    g.visitor = visitor
+    g.visitor_cookie = _state().signer.dumps(visitor)
+    return visitor
+
+
+def _prospective(visitor: dict, ttl_seconds: int) -> dict:
+    """The workspace a visitor would get by writing now (nothing stored)."""
+    return {"user_id": visitor["user_id"], "created_at": None,
+            "expires_at": to_iso(utcnow() + timedelta(seconds=ttl_seconds)),
+            "csrf_token": visitor["csrf_token"], "stored": False}
+
+
 def ensure_workspace(ttl_seconds: int) -> dict:
-    """The visitor's workspace, made now when there is none or the old one expired."""
+    """The visitor's workspace for a page: the stored one when live, else the prospective one of
+    this browser's visitor (a new visitor cookie when it has none). Stores nothing."""
     workspace = _live_workspace()
-    if workspace is None:
-        now = utcnow()
-        workspace = {
-            "user_id": keys.SESSION_USER_PREFIX + new_id().lower(),
-            "created_at": to_iso(now),
-            "expires_at": to_iso(now + timedelta(seconds=ttl_seconds)),
-            "csrf_token": secrets.token_urlsafe(32),
-        }
-        session.clear()
-        session[WORKSPACE] = workspace
-        session.permanent = True
+    if workspace is not None:
+        return workspace
+    return _prospective(_visitor() or _new_visitor(), ttl_seconds)
+
+
+def _create_workspace(visitor: dict, client: str) -> dict:
+    """The first write: admit (raises TooManyRequests), then store the workspace."""
+    _state().admission.admit_workspace(client)
+    now = utcnow()
+    workspace = {
+        "user_id": visitor["user_id"],
+        "created_at": to_iso(now),
+        "expires_at": to_iso(now + timedelta(seconds=_state().ttl)),
+        "csrf_token": visitor["csrf_token"],  # the token the page already holds
+        "stored": True,
+    }
+    session.clear()
+    session[WORKSPACE] = workspace
+    session.permanent = True
+    g.visitor_cookie = ""  # the session cookie takes over
     return workspace
 
 
 def csrf_token() -> str | None:
     workspace = _live_workspace()
-    return workspace["csrf_token"] if workspace else None
+    if workspace:
+        return workspace["csrf_token"]
+    visitor = _visitor()
+    return visitor["csrf_token"] if visitor else None
+
+
+def _check_csrf(expected: str) -> None:
+    sent = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token", "")
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise Forbidden("The CSRF token is missing or wrong; reload the page.", code="csrf_failed")
 
 
 def current_principal(service) -> Principal:
-    """Resolve the caller once per request. Raises Unauthorized / Forbidden (CSRF)."""
+    """Resolve the caller once per request. Raises Unauthorized, Forbidden (CSRF) or, on a
+    first write that the anonymous budgets refuse, TooManyRequests."""
     if "principal" in g:
         return g.principal
     header = request.headers.get("Authorization", "")
@@ -90,13 +197,18 @@ def current_principal(service) -> Principal:
     else:
         workspace = _live_workspace()
         if workspace is None:
-            raise Unauthorized(
-                "Send 'Authorization: Bearer <token>', or open the web UI to get a session.", code="unauthenticated"
-            )
-        if request.method not in SAFE_METHODS:
-            sent = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token", "")
-            if not sent or not hmac.compare_digest(sent.encode(), workspace["csrf_token"].encode()):
-                raise Forbidden("The CSRF token is missing or wrong; reload the page.", code="csrf_failed")
-        principal = Principal(workspace["user_id"], expires_at=workspace["expires_at"])
+            visitor = _visitor()
+            if visitor is None:
+                raise Unauthorized(
+                    "Send 'Authorization: Bearer <token>', or open the web UI to get a session.", code="unauthenticated"
+                )
+            if request.method in SAFE_METHODS:
+                workspace = _prospective(visitor, _state().ttl)
+            else:
+                _check_csrf(visitor["csrf_token"])
+                workspace = _create_workspace(visitor, request_client())
+        elif request.method not in SAFE_METHODS:
+            _check_csrf(workspace["csrf_token"])
+        principal = Principal(workspace["user_id"], expires_at=workspace["expires_at"], client=request_client())
     g.principal = principal
     return principal

@@ -19,6 +19,8 @@ created_at range narrows the query itself through ids.id_floor / ids.id_ceiling.
 from __future__ import annotations
 
 import json
+import math
+import time
 from itertools import islice
 from typing import Any, Iterable, Iterator
 
@@ -293,6 +295,35 @@ class DynamoCatalog:
             return None
         return Token(user_id=item["token_user_id"]["S"], admin=item.get("admin", {}).get("BOOL", False))
 
+    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
+                 cost: int = 1) -> int | None:
+        """Fixed-window counter: one conditional ADD on an item per window (removed by TTL after
+        it); None when ``cost`` fit within ``limit`` (and was counted), else the seconds until
+        the window ends. Raises TransientError on throttling or network failures."""
+        now = time.time()
+        start = int(now // window_seconds) * window_seconds
+        wait = max(1, math.ceil(start + window_seconds - now))
+        if cost > limit:
+            return wait
+        with transient_errors("count rate"):
+            try:
+                self.db.update_item(
+                    TableName=self.table,
+                    Key=_key(f"{RATE_PREFIX}{user_id_or_bucket}", f"{name}#{start}"),
+                    UpdateExpression="ADD #count :cost SET #ttl = :ttl",
+                    ConditionExpression="attribute_not_exists(#count) OR #count <= :most",
+                    ExpressionAttributeNames={"#count": "count", "#ttl": "ttl"},
+                    ExpressionAttributeValues={
+                        ":cost": {"N": str(cost)}, ":most": {"N": str(limit - cost)},
+                        ":ttl": {"N": str(start + window_seconds + 60)},
+                    },
+                )
+            except ClientError as exc:
+                if error_code(exc) == CONDITION_FAILED:
+                    return wait
+                raise
+        return None
+
     def ping(self) -> None:
         """Raise when the table cannot be read (one GetItem, so no extra IAM permission)."""
         self.db.get_item(TableName=self.table, Key=PING_KEY)
@@ -325,6 +356,9 @@ class DynamoCatalog:
         if record.status == PENDING and record.upload_expires_at:
             return iso_to_epoch(record.upload_expires_at) + self.abandoned_ttl
         return None
+
+
+RATE_PREFIX = "rate#"  # counter items' partition keys: never a user id (those have no '#')
 
 
 def _key(user_id: str, image_id: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from ...core.pipeline import Pipeline, lease_before_redelivery
+from ...pipeline import Pipeline, lease_before_redelivery
 from .events import is_direct_s3_event, jobs_from_message_body, jobs_from_s3_records, receive_count
 
 

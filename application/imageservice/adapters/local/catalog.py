@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -39,6 +41,13 @@ CREATE TABLE IF NOT EXISTS tokens (
     token_hash TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
     admin INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS rate_counters (
+    bucket TEXT NOT NULL,
+    name TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (bucket, name)
 )
 """
 
@@ -135,6 +144,26 @@ class SqliteCatalog:
     def delete(self, user_id: str, image_id: str) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM images WHERE image_id = ? AND user_id = ?", (image_id, user_id))
+
+    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
+                 cost: int = 1) -> int | None:
+        """Fixed-window counter: add ``cost`` when the window's count stays within ``limit`` and
+        return None; else count nothing and return the seconds until the window ends."""
+        now = time.time()
+        start = int(now // window_seconds) * window_seconds
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT window_start, count FROM rate_counters WHERE bucket = ? AND name = ?", (user_id_or_bucket, name)
+            ).fetchone()
+            count = row[1] if row is not None and row[0] == start else 0
+            if count + cost > limit:
+                return max(1, math.ceil(start + window_seconds - now))
+            conn.execute(
+                "INSERT INTO rate_counters (bucket, name, window_start, count) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (bucket, name) DO UPDATE SET window_start = excluded.window_start, count = excluded.count",
+                (user_id_or_bucket, name, start, count + cost),
+            )
+        return None
 
     def usage(self, user_id: str) -> Usage:
         row = self.db.connection().execute(

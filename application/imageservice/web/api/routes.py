@@ -6,6 +6,7 @@ from flask import current_app, jsonify, redirect, render_template, request, url_
 
 from ...core.errors import BadRequest, NotFound
 from ...core.ids import is_id
+from ...core.text import is_utf8_encodable
 from ..sessions import current_principal
 from . import bp
 from .openapi import openapi_document
@@ -19,6 +20,18 @@ def _principal():
     return current_principal(_service())
 
 
+# Documents anyone may read: everything else authenticates before its body is looked at.
+PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})
+
+
+@bp.before_request
+def authenticate_first():
+    """Who is calling is settled before any body is read: an anonymous request with a hostile
+    body (100 000 nested arrays) is refused for what it is, 401, without being parsed."""
+    if request.endpoint not in PUBLIC_ENDPOINTS:
+        _principal()
+
+
 def _json_body(required: bool = False) -> dict:
     if not request.data:
         if required:
@@ -26,10 +39,30 @@ def _json_body(required: bool = False) -> dict:
         return {}
     if not request.is_json:
         raise BadRequest("The body must be JSON (Content-Type: application/json).", code="invalid_json")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # json's C scanner recurses per nesting level; get_json only catches ValueError
+        raise BadRequest("The JSON is nested too deeply.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.", code="invalid_json")
+    _refuse_lone_surrogates(body)
     return body
+
+
+def _refuse_lone_surrogates(body: dict) -> None:
+    """JSON may spell lone UTF-16 surrogates (``"\\ud800"``); Python decodes them into strings
+    that cannot be encoded, stored or logged. Walked without recursion: nesting is the client's."""
+    pending: list = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and not is_utf8_encodable(value):
+            raise BadRequest("The body holds text that is not valid Unicode (a lone surrogate).",
+                             code="invalid_parameter")
 
 
 def _params() -> dict:
@@ -45,8 +78,12 @@ def _image_id(image_id: str) -> str:
     return image_id
 
 
-def _acting_user() -> str | None:
-    return request.args.get("user_id") or None
+def _acting_user(body: dict | None = None) -> str | None:
+    """The user_id an admin acts for: the query's, else the body's; always a string."""
+    value = request.args.get("user_id") or (body or {}).get("user_id")
+    if value is not None and not isinstance(value, str):
+        raise BadRequest("user_id must be a string.", code="invalid_parameter")
+    return value or None
 
 
 def _record_json(record):
@@ -80,7 +117,7 @@ def get_image(image_id: str):
 @bp.patch("/images/<image_id>")
 def update_image(image_id: str):
     body = _json_body(required=True)
-    record = _service().update(_principal(), _image_id(image_id), body, _acting_user() or body.get("user_id"))
+    record = _service().update(_principal(), _image_id(image_id), body, _acting_user(body))
     return jsonify(_record_json(record))
 
 
@@ -97,7 +134,7 @@ def download_image(image_id: str):
 @bp.post("/images/<image_id>/convert")
 def convert_image(image_id: str):
     params = _params()
-    result = _service().convert(_principal(), _image_id(image_id), params, _acting_user() or params.get("user_id"))
+    result = _service().convert(_principal(), _image_id(image_id), params, _acting_user(params))
     return jsonify(result)
 
 

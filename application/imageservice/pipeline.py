@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from ..ports import NO_METRICS, BlobNotFound, BlobStore, BlobTooLarge, Catalog, Metrics
-from . import correlation
-from . import imaging, keys
-from .errors import ImageRejected, TransientError
-from .ids import new_id
-from .filenames import sanitize_filename
-from .records import PENDING, PROCESSING, READY, REJECTED, ImageRecord
-from .timeutil import epoch_to_iso, iso_in, to_iso, utcnow
+from .ports import NO_METRICS, BlobNotFound, BlobStore, BlobTooLarge, Catalog, ImagingRunner, Metrics
+from .core import correlation
+from .core import imaging, keys
+from .core.errors import ImageRejected, TooExpensive, TransientError
+from .core.ids import new_id
+from .core.filenames import sanitize_filename
+from .core.records import PENDING, PROCESSING, READY, REJECTED, ImageRecord
+from .core.timeutil import epoch_to_iso, iso_in, to_iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,10 @@ READY_OUTCOME, REJECTED_OUTCOME, SKIPPED = "ready", "rejected", "skipped"
 
 class Pipeline:
     def __init__(self, blobs: BlobStore, catalog: Catalog, config: PipelineConfig,
-                 clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS):
+                 clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS, *,
+                 imaging: ImagingRunner):
         self.blobs = blobs
+        self.imaging = imaging
         self.catalog = catalog
         self.config = config
         self.clock = clock
@@ -163,7 +165,10 @@ class Pipeline:
             raise ImageRejected(
                 "too_large", f"The file has more than the {self.config.max_upload_bytes} bytes allowed."
             ) from exc
-        result = imaging.process_image(data, self.config.derivative_specs(), self.config.limits)
+        try:
+            result = self.imaging.process(data, self.config.derivative_specs(), self.config.limits)
+        except TooExpensive as exc:  # over its memory or time budget: a retry would fail alike
+            raise ImageRejected("too_expensive", exc.message) from exc
         derivatives = {}
         for name, encoded in result.derivatives.items():
             self.blobs.put(

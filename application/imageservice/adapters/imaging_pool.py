@@ -1,0 +1,421 @@
+"""Imaging runners: where decodes and encodes run, and under which budget (issue 9).
+
+``ProcessImagingRunner`` (the service's): every imaging job runs in a child process, at most
+``max_jobs`` at once per process. Each child lives under an address-space ceiling
+(``RLIMIT_AS``) set by the kernel, so a decompression bomb meets a MemoryError (or dies) in
+the child instead of growing a web worker; the parent kills a child that outlives the wall-clock
+limit. Children are reused for light jobs and retired after a heavy one (peak RSS above
+``heavy_rss_bytes``), after ``max_child_jobs`` jobs, and after ``idle_seconds`` without work,
+so a spike never stays resident anywhere.
+
+A child is a fresh interpreter (``subprocess``: fork + exec at once), never a fork of the
+caller: a web worker has other threads (gunicorn's request threads, the embedded job thread,
+SQLite handles) that may hold locks at the instant of a bare fork. Starting one costs ~0.1 s
+(Python plus Pillow), paid once per child, not per job. multiprocessing's forkserver would
+fork faster but re-imports the host's ``__main__`` script in every child (gunicorn, the Lambda
+runtime, a benchmark script), which is not ours to control. Nothing starts at import time or
+in the constructor.
+
+``InlineImagingRunner`` runs the same calls in the caller's process without any budget: for unit
+tests and tools, never wired by bootstrap.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import weakref
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..core import errors as service_errors
+from ..core.errors import ServiceError, TooExpensive, TooManyRequests, TransientError
+
+log = logging.getLogger(__name__)
+
+# A job whose peak RSS passed this retires its child: the memory it grew stays with the child
+# (allocators seldom give it back), so the child goes rather than sit on it.
+HEAVY_RSS_BYTES = 256 * 1024 * 1024
+# A child that served this many jobs retires too (heap fragmentation creeps up slowly).
+MAX_CHILD_JOBS = 100
+# An idle child exits after this long; the parent reuses one only within half of it, so it
+# never hands a job to a child that is just leaving.
+IDLE_SECONDS = 10.0
+# The child's own alarm fires this long after the parent should have killed it: a backstop for
+# a child whose parent died mid-job.
+WATCHDOG_GRACE_SECONDS = 5
+# A failed job whose address space came this close to the ceiling failed for want of memory,
+# whatever the library made of it (encoder error codes, "can't start new thread", ...).
+NEAR_CEILING = 0.9
+# How long a new child may take to start and answer before the job counts as not started.
+START_SECONDS = 30.0
+# What a child runs: this module's child_main, given its socket's fd and its budget.
+CHILD_CODE = "import sys; from imageservice.adapters.imaging_pool import child_main; child_main(*sys.argv[1:])"
+# Where the imageservice package is importable from, for children of a host that put it on
+# sys.path by hand (the benchmarks) rather than installing it.
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+@dataclass(frozen=True)
+class ImagingBudget:
+    """The limits of issue 9, from settings: see ``Settings.imaging_*``."""
+
+    max_jobs: int = 2  # heavy jobs at once per process
+    memory_bytes: int = 1024 * 1024 * 1024  # RLIMIT_AS of each child
+    timeout_seconds: float = 20.0  # wall clock per job
+    queue_seconds: float = 5.0  # how long a job waits for a slot before giving up
+
+    @classmethod
+    def from_settings(cls, settings) -> "ImagingBudget":
+        return cls(
+            max_jobs=settings.imaging_max_jobs,
+            memory_bytes=settings.imaging_memory_bytes,
+            timeout_seconds=settings.imaging_timeout_seconds,
+            queue_seconds=settings.imaging_queue_seconds,
+        )
+
+
+def build_imaging_runner(settings) -> "ProcessImagingRunner":
+    """The runner the service, the worker and the Lambda use (nothing starts until a job)."""
+    return ProcessImagingRunner(ImagingBudget.from_settings(settings))
+
+
+# --- the calls themselves, shared by both runners ---------------------------------------------
+
+
+def run_imaging(kind: str, data: bytes, args: tuple) -> Any:
+    """One imaging call: ``process`` (specs, limits) or ``convert`` (request, limits, logo,
+    max_output_bytes)."""
+    from ..core import imaging
+
+    if kind == "process":
+        specs, limits = args
+        return imaging.process_image(data, specs, limits)
+    request, limits, logo, max_output_bytes = args
+    if "request" not in inspect.signature(imaging.convert_image).parameters:
+        return _legacy_convert(imaging, data, request, limits, max_output_bytes)
+    return imaging.convert_image(data, request, limits, logo=logo, max_output_bytes=max_output_bytes)
+
+
+def _legacy_convert(imaging, data: bytes, request, limits, max_output_bytes: int | None) -> Any:
+    """Bridge to the keyword-argument convert_image until it takes a ConversionRequest."""
+    from ..core.errors import Unprocessable
+
+    encoded = imaging.convert_image(data, format=request.format, width=request.width, height=request.height,
+                                    fit=request.fit, quality=request.quality, limits=limits)
+    if max_output_bytes is not None and len(encoded.data) > max_output_bytes:
+        raise Unprocessable(f"The output would have more than {max_output_bytes} bytes.", code="output_too_large")
+    return encoded
+
+
+class InlineImagingRunner:
+    """Imaging in the caller's own process and thread, with no budget at all (unit tests)."""
+
+    def process(self, data: bytes, specs: Sequence, limits) -> Any:
+        return run_imaging("process", data, (list(specs), limits))
+
+    def convert(self, data: bytes, request, limits, *, logo: bytes | None = None,
+                max_output_bytes: int | None = None) -> Any:
+        return run_imaging("convert", data, (request, limits, logo, max_output_bytes))
+
+
+# --- the pool ---------------------------------------------------------------------------------
+
+
+class ProcessImagingRunner:
+    """Runs each imaging job in a budgeted child process (see the module docstring).
+
+    Thread-safe: web request threads and the job thread share one runner per process.
+    """
+
+    def __init__(self, budget: ImagingBudget, *, heavy_rss_bytes: int = HEAVY_RSS_BYTES,
+                 max_child_jobs: int = MAX_CHILD_JOBS, idle_seconds: float = IDLE_SECONDS):
+        self.budget = budget
+        self.heavy_rss_bytes = heavy_rss_bytes
+        self.max_child_jobs = max_child_jobs
+        self.idle_seconds = idle_seconds
+        self._idle: list[_Child] = []
+        self._reset_state()
+        # Children of a runner nobody holds any more go with it (tests build many).
+        weakref.finalize(self, _close_all, self._idle)
+
+    def _reset_state(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.budget.max_jobs)
+        self._idle.clear()  # after a fork these belong to the parent: forget, never signal them
+
+    # -- the port ------------------------------------------------------------------------------
+
+    def process(self, data: bytes, specs: Sequence, limits) -> Any:
+        return self._run("process", data, (list(specs), limits))
+
+    def convert(self, data: bytes, request, limits, *, logo: bytes | None = None,
+                max_output_bytes: int | None = None) -> Any:
+        return self._run("convert", data, (request, limits, logo, max_output_bytes))
+
+    def close(self) -> None:
+        """Stop the idle children (jobs in flight finish; their children retire after)."""
+        with self._lock:
+            _close_all(self._idle)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _run(self, kind: str, data: bytes, args: tuple) -> Any:
+        if self._pid != os.getpid():  # a copy made by fork (gunicorn --preload): start afresh
+            self._reset_state()
+        if not self._slots.acquire(timeout=self.budget.queue_seconds):
+            raise TooManyRequests(
+                f"All {self.budget.max_jobs} imaging slots stayed busy for {self.budget.queue_seconds:g} s; "
+                "try again shortly.",
+                code="imaging_busy", retry_after=math.ceil(max(1.0, self.budget.queue_seconds)),
+            )
+        try:
+            child = self._take_child()
+            try:
+                status, payload, stats = child.run(kind, args, data, self.budget.timeout_seconds)
+            except BaseException:
+                child.kill()
+                raise
+            child.jobs += 1
+            if stats["retire"] or stats["peak_rss"] > self.heavy_rss_bytes or child.jobs >= self.max_child_jobs:
+                child.close()
+            else:
+                self._give_back(child)
+            log.debug("imaging %s: %s in %.3f s, peak RSS %d MiB", kind, status, stats["seconds"],
+                      stats["peak_rss"] // 2**20)
+            return _result(status, payload)
+        finally:
+            self._slots.release()
+
+    def _take_child(self) -> "_Child":
+        fresh_after = time.monotonic() - self.idle_seconds / 2
+        with self._lock:
+            while self._idle:
+                child = self._idle.pop()
+                if child.last_used >= fresh_after and child.alive():
+                    return child
+                child.close()
+        return _Child(self.budget, self.idle_seconds)
+
+    def _give_back(self, child: "_Child") -> None:
+        child.last_used = time.monotonic()
+        with self._lock:
+            self._idle.append(child)
+
+
+# Signals that stop a process on request, not because of what the job did: such a job is
+# retried. Anything else (SIGKILL from the OOM killer, SIGSEGV/SIGABRT from a codec that ran out
+# of memory, our own SIGALRM) is the job's doing.
+_STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT})
+
+
+def _close_all(children: list) -> None:
+    while children:
+        children.pop().close()
+
+
+def _result(status: str, payload: Any) -> Any:
+    if status == "ok":
+        return payload
+    if status == "error":  # a ServiceError raised by the imaging code, rebuilt by name
+        name, code, message, http_status = payload
+        cls = getattr(service_errors, name, None)
+        if not (isinstance(cls, type) and issubclass(cls, ServiceError)):
+            cls = ServiceError
+        error = cls.__new__(cls)
+        ServiceError.__init__(error, message, code=code, status=http_status)
+        raise error
+    if status == "too_expensive":
+        raise TooExpensive(payload)
+    raise RuntimeError(f"the imaging job failed in its child process:\n{payload}")
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (PACKAGE_ROOT, env.get("PYTHONPATH"))))
+    # glibc reserves 64 MiB of address space per thread arena; the codecs' threads would spend
+    # the RLIMIT_AS budget on reservations rather than on pixels.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    return env
+
+
+class _Child:
+    """One child process and the parent's end of its socket."""
+
+    def __init__(self, budget: ImagingBudget, idle_seconds: float):
+        parent_end, child_end = socket.socketpair()
+        fd = child_end.fileno()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", CHILD_CODE, str(fd), str(budget.memory_bytes),
+                 str(budget.timeout_seconds), str(idle_seconds)],
+                pass_fds=[fd], env=_child_env(), stdin=subprocess.DEVNULL,
+            )
+        except OSError as exc:  # the host's process or memory limits
+            parent_end.close()
+            raise TransientError(f"could not start an imaging process: {exc}") from exc
+        finally:
+            child_end.close()
+        self.conn = Connection(parent_end.detach())
+        self.jobs = 0
+        self.last_used = time.monotonic()
+        try:
+            ready = self.conn.poll(START_SECONDS) and self.conn.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.kill()
+            raise TransientError(f"the imaging process did not start (exit code {self.process.returncode})")
+
+    def alive(self) -> bool:
+        # An idle child has nothing to say: anything readable is the end of its socket.
+        return self.process.poll() is None and not self.conn.poll(0)
+
+    def run(self, kind: str, args: tuple, data: bytes, timeout: float) -> tuple[str, Any, dict]:
+        started = time.monotonic()
+        try:
+            self.conn.send((kind, args))
+            self.conn.send_bytes(data)
+            if not self.conn.poll(timeout):
+                self.kill()
+                raise TooExpensive(f"The imaging job took longer than the {timeout:g} s allowed.")
+            return self.conn.recv()
+        except (EOFError, OSError):
+            pass
+        # The child died under the job: killed by the kernel, or a library aborted (out of
+        # memory, most likely, as the address space is capped). The job is not retried.
+        try:
+            code = self.process.wait(1)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.process.returncode
+        log.warning("imaging %s: the child ended with %s after %.1f s", kind, code, time.monotonic() - started)
+        if code is not None and -code in _STOP_SIGNALS:
+            raise TransientError(f"the imaging process was stopped (signal {-code})")
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        raise TooExpensive(f"The imaging job ended abnormally ({how}), beyond its memory budget.")
+
+    def close(self) -> None:
+        """Let the child go: it exits when its socket closes (or it already has)."""
+        self.conn.close()
+        try:
+            self.process.wait(0.5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.conn.close()
+
+
+# --- the child's side -------------------------------------------------------------------------
+
+
+def child_main(fd: str | int, memory_bytes: str | int, timeout_seconds: str | float, idle_seconds: str | float) -> None:
+    """A child's life (``CHILD_CODE``): serve jobs from the inherited socket ``fd`` until it
+    closes or stays idle ``idle_seconds``; exit after a job that must retire."""
+    memory, alarm = int(memory_bytes), math.ceil(float(timeout_seconds)) + WATCHDOG_GRACE_SECONDS
+    conn = Connection(int(fd))
+    from ..core import imaging  # noqa: F401  (loaded before the first job's clock starts)
+
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort leaves no core file behind
+    # A stop signal to the whole process group (Ctrl-C, systemd, a test harness) is for the
+    # parent, which finishes its current job and then closes our socket: dying mid-job here
+    # would turn a graceful stop into a failed image.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn.send("ready")
+    while conn.poll(float(idle_seconds)):
+        try:
+            kind, args = conn.recv()
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        _reset_peak_rss()
+        started = time.monotonic()
+        signal.alarm(alarm)  # a backstop should the parent die mid-job: its default action kills
+        status, payload = _serve_one(kind, data, args, memory)
+        signal.alarm(0)
+        del data, args
+        stats = {"seconds": time.monotonic() - started, "peak_rss": _status_bytes("VmHWM"),
+                 "retire": status == "too_expensive" or _near_ceiling(memory)}
+        try:
+            conn.send((status, payload, stats))
+        except MemoryError:  # pickling a large result did not fit under the ceiling
+            del payload
+            conn.send(("too_expensive", _over_memory_message(memory), {**stats, "retire": True}))
+        except (EOFError, OSError):
+            return
+        if stats["retire"]:
+            return
+
+
+def _serve_one(kind: str, data: bytes, args: tuple, memory_bytes: int) -> tuple[str, Any]:
+    try:
+        return "ok", run_imaging(kind, data, args)
+    except MemoryError:
+        return "too_expensive", _over_memory_message(memory_bytes)
+    except ServiceError as exc:
+        # The imaging code turns decoder failures (MemoryError included) into rejections.
+        if _caused_by_memory(exc) or _near_ceiling(memory_bytes):
+            return "too_expensive", _over_memory_message(memory_bytes)
+        return "error", (type(exc).__name__, exc.code, exc.message, exc.status)
+    except Exception as exc:  # a library failing for want of memory, or a bug: told apart below
+        if _near_ceiling(memory_bytes):
+            return "too_expensive", _over_memory_message(memory_bytes)
+        return "failed", "".join(traceback.format_exception(exc))[-4000:]
+
+
+def _over_memory_message(memory_bytes: int) -> str:
+    return f"The imaging job needed more than the {memory_bytes // 2**20} MiB of memory allowed."
+
+
+def _caused_by_memory(exc: BaseException | None) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MemoryError):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _near_ceiling(memory_bytes: int) -> bool:
+    return _status_bytes("VmPeak") >= NEAR_CEILING * memory_bytes
+
+
+def _reset_peak_rss() -> None:
+    """Make VmHWM measure this job alone (Linux: writing 5 to clear_refs resets the peak)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass  # then VmHWM is the child's lifetime peak: it retires sooner, never later
+
+
+def _status_bytes(field: str) -> int:
+    """A ``kB`` field of /proc/self/status in bytes; 0 where there is no /proc."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

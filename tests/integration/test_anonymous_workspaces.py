@@ -1,0 +1,170 @@
+"""Anonymous workspaces against real SQLite and the real session store: made on the first write,
+never on a GET; budgets per client address and in total, each crossed; a flood is refused (429 +
+Retry-After) and never pushes a live session out of the store."""
+
+from __future__ import annotations
+
+import pytest
+
+from support import assert_error, make_settings
+from imageservice.bootstrap import build_components
+from imageservice.web import create_app
+from imageservice.web.sessions import store_threshold
+
+UPLOAD = {"content_type": "image/png", "size": 100}
+
+
+def make_app(tmp_path, **overrides):
+    settings = make_settings(tmp_path, **overrides)
+    app = create_app(components=build_components(settings))
+    app.testing = True
+    return app, settings
+
+
+def browser(app, address="203.0.113.7", **headers):
+    """A test client that comes from ``address`` (the socket peer), with default headers."""
+    client = app.test_client()
+    client.environ_base.update({"REMOTE_ADDR": address, **{f"HTTP_{k.upper().replace('-', '_')}": v
+                                                           for k, v in headers.items()}})
+    return client
+
+
+def csrf(client) -> str:
+    html = client.get("/").get_data(as_text=True)
+    return html.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+
+
+def first_write(client, size=100):
+    return client.post("/api/images/upload", json={**UPLOAD, "size": size}, headers={"X-CSRF-Token": csrf(client)})
+
+
+def stored_sessions(settings) -> int:
+    """Entries in the local session store (cachelib keeps its own file count beside them)."""
+    from cachelib.file import FileSystemCache
+
+    folder = settings.data_path / "sessions"
+    count_file = FileSystemCache(str(folder))._get_filename(FileSystemCache._fs_count_file)
+    return sum(1 for p in folder.iterdir() if str(p) != count_file) if folder.exists() else 0
+
+
+def test_gets_store_nothing_and_the_first_write_makes_the_workspace(tmp_path):
+    app, settings = make_app(tmp_path)
+    client = browser(app)
+    for path in ("/", "/images/01J00000000000000000000000", "/images/nope", "/no-such-page"):
+        response = client.get(path)
+        assert not any("imageservice_session=" in v for k, v in response.headers.items() if k == "Set-Cookie")
+    # The gallery's own reads work before any write: the (empty) prospective workspace.
+    assert client.get("/api/images").get_json() == {"images": [], "next_cursor": None}
+    me = client.get("/api/me").get_json()
+    assert me["user_id"].startswith("anon-") and me["usage"]["images"] == 0
+    assert stored_sessions(settings) == 0
+
+    response = first_write(client)
+    assert response.status_code == 201
+    assert stored_sessions(settings) == 1
+    assert client.get("/api/me").get_json()["user_id"] == me["user_id"]  # the same workspace
+    assert len(client.get("/api/images").get_json()["images"]) == 1
+    # Once made, the visitor cookie is gone and the session cookie carries the workspace.
+    assert "imageservice_visitor" not in {c.key for c in client._cookies.values()}
+
+
+def test_cookieless_crawlers_store_nothing(tmp_path):
+    app, settings = make_app(tmp_path)
+    for _ in range(30):
+        assert app.test_client().get("/").status_code == 200
+    assert stored_sessions(settings) == 0
+
+
+def test_a_forged_visitor_cookie_is_refused(tmp_path):
+    app, _ = make_app(tmp_path)
+    client = browser(app)
+    client.set_cookie("imageservice_visitor", "eyJ1c2VyX2lkIjoiYW5vbi14In0.forged.sig")
+    assert_error(client.get("/api/me"), 401, "unauthenticated")
+
+
+def test_workspaces_per_client(tmp_path):
+    app, _ = make_app(tmp_path, anon_workspaces_per_client=2)
+    for _ in range(2):
+        assert first_write(browser(app)).status_code == 201
+    refused = first_write(browser(app))
+    assert_error(refused, 429, "workspace_limit")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+    # Another address has its own budget; an existing workspace keeps writing.
+    assert first_write(browser(app, "198.51.100.9")).status_code == 201
+
+
+def test_forwarded_for_is_trusted_only_through_the_configured_proxies(tmp_path):
+    app, _ = make_app(tmp_path, anon_workspaces_per_client=1)
+    # No trusted proxy: a client cannot escape its budget by inventing X-Forwarded-For.
+    assert first_write(browser(app, **{"X-Forwarded-For": "192.0.2.1"})).status_code == 201
+    assert_error(first_write(browser(app, **{"X-Forwarded-For": "192.0.2.2"})), 429, "workspace_limit")
+
+    app, _ = make_app(tmp_path / "alb", anon_workspaces_per_client=1, trusted_proxies=1)
+    alb = "10.0.0.5"  # the socket peer is the load balancer
+    assert first_write(browser(app, alb, **{"X-Forwarded-For": "192.0.2.1"})).status_code == 201
+    # The left entries are the client's own words: only the one the ALB appended counts.
+    assert_error(first_write(browser(app, alb, **{"X-Forwarded-For": "6.6.6.6, 192.0.2.1"})), 429, "workspace_limit")
+    assert first_write(browser(app, alb, **{"X-Forwarded-For": "192.0.2.1, 192.0.2.2"})).status_code == 201
+
+
+def test_workspaces_in_total(tmp_path):
+    app, _ = make_app(tmp_path, anon_workspaces_total=3)
+    for n in range(3):
+        assert first_write(browser(app, f"192.0.2.{n}")).status_code == 201
+    refused = first_write(browser(app, "192.0.2.99"))
+    assert_error(refused, 429, "workspace_limit")
+    assert int(refused.headers["Retry-After"]) >= 1
+
+
+def test_anonymous_bytes_per_client(tmp_path):
+    app, _ = make_app(tmp_path, anon_bytes_per_client=1000)
+    client = browser(app)
+    assert first_write(client, size=600).status_code == 201
+    token = csrf(client)
+    refused = client.post("/api/images/upload", json={**UPLOAD, "size": 600}, headers={"X-CSRF-Token": token})
+    assert_error(refused, 429, "anonymous_bytes_limit")
+    assert "Retry-After" in refused.headers
+    assert client.post("/api/images/upload", json={**UPLOAD, "size": 400},
+                       headers={"X-CSRF-Token": token}).status_code == 201  # exactly the budget
+    # Another address, even in a fresh workspace, has its own budget.
+    assert first_write(browser(app, "198.51.100.9"), size=600).status_code == 201
+
+
+def test_anonymous_storage_in_total(tmp_path):
+    # Half the cap per workspace lifetime: what is held never passes the cap.
+    app, _ = make_app(tmp_path, anon_storage_bytes=2000)
+    assert first_write(browser(app, "192.0.2.1"), size=600).status_code == 201
+    assert_error(first_write(browser(app, "192.0.2.2"), size=600), 429, "anonymous_bytes_limit")
+    assert first_write(browser(app, "192.0.2.3"), size=400).status_code == 201
+
+
+def test_token_owners_are_not_anonymous(tmp_path):
+    app, settings = make_app(tmp_path, anon_workspaces_per_client=1, anon_bytes_per_client=1)
+    token = app.extensions["imageservice"].service.create_token("alice")
+    for _ in range(3):
+        response = browser(app).post("/api/images/upload", json=UPLOAD, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 201
+    assert stored_sessions(settings) == 0
+
+
+def test_a_flood_never_evicts_a_live_session(tmp_path):
+    app, settings = make_app(tmp_path, anon_workspaces_total=5, anon_workspaces_per_client=1000)
+    real = browser(app, "198.51.100.1")
+    assert first_write(real).status_code == 201
+    owner = real.get("/api/me").get_json()["user_id"]
+    refused = 0
+    for n in range(60):  # many clients, each visiting and writing once
+        response = first_write(browser(app, f"10.1.{n // 250}.{n % 250}"))
+        refused += response.status_code == 429
+    assert refused == 60 - 4
+    assert stored_sessions(settings) <= 5 < store_threshold(settings)
+    assert real.get("/api/me").get_json()["user_id"] == owner
+    assert real.post("/api/images/upload", json=UPLOAD, headers={"X-CSRF-Token": csrf(real)}).status_code == 201
+
+
+@pytest.mark.parametrize("setting", ["anon_workspaces_total"])
+def test_the_store_threshold_leaves_room_for_every_admitted_workspace(tmp_path, setting):
+    settings = make_settings(tmp_path, **{setting: 7})
+    # At most 2 x the per-lifetime admissions are unexpired at once; pruning past the threshold
+    # starts with expired entries, so it never reaches a live one.
+    assert store_threshold(settings) > 2 * 7
