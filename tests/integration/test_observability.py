@@ -116,7 +116,7 @@ def test_one_request_id_links_the_upload_request_to_the_processor_lines(api, cli
     api_lines = [line for line in story if line["logger"] == "imageservice.access"]
     assert [(line["method"], line["path"], line["status"]) for line in api_lines] == [
         ("POST", "/api/images/upload", 201)]
-    processor = [line for line in story if line["logger"].startswith("imageservice.core")]
+    processor = [line for line in story if line["logger"] in ("imageservice.pipeline", "imageservice.core.pipeline")]
     assert any(line.get("image_id") == ticket["image_id"] and line.get("outcome") == "ready" for line in processor), story
 
 
