@@ -31,8 +31,9 @@ system-deps:
 test: $(TESTDEPS) system-deps
 	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider $(PYTEST_ARGS)
 
+# The business rules on fakes, imaging and templates: seconds, not minutes (no corpus, no fuzzing).
 test-fast: $(TESTDEPS)
-	$(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit -m "not corpus and not fuzz" $(PYTEST_ARGS)
 
 bench: $(RUNTIME)
 	$(PY) -m pip install --quiet -e ".[bench]"

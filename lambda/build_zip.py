@@ -51,6 +51,7 @@ MANYLINUX = ("manylinux_2_28", "manylinux2014")
 REQUIREMENTS = (
     "pillow==13.0.0",
     "pillow-heif==1.8.1",
+    "blurhash-rs==2.0.0",
     "aws-lambda-powertools==3.37.0",
     # powertools' own dependencies, pinned so that a new release cannot change the zip
     "jmespath==1.1.0",
@@ -60,6 +61,7 @@ REQUIREMENTS = (
 # local (filesystem/SQLite) adapters, and the aws helpers only the CLI uses.
 EXCLUDED = {
     "web", "cli.py", "__main__.py", "gunicorn_conf.py", "worker.py", "service.py", "bootstrap.py",
+    "auth.py", "commands.py",  # the API's tokens and typed commands (pydantic is not in the zip)
     "adapters/local", "adapters/aws/worker.py", "adapters/aws/setup.py",
 }
 EXCLUDED_DIRS = {"__pycache__", "bin"}

@@ -15,10 +15,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from imageservice import logs
-from imageservice.adapters.aws.factory import build_aws_adapters
+from imageservice.adapters.aws.factory import build_aws_adapters, build_event_topic
 from imageservice.adapters.aws.metrics import PowertoolsMetrics
 from imageservice.adapters.aws.processor import EventProcessor
 from imageservice.adapters.imaging_pool import build_imaging_runner
+from imageservice.notifications import EventPublisher, NotificationDelivery, build_webhook, notification_targets
 from imageservice.pipeline import Pipeline, PipelineConfig
 from imageservice.settings import Settings
 
@@ -35,10 +36,14 @@ def _event_processor() -> EventProcessor:
         # The pipeline's own lines (with the upload's request id) as JSON on stdout, next to
         # the Powertools logger's.
         logs.configure(logger.log_level)
-        blobs, catalog, _queue, _clients = build_aws_adapters(settings)
+        blobs, catalog, queue, clients = build_aws_adapters(settings)
+        # Image events: queued by the pipeline (notify jobs on the same queue), delivered here.
+        publisher = EventPublisher(queue, notification_targets(settings))
         pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=PowertoolsMetrics(SERVICE),
-                            imaging=build_imaging_runner(settings))
-        _processor = EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout, logger=logger)
+                            imaging=build_imaging_runner(settings), announce=publisher.announce)
+        notifications = NotificationDelivery(catalog, build_webhook(settings), build_event_topic(settings, clients))
+        _processor = EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout, logger=logger,
+                                    notifications=notifications)
     return _processor
 
 

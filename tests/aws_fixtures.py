@@ -109,6 +109,30 @@ def moto_server(tmp_path_factory, aws_credentials):
         server.stop()
 
 
+# moto's server answers requests on many threads and its DynamoDB checks a condition and then
+# writes without a lock, so two racing conditional writes can both pass. DynamoDB makes each
+# write atomic; a moto server on one thread does too, which is what concurrency tests need.
+SERIAL_MOTO = (
+    "import sys; from werkzeug.serving import run_simple;"
+    " from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app;"
+    " run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_backend_app), threaded=False)"
+)
+
+
+@pytest.fixture(scope="session")
+def serial_moto_server(tmp_path_factory, aws_credentials):
+    """A moto server that handles one request at a time (atomic conditional writes, as DynamoDB)."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("moto-serial") / "moto.log"
+    server = ServerProcess([sys.executable, "-c", SERIAL_MOTO, str(port)], {**os.environ, **AWS_TEST_ENV}, log,
+                           ready_url=f"{endpoint}/moto-api/").start()
+    try:
+        yield Emulator(endpoint, dict(AWS_TEST_ENV))
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def aws_names(moto_server) -> AwsNames:
     return unique_names(moto_server.endpoint)

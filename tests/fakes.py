@@ -7,18 +7,25 @@ around each call: the concurrency guarantees are proven on the real adapters.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Iterable
 
 from imageservice.core.cursor import decode_cursor, encode_cursor
-from imageservice.core.errors import BadRequest, Conflict
+from imageservice.core.errors import Conflict
 from imageservice.core.records import (
+    CREATE_RATE,
+    CREATE_WINDOW_SECONDS,
+    DONE,
+    IN_FLIGHT,
     PENDING,
     PROCESSING,
+    IdempotencyEntry,
     ImageRecord,
     Job,
     ListQuery,
+    OwnerLimits,
     Page,
     PresignedDownload,
     PresignedUpload,
@@ -26,8 +33,8 @@ from imageservice.core.records import (
     Token,
     Usage,
 )
-from imageservice.core.timeutil import epoch_to_iso
-from imageservice.ports import BlobNotFound, BlobTooLarge
+from imageservice.core.timeutil import epoch_to_iso, to_iso, utcnow
+from imageservice.ports import SINGLE_USE_UPLOAD_HEADERS, BlobNotFound, BlobTooLarge
 
 
 FAKE_ORIGIN = "http://fake-storage.invalid"
@@ -71,7 +78,7 @@ class FakeBlobStore:
     def presign_upload(self, key: str, *, content_type: str | None, content_length: int | None,
                        expires_in: int) -> PresignedUpload:
         headers = {"Content-Type": content_type} if content_type else {}
-        return PresignedUpload(f"{FAKE_ORIGIN}/{key}", "PUT", headers, epoch_to_iso(time.time() + expires_in))
+        return PresignedUpload(f"{FAKE_ORIGIN}/{key}", "PUT", {**headers, **SINGLE_USE_UPLOAD_HEADERS}, epoch_to_iso(time.time() + expires_in))
 
     def presign_download(self, key: str, *, expires_in: int, filename: str, content_type: str,
                          attachment: bool) -> PresignedDownload:
@@ -93,12 +100,19 @@ class FakeCatalog:
         self.records: dict[tuple[str, str], ImageRecord] = {}
         self.tokens: dict[str, Token] = {}
         self.counters: dict[tuple[str, str], tuple[int, int]] = {}  # (bucket, name) -> (window start, count)
+        self.idempotency: dict[tuple[str, str], tuple[str, IdempotencyEntry]] = {}  # -> (expires_at, entry)
         self._lock = threading.RLock()
 
-    def create(self, record: ImageRecord) -> None:
+    def create(self, record: ImageRecord, *, limits: OwnerLimits | None = None) -> None:
         with self._lock:
             if any(image_id == record.image_id for _, image_id in self.records):
                 raise Conflict(f"image {record.image_id} exists", code="exists")
+            if limits is not None:
+                limits.check_room(self.usage(record.user_id), 1, record.size or 0)
+            wait = self.hit_rate(record.user_id, CREATE_RATE, limits.per_minute if limits else 10**12,
+                                 CREATE_WINDOW_SECONDS)
+            if wait is not None:
+                raise limits.rate_limited(wait)  # type: ignore[union-attr]
             self.records[(record.user_id, record.image_id)] = record.copy()
 
     def get(self, user_id: str, image_id: str) -> ImageRecord | None:
@@ -111,7 +125,8 @@ class FakeCatalog:
             stored = self.records.get((record.user_id, record.image_id))
             if stored is None or (expect_status is not None and stored.status not in set(expect_status)):
                 return False
-            self.records[(record.user_id, record.image_id)] = record.copy()
+            # extra_bytes is add_bytes' alone, as in the real catalogs
+            self.records[(record.user_id, record.image_id)] = record.copy(extra_bytes=stored.extra_bytes)
             return True
 
     def claim(self, user_id: str, image_id: str, *, now: str, lease_until: str) -> ImageRecord | None:
@@ -127,9 +142,7 @@ class FakeCatalog:
             return claimed.copy()
 
     def list(self, query: ListQuery) -> Page:
-        after = decode_cursor(query.cursor)
-        if after is not None and not isinstance(after, str):
-            raise BadRequest("The cursor is not one this service issued.", code="invalid_cursor")
+        after = decode_cursor(query.cursor, query.user_id)
         with self._lock:
             mine = sorted((r for (owner, _), r in self.records.items() if owner == query.user_id),
                           key=lambda r: r.image_id, reverse=True)
@@ -143,7 +156,7 @@ class FakeCatalog:
         ]
         page = [r.copy() for r in matches[: query.limit]]
         more = len(matches) > query.limit
-        return Page(page, encode_cursor(page[-1].image_id) if more and page else None)
+        return Page(page, encode_cursor(query.user_id, page[-1].image_id) if more and page else None)
 
     def delete(self, user_id: str, image_id: str) -> None:
         with self._lock:
@@ -164,7 +177,35 @@ class FakeCatalog:
     def usage(self, user_id: str) -> Usage:
         with self._lock:
             mine = [r for (owner, _), r in self.records.items() if owner == user_id]
-        return Usage(images=len(mine), bytes=sum(r.size or 0 for r in mine))
+        return Usage(images=len(mine), bytes=sum((r.size or 0) + r.extra_bytes for r in mine))
+
+    def add_bytes(self, user_id: str, image_id: str, delta: int, *, limit: int | None) -> bool:
+        with self._lock:
+            stored = self.records.get((user_id, image_id))
+            if stored is None or (limit is not None and delta > 0 and self.usage(user_id).bytes + delta > limit):
+                return False
+            stored.extra_bytes += delta
+            return True
+
+    def idempotency_begin(self, user_id: str, key: str, fingerprint: str, expires_at: str) -> IdempotencyEntry | None:
+        with self._lock:
+            held = self.idempotency.get((user_id, key))
+            if held is not None and held[0] > to_iso(utcnow()):
+                return held[1]
+            self.idempotency[(user_id, key)] = (expires_at, IdempotencyEntry(fingerprint, IN_FLIGHT))
+            return None
+
+    def idempotency_finish(self, user_id: str, key: str, image_id: str, response: dict) -> None:
+        with self._lock:
+            expires_at, entry = self.idempotency[(user_id, key)]
+            self.idempotency[(user_id, key)] = (expires_at, dataclasses.replace(
+                entry, state=DONE, response=response, image_id=image_id))
+
+    def idempotency_abandon(self, user_id: str, key: str) -> None:
+        with self._lock:
+            held = self.idempotency.get((user_id, key))
+            if held is not None and held[1].state == IN_FLIGHT:
+                del self.idempotency[(user_id, key)]
 
     def expired(self, now: str, limit: int = 100) -> list[ImageRecord]:
         with self._lock:

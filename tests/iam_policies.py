@@ -38,7 +38,8 @@ DATA_SERVICES = ("s3", "dynamodb", "sqs", "sns")
 # Attribute names under which adapters hold their boto3 client -> the service.
 CLIENT_ATTRIBUTES = {"s3": "s3", "db": "dynamodb", "dynamodb": "dynamodb", "sqs": "sqs", "sns": "sns"}
 # Attribute names under which the app and the pipeline hold ports -> the aws adapter class.
-PORT_ADAPTERS = {"blobs": "S3BlobStore", "catalog": "DynamoCatalog", "queue": "SqsJobQueue"}
+PORT_ADAPTERS = {"blobs": "S3BlobStore", "catalog": "DynamoCatalog", "queue": "SqsJobQueue",
+                 "topic": "SnsEventTopic"}
 # Modules of adapters/aws that no deployed role runs: `imageservice setup` is for emulators and
 # development (CloudFormation makes the resources in AWS); the worker command plays Lambda's
 # SQS event source mapping (ESM_ACTIONS below) against emulators.
@@ -49,7 +50,8 @@ ROLE_CODE = {
     "app": ["application/imageservice/service.py", "application/imageservice/admission.py",
             "application/imageservice/web/**/*.py"],
     "processor": ["application/imageservice/core/pipeline.py", "application/imageservice/pipeline.py",
-                  "application/imageservice/adapters/aws/processor.py", "lambda/handler.py"],
+                  "application/imageservice/adapters/aws/processor.py", "lambda/handler.py",
+                  "application/imageservice/notifications.py"],
 }
 # Lambda's event source mapping polls the queue with the function's role
 # (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions).
@@ -58,7 +60,8 @@ ESM_ACTIONS = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueu
 FLASK_SESSION_MODULE = "flask_session.dynamodb.dynamodb"
 # The resource (the data stack's export) each adapter's calls act on.
 RESOURCE_OF = {"S3BlobStore": "BucketArn", "DynamoCatalog": "TableArn", "SqsJobQueue": "QueueArn",
-               "SqsLambdaWorker": "QueueArn", "flask_session": "SessionTableArn"}
+               "SqsLambdaWorker": "QueueArn", "flask_session": "SessionTableArn",
+               "SnsEventTopic": "ImageEventsTopicArn"}
 
 # Operations AWS authorizes under another action than "<service>:<Operation>".
 ACTION_OF_OPERATION = {
@@ -472,6 +475,9 @@ MOTO_ACTION_ALIASES = {
     "sqs:DeleteMessage": ("sqs:DeleteMessageBatch",),
     "sqs:SendMessage": ("sqs:SendMessageBatch",),
     "sqs:ChangeMessageVisibility": ("sqs:ChangeMessageVisibilityBatch",),
+    # AWS authorizes each item of a TransactWriteItems (the static check above does so); moto
+    # asks for the operation itself. Every transaction of the catalog updates a counter item.
+    "dynamodb:UpdateItem": ("dynamodb:TransactWriteItems",),
 }
 
 

@@ -29,6 +29,16 @@ def venv_tool(name: str) -> str:
     return found
 
 
+def stored_sessions(data_path: Path) -> int:
+    """Entries in the local session store under ``data_path`` (cachelib keeps its own file
+    count beside them)."""
+    from cachelib.file import FileSystemCache
+
+    folder = data_path / "sessions"
+    count_file = FileSystemCache(str(folder))._get_filename(FileSystemCache._fs_count_file)
+    return sum(1 for p in folder.iterdir() if str(p) != count_file) if folder.exists() else 0
+
+
 def make_settings(tmp_path: Path, **overrides) -> Settings:
     values = {"data_dir": tmp_path / "data", "secret_key": TEST_SECRET, "public_url": "http://localhost",
               "job_retry_delay": 0}

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .adapters.imaging_pool import build_imaging_runner
 from .admission import AnonymousAdmission, AnonymousLimits
+from .notifications import EventPublisher, NotificationDelivery, build_webhook, notification_targets
 from .pipeline import Pipeline, PipelineConfig
-from .ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
+from .ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics, SignedUrlEndpoint
 from .service import ImageService
 from .settings import Settings
+
+if TYPE_CHECKING:  # boto3 is imported only in aws mode
+    from .adapters.aws.factory import AwsClients
+    from .adapters.aws.worker import SqsLambdaWorker
 
 
 @dataclass
@@ -20,18 +27,22 @@ class Components:
     queue: JobQueue
     service: ImageService
     pipeline: Pipeline
-    aws_clients: object | None = None  # aws mode: the boto3 clients, for Flask-Session and setup
+    aws_clients: AwsClients | None = None  # aws mode: the boto3 clients, for Flask-Session and setup
     metrics: Metrics = NO_METRICS  # ops: local SQLite (GET /metrics) or EMF lines (aws)
     admission: AnonymousAdmission | None = None  # edge: budgets of anonymous workspaces
+    notifications: NotificationDelivery | None = None  # edge: what notify jobs do
     imaging: ImagingRunner | None = None  # budget: one pool of imaging children per process, shared
+    blob_endpoint: SignedUrlEndpoint | None = None  # local mode: the store behind /blobs/ URLs
 
 
 def build_components(settings: Settings) -> Components:
     if settings.backend == "aws":
-        from .adapters.aws.factory import build_aws_adapters
+        from .adapters.aws.factory import build_aws_adapters, build_event_topic
 
         blobs, catalog, queue, clients = build_aws_adapters(settings)
+        topic = build_event_topic(settings, clients)
     else:
+        topic = None
         blobs, catalog, queue, clients = *build_local_adapters(settings), None
     metrics = build_metrics(settings)
     # The catalog keeps the admission counters: one store shared by every web worker and task.
@@ -43,11 +54,15 @@ def build_components(settings: Settings) -> Components:
         catalog=catalog,
         queue=queue,
         service=ImageService(blobs, catalog, queue, settings, metrics=metrics, admission=admission, imaging=imaging),
-        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics, imaging=imaging),
+        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics, imaging=imaging,
+                          announce=EventPublisher(queue, notification_targets(settings)).announce),
         aws_clients=clients,
         metrics=metrics,
         admission=admission,
+        notifications=NotificationDelivery(catalog, build_webhook(settings), topic),
         imaging=imaging,
+        # The filesystem store answers its own signed URLs; in aws mode S3 does.
+        blob_endpoint=blobs if isinstance(blobs, SignedUrlEndpoint) else None,
     )
 
 
@@ -79,3 +94,18 @@ def build_local_adapters(settings: Settings):
             max_attempts=settings.job_max_attempts,
         ),
     )
+
+
+def build_sqs_worker(components: Components, stop: threading.Event | None = None) -> SqsLambdaWorker:
+    """aws mode's ``imageservice worker``: the Lambda's event processor fed by SQS long polls."""
+    from .adapters.aws.processor import EventProcessor
+    from .adapters.aws.sqs import SqsJobQueue
+    from .adapters.aws.worker import SqsLambdaWorker
+
+    settings, clients, queue = components.settings, components.aws_clients, components.queue
+    if clients is None or not isinstance(queue, SqsJobQueue):
+        raise RuntimeError("the SQS worker needs aws mode's components")
+    processor = EventProcessor(components.pipeline, settings.job_max_attempts, settings.job_visibility_timeout,
+                               notifications=components.notifications)
+    return SqsLambdaWorker(clients.sqs, queue, processor, region=clients.region,
+                           poll_seconds=settings.worker_poll_seconds, stop=stop)

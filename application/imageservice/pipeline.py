@@ -88,7 +88,10 @@ READY_OUTCOME, REJECTED_OUTCOME, SKIPPED = "ready", "rejected", "skipped"
 class Pipeline:
     def __init__(self, blobs: BlobStore, catalog: Catalog, config: PipelineConfig,
                  clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS, *,
-                 imaging: ImagingRunner):
+                 imaging: ImagingRunner, announce: Callable[[ImageRecord], None] = lambda record: None):
+        # announce(record): called just before a ready/rejected record is written, to queue its
+        # image.ready / image.rejected event (notifications.EventPublisher.announce).
+        self.announce = announce
         self.blobs = blobs
         self.imaging = imaging
         self.catalog = catalog
@@ -125,8 +128,11 @@ class Pipeline:
             lease_until=lease_until or iso_in(self.config.lease_seconds, now),
         )
         if claimed is None:
-            if self.catalog.get(parsed.user_id, parsed.image_id) is None:  # type: ignore[arg-type]
-                # The record went (deleted or swept) before its upload arrived: nothing may remain.
+            current = self.catalog.get(parsed.user_id, parsed.image_id)  # type: ignore[arg-type]
+            if current is None or current.status == REJECTED:
+                # The record went (deleted or swept) before its upload arrived, or a rejected
+                # record's upload URL was replayed after its original was removed: a rejected
+                # record keeps no original, so nothing may remain.
                 self.blobs.delete(key)
             return SKIPPED
         # Log lines about this image carry the id of the request that created its upload.
@@ -206,6 +212,7 @@ class Pipeline:
             error=None,
             lease_until=None,
         )
+        self.announce(ready)
         if not self.catalog.put(ready, expect_status=[PROCESSING]):
             self._remove_objects(record)  # deleted while we worked: leave nothing behind
             return SKIPPED
@@ -224,6 +231,7 @@ class Pipeline:
             derivatives={},
             lease_until=None,
         )
+        self.announce(rejected)
         self.catalog.put(rejected, expect_status=[PROCESSING])
         return REJECTED_OUTCOME
 

@@ -6,12 +6,15 @@ implement them; ``tests/integration/test_contract_*.py`` runs one suite against 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from .core.records import (
+    IdempotencyEntry,
     ImageRecord,
     Job,
     ListQuery,
+    OwnerLimits,
     Page,
     PresignedDownload,
     PresignedUpload,
@@ -35,6 +38,12 @@ class BlobTooLarge(Exception):
     def __init__(self, size: int):
         super().__init__(f"object has {size} bytes or more")
         self.size = size
+
+
+# Sent with every presigned upload (it is among the URL's headers the client must send): S3
+# refuses the PUT with 412 once the key holds an object, so an upload URL is good for one
+# upload only; the local blob endpoint enforces the same rule itself.
+SINGLE_USE_UPLOAD_HEADERS = {"If-None-Match": "*"}
 
 
 @runtime_checkable
@@ -63,7 +72,9 @@ class BlobStore(Protocol):
         """A URL the client PUTs the bytes to, valid for ``expires_in`` seconds, for this key only.
 
         When given, ``content_type`` and ``content_length`` are part of the signature: an
-        upload with another type or size is refused by the storage itself.
+        upload with another type or size is refused by the storage itself. The URL is
+        single-use: once an object exists at ``key`` it cannot replace it (the returned
+        headers include SINGLE_USE_UPLOAD_HEADERS).
         """
 
     def presign_download(
@@ -85,10 +96,53 @@ class BlobStore(Protocol):
         """Raise when the store cannot be reached (readiness)."""
 
 
+@dataclass(frozen=True)
+class VerifiedRequest:
+    """What a valid signed URL allows: its key and the constraints its signature covers."""
+
+    key: str
+    content_type: str | None
+    content_length: int | None
+    response_type: str | None
+    disposition: str | None
+
+
+@runtime_checkable
+class SignedUrlEndpoint(Protocol):
+    """The HTTP face of a blob store whose presigned URLs point at this app (local mode; in
+    aws mode S3 answers them). The blobs blueprint speaks only this; every method raises
+    core.errors.ServiceError subclasses, which the web layer turns into the JSON error shape."""
+
+    def verify(self, method: str, key: str, params: Mapping[str, str]) -> VerifiedRequest:
+        """Check a request's signature and expiry (HEAD as GET). Raises Forbidden
+        (``invalid_signature`` / ``url_expired``)."""
+
+    def check_upload(self, verified: VerifiedRequest, content_type: str | None, content_length: int | None) -> None:
+        """Enforce the signed type and length: UnsupportedMediaType, Forbidden, or 411."""
+
+    def receive_upload(self, key: str, chunks: Iterable[bytes], max_bytes: int) -> int:
+        """Store the upload at ``key`` only if no object is there (single-use URLs); returns
+        its size. Raises Conflict (``already_uploaded``) when one is, PayloadTooLarge past
+        ``max_bytes``; either way nothing of this upload is kept."""
+
+    def open(self, key: str) -> BinaryIO:
+        """The object for streaming; NotFound (``object_not_found``) when missing."""
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when it does not exist."""
+
+
 @runtime_checkable
 class Catalog(Protocol):
-    def create(self, record: ImageRecord) -> None:
-        """Insert a new record. Raises core.errors.Conflict when the id exists."""
+    def create(self, record: ImageRecord, *, limits: OwnerLimits | None = None) -> None:
+        """Insert a new record and count it (+1 image, +size bytes, +1 in the owner's creation
+        window) in one atomic write.
+
+        Raises core.errors.Conflict (``exists``) when the id exists; with ``limits``, Conflict
+        (``quota_exceeded``) past the owner's images or bytes and TooManyRequests
+        (``rate_limited``, ``retry_after``) past ``per_minute`` creations in this minute.
+        Exactly as many concurrent creates succeed as the limits leave room for.
+        """
 
     def get(self, user_id: str, image_id: str) -> ImageRecord | None:
         """The owner's record, or None (also when it belongs to someone else)."""
@@ -112,10 +166,31 @@ class Catalog(Protocol):
         """One page of the owner's records, newest first, filtered as the query says."""
 
     def delete(self, user_id: str, image_id: str) -> None:
-        """Remove the record; removing a missing one is not an error."""
+        """Remove the record and release its ``size + extra_bytes`` and its image from the
+        owner's usage (the creation window is not given back); a missing one is not an error."""
 
     def usage(self, user_id: str) -> Usage:
-        """How many images and bytes the owner holds (for quotas)."""
+        """How many images and bytes the owner holds: a counter read, O(1)."""
+
+    def add_bytes(self, user_id: str, image_id: str, delta: int, *, limit: int | None) -> bool:
+        """Count ``delta`` bytes (a kept conversion output) on the image's ``extra_bytes`` and in
+        the owner's usage, atomically. False, nothing counted, when the owner would hold more
+        than ``limit`` bytes or the image is gone."""
+
+    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
+                 cost: int = 1) -> int | None:
+        """A fixed-window counter: None when ``cost`` more stays within ``limit`` (and is
+        counted), else the seconds until the window ends (nothing counted)."""
+
+    def idempotency_begin(self, user_id: str, key: str, fingerprint: str, expires_at: str) -> IdempotencyEntry | None:
+        """Conditionally store an in-flight entry for (owner, key) until ``expires_at`` (ISO
+        8601). None: the caller owns the key now; else the live entry stored before."""
+
+    def idempotency_finish(self, user_id: str, key: str, image_id: str, response: dict[str, Any]) -> None:
+        """The owner of the key finished: store the answer for repeats."""
+
+    def idempotency_abandon(self, user_id: str, key: str) -> None:
+        """The owner of an in-flight key failed: free the key."""
 
     def expired(self, now: str, limit: int = 100) -> list[ImageRecord]:
         """Records whose ``expires_at`` is before ``now`` (session workspaces)."""

@@ -1,7 +1,8 @@
 """Use cases: what the API, the pages and the CLI do, over the ports.
 
-Every method takes the acting ``Principal`` and enforces ownership here, once: an image of
-another owner is indistinguishable from a missing one (NotFound).
+Every method takes the acting ``Principal`` and a typed command (``commands.py``; the web layer
+parses requests into them) and returns a record or a result dataclass. Ownership is enforced
+here, once: an image of another owner is indistinguishable from a missing one (NotFound).
 """
 
 from __future__ import annotations
@@ -9,21 +10,41 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
-from .core import imaging, keys
+from .auth import Principal, hash_token, new_token
+from .commands import (
+    DOWNLOAD_VARIANTS,
+    Completion,
+    Conversion,
+    DownloadLink,
+    ListCommand,
+    UpdateCommand,
+    UploadCommand,
+    UploadTicket,
+    UsageReport,
+)
+from .core import keys
 from .core.conversions import ConversionRequest
 from .core.correlation import current_request_id
-from .core.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, UnsupportedMediaType
+from .core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from .core.filenames import download_name, sanitize_filename, with_extension
-from .core.ids import new_id
+from .core.ids import is_id, new_id
 from .pipeline import imaging_limits
 from .core.text import normalise_tag
-from .core.records import PENDING, READY, STATUSES, ImageRecord, Job, ListQuery, Page, Token
+from .core.records import DONE, PENDING, READY, ImageRecord, Job, ListQuery, OwnerLimits, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
 from .admission import AnonymousAdmission
 from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
@@ -37,26 +58,14 @@ UPLOAD_CONTENT_TYPES = frozenset({
     "image/bmp", "image/x-ms-bmp", "image/x-icon", "image/vnd.microsoft.icon", "image/heic",
     "image/heif", "image/heic-sequence", "image/heif-sequence", "image/avif", "image/avif-sequence",
 })
-DOWNLOAD_VARIANTS = ("original", "thumb", "preview")
-TOKEN_PREFIX = "isv_"
+CONVERSION_RATE = "conversions"  # Catalog.hit_rate counter of new conversion outputs per owner
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is acting: a token's user, or an anonymous session workspace."""
-
-    user_id: str
-    admin: bool = False
-    expires_at: str | None = None  # session workspaces only
-    client: str | None = None  # session workspaces: the caller's address, for the anonymous budgets
-
-    @property
-    def ephemeral(self) -> bool:
-        return self.expires_at is not None
+def _bytes_quota(limit: int) -> Conflict:
+    return Conflict(f"The quota of {limit} bytes is used up (conversions count too).", code="quota_exceeded")
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+__all__ = ["DOWNLOAD_VARIANTS", "ImageService", "Principal", "UPLOAD_CONTENT_TYPES", "hash_token"]
 
 
 class ImageService:
@@ -76,8 +85,6 @@ class ImageService:
 
     def owner_for(self, principal: Principal, user_id: str | None) -> str:
         """The user_id the call acts for: the caller's own, or any one for an admin."""
-        if user_id is not None and not isinstance(user_id, str):
-            raise BadRequest("user_id must be a string.", code="invalid_parameter")
         if not user_id or user_id == principal.user_id:
             return principal.user_id
         if not principal.admin:
@@ -94,10 +101,67 @@ class ImageService:
 
     # -- uploads ------------------------------------------------------------------------------
 
-    def create_upload(self, principal: Principal, params: Mapping[str, Any]) -> dict[str, Any]:
+    def create_upload(self, principal: Principal, command: UploadCommand,
+                      idempotency_key: str | None = None) -> UploadTicket:
+        """A pending record and a presigned URL to PUT its bytes to.
+
+        With an ``idempotency_key`` (per owner, for ``idempotency_ttl`` seconds): a repeat of
+        the same command answers the same ticket (a fresh URL for the same record when the first
+        expired unused); another command under the key is 422 ``idempotency_key_reused``; a
+        repeat while the first is still running is 409 ``idempotency_key_in_flight``.
+        """
+        owner = self.owner_for(principal, command.user_id)
+        if idempotency_key is None:
+            return self._create_upload(principal, owner, command)
+        fingerprint = hashlib.sha256(
+            json.dumps([owner, command.model_dump(mode="json", exclude={"user_id"})], sort_keys=True).encode()
+        ).hexdigest()
+        for _ in range(2):  # a second round only when the first key's record is gone (see below)
+            expires_at = iso_in(self.settings.idempotency_ttl, self.clock())
+            entry = self.catalog.idempotency_begin(owner, idempotency_key, fingerprint, expires_at)
+            if entry is None:  # this request owns the key
+                try:
+                    ticket = self._create_upload(principal, owner, command)
+                except BaseException:
+                    self.catalog.idempotency_abandon(owner, idempotency_key)  # a failure is not remembered
+                    raise
+                self.catalog.idempotency_finish(owner, idempotency_key, ticket.image_id, asdict(ticket))
+                return ticket
+            if entry.fingerprint != fingerprint:
+                raise Unprocessable("This Idempotency-Key was used for another request.",
+                                    code="idempotency_key_reused")
+            if entry.state != DONE or entry.response is None:
+                raise Conflict("A request with this Idempotency-Key is still running; repeat it shortly.",
+                               code="idempotency_key_in_flight")
+            replayed = self._replay_upload(owner, UploadTicket(**entry.response))
+            if replayed is not None:
+                return replayed
+            # The record the key made was swept or deleted: nothing of it is left to answer
+            # with, so the key starts over (still one live image per key).
+            self.catalog.idempotency_abandon(owner, idempotency_key)
+        raise Conflict("A request with this Idempotency-Key is still running; repeat it shortly.",
+                       code="idempotency_key_in_flight")
+
+    def _replay_upload(self, owner: str, ticket: UploadTicket) -> UploadTicket | None:
+        """The first answer again; a fresh URL for the same record when the first one expired
+        before anything was uploaded. None when the record is gone."""
+        record = self.catalog.get(owner, ticket.image_id)
+        if record is None:
+            return None
+        now = self.clock()
+        if record.status != PENDING or from_iso(ticket.expires_at) > now or \
+                self.blobs.size(record.original_key) is not None:
+            return replace(ticket, status=record.status)
         s = self.settings
-        owner = self.owner_for(principal, _optional_str(params, "user_id"))
-        content_type = _optional_str(params, "content_type")
+        upload = self.blobs.presign_upload(record.original_key, content_type=record.content_type,
+                                           content_length=record.size, expires_in=s.upload_url_ttl)
+        # The sweeper removes pending records whose URL lapsed: this one has a new URL.
+        self.catalog.put(record.copy(upload_expires_at=iso_in(s.upload_url_ttl, now)), expect_status=[PENDING])
+        return replace(ticket, upload_url=upload.url, upload_headers=upload.headers, expires_at=upload.expires_at)
+
+    def _create_upload(self, principal: Principal, owner: str, command: UploadCommand) -> UploadTicket:
+        s = self.settings
+        content_type = command.content_type
         if content_type:
             content_type = content_type.split(";")[0].strip().lower()
             if content_type not in UPLOAD_CONTENT_TYPES:
@@ -105,16 +169,14 @@ class ImageService:
                     f"{content_type} is not a supported image type (JPEG, PNG, GIF, WebP, TIFF, BMP, ICO, HEIC, AVIF).",
                     code="unsupported_format",
                 )
-        size = _optional_int(params, "size", minimum=1)
-        if size is not None and size > s.max_upload_bytes:
+        size = command.size  # required and signed into the URL: the quota below counts real bytes
+        if size > s.max_upload_bytes:
             raise PayloadTooLarge(f"The file is larger than the {s.max_upload_bytes} bytes allowed.", code="too_large")
-        filename = sanitize_filename(_optional_str(params, "filename"))
-        tags = self.normalize_tags(params.get("tags"))
-        description = self.normalize_description(params.get("description"))
-        self._check_quota_and_rate(owner, size or 0)
+        filename = sanitize_filename(command.filename)
+        tags = self.normalize_tags(command.tags)
+        description = self.normalize_description(command.description)
         if principal.ephemeral and self.admission is not None:
-            # An undeclared size may still be anything up to the upload limit.
-            self.admission.admit_bytes(principal.client or "unknown", size or s.max_upload_bytes)
+            self.admission.admit_bytes(principal.client or "unknown", size)
 
         now = self.clock()
         image_id = new_id()
@@ -135,42 +197,33 @@ class ImageService:
             upload_expires_at=iso_in(s.upload_url_ttl, now),
             request_id=current_request_id(),
         )
-        self.catalog.create(record)
+        # Quota and per-minute rate are checked and counted with the insert, atomically.
+        self.catalog.create(record, limits=OwnerLimits(s.quota_images, s.quota_bytes, s.uploads_per_minute))
         log.info("upload %s/%s created", owner, image_id, extra={"image_id": image_id, "user_id": owner})
         upload = self.blobs.presign_upload(
             record.original_key, content_type=content_type, content_length=size, expires_in=s.upload_url_ttl
         )
-        return {
-            "image_id": image_id,
-            "upload_url": upload.url,
-            "upload_method": upload.method,
-            "upload_headers": upload.headers,
-            "expires_at": upload.expires_at,
-            "status": record.status,
-        }
+        return UploadTicket(image_id, upload.url, upload.method, upload.headers, upload.expires_at,  # type: ignore[arg-type]
+                            record.status)
 
-    def _check_quota_and_rate(self, owner: str, incoming_bytes: int) -> None:
-        s = self.settings
-        usage = self.catalog.usage(owner)
-        if usage.images >= s.quota_images:
-            raise Conflict(f"The quota of {s.quota_images} images is used up.", code="quota_exceeded")
-        if usage.bytes + incoming_bytes > s.quota_bytes:
-            raise Conflict(f"The quota of {s.quota_bytes} bytes is used up.", code="quota_exceeded")
-        minute_ago = to_iso(self.clock() - timedelta(minutes=1))
-        recent = self.catalog.list(ListQuery(owner, since=minute_ago, limit=s.uploads_per_minute))
-        if len(recent.images) >= s.uploads_per_minute:
-            raise TooManyRequests(
-                f"At most {s.uploads_per_minute} uploads a minute; try again shortly.", code="rate_limited"
-            )
-
-    def complete(self, principal: Principal, image_id: str, user_id: str | None = None) -> dict[str, Any]:
+    def complete(self, principal: Principal, image_id: str, user_id: str | None = None) -> Completion:
         """The client says its upload finished: queue processing (a no-op once processed)."""
         record = self._record(principal, image_id, user_id)
         if record.status == PENDING:
             if self.blobs.size(record.original_key) is None:
                 raise Conflict("Nothing was uploaded for this image yet.", code="upload_missing")
             self.queue.send(Job(record.original_key, source="complete", request_id=current_request_id()))
-        return {"image_id": record.image_id, "status": record.status}
+        return Completion(record.image_id, record.status)
+
+    def check_upload_open(self, key: str) -> None:
+        """Upload URLs are single-use: only a ``pending`` record's original may take bytes.
+
+        Raises Conflict (``already_uploaded``) otherwise (processed, rejected, or gone).
+        """
+        parsed = keys.parse_original_key(key)
+        record = self.catalog.get(parsed.user_id, parsed.image_id) if parsed and parsed.image_id else None
+        if record is None or record.status != PENDING:
+            raise Conflict("This upload URL has been used; the image takes no more bytes.", code="already_uploaded")
 
     def upload_received(self, key: str) -> None:
         """The local blob endpoint stored an original: queue it, as S3 events do in aws mode."""
@@ -182,56 +235,41 @@ class ImageService:
     def get(self, principal: Principal, image_id: str, user_id: str | None = None) -> ImageRecord:
         return self._record(principal, image_id, user_id)
 
-    def list(self, principal: Principal, params: Mapping[str, Any]) -> Page:
-        owner = self.owner_for(principal, _optional_str(params, "user_id"))
-        limit = _optional_int(params, "limit", minimum=1) or 20
-        if limit > self.settings.page_size_max:
+    def list(self, principal: Principal, command: ListCommand) -> Page:
+        owner = self.owner_for(principal, command.user_id)
+        if command.limit > self.settings.page_size_max:
             raise BadRequest(f"limit must be at most {self.settings.page_size_max}.", code="invalid_parameter")
-        status = _optional_str(params, "status")
-        if status and status not in STATUSES:
-            raise BadRequest(f"status must be one of {', '.join(STATUSES)}.", code="invalid_parameter")
-        tag = _optional_str(params, "tag")
-        since = _optional_moment(params, "since")
-        until = _optional_moment(params, "until")
-        if since and until and since > until:
-            raise BadRequest("since must not be after until.", code="invalid_parameter")
         return self.catalog.list(ListQuery(
             user_id=owner,
-            tag=normalise_tag(tag or "") or None,
-            status=status,
-            since=since,
-            until=until,
-            limit=limit,
-            cursor=_optional_str(params, "cursor"),
+            tag=normalise_tag(command.tag or "") or None,
+            status=command.status,
+            since=command.since,
+            until=command.until,
+            limit=command.limit,
+            cursor=command.cursor,
         ))
 
-    def update(self, principal: Principal, image_id: str, body: Mapping[str, Any], user_id: str | None = None) -> ImageRecord:
-        unknown = set(body) - {"tags", "description", "user_id"}
-        if unknown:
-            raise BadRequest(f"Only tags and description can be changed, not {', '.join(sorted(unknown))}.",
-                             code="invalid_parameter")
-        record = self._record(principal, image_id, user_id)
+    def update(self, principal: Principal, image_id: str, command: UpdateCommand,
+               user_id: str | None = None) -> ImageRecord:
+        record = self._record(principal, image_id, user_id or command.user_id)
         changes: dict[str, Any] = {}
-        if "tags" in body:
-            changes["tags"] = self.normalize_tags(body["tags"])
-        if "description" in body:
-            changes["description"] = self.normalize_description(body["description"])
+        if command.tags is not None:
+            changes["tags"] = self.normalize_tags(command.tags)
+        if command.description is not None:
+            changes["description"] = self.normalize_description(command.description)
         updated = record.copy(**changes)
         if not self.catalog.put(updated, expect_status=[record.status]):
             raise Conflict("The image changed meanwhile; try again.", code="concurrent_update")
         return updated
 
-    def usage(self, principal: Principal) -> dict[str, int]:
+    def usage(self, principal: Principal) -> UsageReport:
         used = self.catalog.usage(principal.user_id)
-        return {
-            "images": used.images, "bytes": used.bytes,
-            "quota_images": self.settings.quota_images, "quota_bytes": self.settings.quota_bytes,
-        }
+        return UsageReport(used.images, used.bytes, self.settings.quota_images, self.settings.quota_bytes)
 
     # -- downloads and conversions ------------------------------------------------------------
 
     def download(self, principal: Principal, image_id: str, variant: str = "original",
-                 user_id: str | None = None) -> dict[str, Any]:
+                 user_id: str | None = None) -> DownloadLink:
         if variant not in DOWNLOAD_VARIANTS:
             raise BadRequest(f"variant must be one of {', '.join(DOWNLOAD_VARIANTS)}.", code="invalid_parameter")
         record = self._ready(principal, image_id, user_id)
@@ -246,37 +284,74 @@ class ImageService:
             key, expires_in=self.settings.download_url_ttl, filename=filename,
             content_type=content_type, attachment=attachment,
         )
-        return {"download_url": url.url, "expires_at": url.expires_at}
+        return DownloadLink(url.url, url.expires_at)
 
-    def convert(self, principal: Principal, image_id: str, params: Mapping[str, Any],
-                user_id: str | None = None) -> dict[str, Any]:
-        request = _conversion_request(params)
+    def convert(self, principal: Principal, image_id: str, request: ConversionRequest,
+                user_id: str | None = None) -> Conversion:
+        """Convert (and watermark) a ready image, or answer the stored output of an equal request.
+
+        Each new output costs the owner one of ``conversions_per_minute`` (429 with Retry-After),
+        counts in their byte usage and quota (409 quota_exceeded) and may not exceed
+        ``max_upload_bytes`` (422 output_too_large). A watermark ``image_id`` must name another
+        ready image of the same owner (404 otherwise); its original is the logo.
+        """
+        s = self.settings
         record = self._ready(principal, image_id, user_id)
-        digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:32]
+        digest = request.cache_key()  # normalised: requests that make equal outputs share one file
         meta_key = keys.conversion_key(record.user_id, record.image_id, digest, "json", record.ephemeral)
         meta = self._cached_conversion(meta_key)
         if meta is None:
-            original = self.blobs.get(record.original_key, max_bytes=self.settings.max_upload_bytes)
-            started = time.perf_counter()
-            encoded = self.imaging.convert(original, ConversionRequest(**request), imaging_limits(self.settings))
-            self.metrics.timing("conversion_time", (time.perf_counter() - started) * 1000, format=encoded.format)
-            self.metrics.increment("conversion_bytes", len(encoded.data), format=encoded.format)
-            meta = {
-                "key": keys.conversion_key(record.user_id, record.image_id, digest, encoded.extension, record.ephemeral),
-                "format": encoded.format, "content_type": encoded.content_type, "extension": encoded.extension,
-                "width": encoded.width, "height": encoded.height, "bytes": len(encoded.data),
-            }
-            self.blobs.put(meta["key"], encoded.data, encoded.content_type)
+            logo = self._logo(principal, request, record.user_id)
+            wait = self.catalog.hit_rate(record.user_id, CONVERSION_RATE, s.conversions_per_minute)
+            if wait is not None:
+                raise TooManyRequests(f"At most {s.conversions_per_minute} new conversions a minute; "
+                                      f"try again in {wait} s.", code="rate_limited", retry_after=wait)
+            if self.catalog.usage(record.user_id).bytes >= s.quota_bytes:  # before spending the work
+                raise _bytes_quota(s.quota_bytes)
+            meta = self._make_conversion(record, request, digest, logo)
             self.blobs.put(meta_key, json.dumps(meta).encode(), "application/json")
         filename = with_extension(record.filename, meta["extension"], f"-{meta['width']}x{meta['height']}")
         url = self.blobs.presign_download(
-            meta["key"], expires_in=self.settings.download_url_ttl, filename=filename,
+            meta["key"], expires_in=s.download_url_ttl, filename=filename,
             content_type=meta["content_type"], attachment=True,
         )
+        return Conversion(url.url, url.expires_at, meta["format"], meta["width"], meta["height"], meta["bytes"])
+
+    def _make_conversion(self, record: ImageRecord, request: ConversionRequest, digest: str,
+                         logo: bytes | None) -> dict[str, Any]:
+        s = self.settings
+        original = self.blobs.get(record.original_key, max_bytes=s.max_upload_bytes)
+        started = time.perf_counter()
+        encoded = self.imaging.convert(original, request, imaging_limits(s), logo=logo,
+                                       max_output_bytes=s.max_upload_bytes)
+        self.metrics.timing("conversion_time", (time.perf_counter() - started) * 1000, format=encoded.format)
+        self.metrics.increment("conversion_bytes", len(encoded.data), format=encoded.format)
+        # Counted before it is stored, atomically against the quota: two racing conversions
+        # cannot both squeeze under it. (Two racing equal requests may each count their copy
+        # of one file until the image is deleted; the rate limit bounds how often.)
+        if not self.catalog.add_bytes(record.user_id, record.image_id, len(encoded.data), limit=s.quota_bytes):
+            raise _bytes_quota(s.quota_bytes)
+        key = keys.conversion_key(record.user_id, record.image_id, digest, encoded.extension, record.ephemeral)
+        self.blobs.put(key, encoded.data, encoded.content_type)
         return {
-            "download_url": url.url, "expires_at": url.expires_at, "format": meta["format"],
-            "width": meta["width"], "height": meta["height"], "bytes": meta["bytes"],
+            "key": key, "format": encoded.format, "content_type": encoded.content_type,
+            "extension": encoded.extension, "width": encoded.width, "height": encoded.height,
+            "bytes": len(encoded.data),
         }
+
+    def _logo(self, principal: Principal, request: ConversionRequest, owner: str) -> bytes | None:
+        """The original bytes of the watermark's logo image: the same owner's, and ready."""
+        mark = request.watermark
+        if mark is None or mark.image_id is None:
+            return None
+        if not is_id(mark.image_id):
+            raise NotFound("No such watermark image.", code="image_not_found")
+        logo = self.catalog.get(owner, mark.image_id)
+        if logo is None:
+            raise NotFound("No such watermark image.", code="image_not_found")
+        if logo.status != READY:
+            raise Conflict(f"The watermark image is {logo.status}, not ready.", code="not_ready")
+        return self.blobs.get(logo.original_key, max_bytes=self.settings.max_upload_bytes)
 
     def _cached_conversion(self, meta_key: str) -> dict[str, Any] | None:
         try:
@@ -327,7 +402,7 @@ class ImageService:
             raise BadRequest(
                 f"{user_id!r} is not a valid user id (letters, digits, . _ @ -; not starting with "
                 f"{keys.SESSION_USER_PREFIX!r}).", code="invalid_parameter")
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = new_token()
         self.catalog.save_token(hash_token(token), Token(user_id=user_id, admin=admin))
         return token
 
@@ -337,15 +412,9 @@ class ImageService:
 
     # -- input normalisation ------------------------------------------------------------------
 
-    def normalize_tags(self, value: Any) -> list[str]:
-        if value is None or value == "":
-            return []
-        if isinstance(value, str):
-            items = value.split(",")
-        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            items = value
-        else:
-            raise BadRequest("tags must be a list of strings or a comma-separated string.", code="invalid_parameter")
+    def normalize_tags(self, items: list[str]) -> list[str]:
+        """Tags as stored: each through the one normaliser, empty ones dropped, no repeats,
+        within the max_tags / max_tag_length settings."""
         tags: list[str] = []
         for item in items:
             tag = normalise_tag(item)
@@ -359,67 +428,10 @@ class ImageService:
             raise BadRequest(f"At most {self.settings.max_tags} tags.", code="invalid_parameter")
         return tags
 
-    def normalize_description(self, value: Any) -> str:
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise BadRequest("description must be a string.", code="invalid_parameter")
+    def normalize_description(self, value: str | None) -> str:
+        value = value or ""
         if len(value) > self.settings.max_description_length:
             raise BadRequest(
                 f"description has at most {self.settings.max_description_length} characters.", code="invalid_parameter"
             )
         return value.strip()
-
-
-def _optional_str(params: Mapping[str, Any], name: str) -> str | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string.", code="invalid_parameter")
-    return value
-
-
-def _optional_int(params: Mapping[str, Any], name: str, minimum: int | None = None) -> int | None:
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise BadRequest(f"{name} must be a whole number.", code="invalid_parameter")
-    try:
-        number = int(value) if not isinstance(value, float) or value.is_integer() else None
-    except (TypeError, ValueError):
-        number = None
-    if number is None:
-        raise BadRequest(f"{name} must be a whole number.", code="invalid_parameter")
-    if minimum is not None and number < minimum:
-        raise BadRequest(f"{name} must be at least {minimum}.", code="invalid_parameter")
-    return number
-
-
-def _optional_moment(params: Mapping[str, Any], name: str) -> str | None:
-    value = _optional_str(params, name)
-    if value is None:
-        return None
-    try:
-        return to_iso(from_iso(value))
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date or time.", code="invalid_parameter") from None
-
-
-def _conversion_request(params: Mapping[str, Any]) -> dict[str, Any]:
-    fmt = (_optional_str(params, "format") or "").lower()
-    if fmt == "jpg":
-        fmt = "jpeg"
-    if fmt not in imaging.CONVERT_FORMATS:
-        raise BadRequest(f"format must be one of {', '.join(imaging.CONVERT_FORMATS)}.", code="invalid_parameter")
-    fit = (_optional_str(params, "fit") or "contain").lower()
-    if fit not in imaging.FITS:
-        raise BadRequest(f"fit must be one of {', '.join(imaging.FITS)}.", code="invalid_parameter")
-    return {
-        "format": fmt,
-        "width": _optional_int(params, "width", minimum=1),
-        "height": _optional_int(params, "height", minimum=1),
-        "fit": fit,
-        "quality": _optional_int(params, "quality", minimum=1),
-    }

@@ -61,6 +61,12 @@ class Settings:
     page_size_max: int = 100
     uploads_per_minute: int = 120
 
+    # api (issue 9): new conversion outputs per owner a minute (429 with Retry-After beyond);
+    # cached answers to an equal request cost nothing
+    conversions_per_minute: int = 30
+    # how long an Idempotency-Key of POST /api/images/upload answers repeats (issue 11)
+    idempotency_ttl: int = 24 * 3600
+
     # imaging budget (issue 9; adapters/imaging_pool.py): every decode and encode runs in a
     # child process under an address-space ceiling (RLIMIT_AS) and a wall-clock limit, at most
     # imaging_max_jobs at once per process; a job that waited imaging_queue_seconds for a slot
@@ -97,6 +103,12 @@ class Settings:
     # anonymous bytes held at once.
     anon_workspaces_total: int = 10_000
     anon_storage_bytes: int = 50 * GIB
+    # Notifications (notifications.py): image.ready / image.rejected to SNS (aws) and a webhook.
+    topic_arn: str = ""
+    webhook_url: str = ""
+    webhook_secret: str = ""  # required with webhook_url: every request is signed with it
+    webhook_timeout: float = 5.0
+    notify_retry_delay: int = 10  # seconds before the 2nd attempt, doubling after (local queue)
 
     # ops: issue 11 values the templates pass to the app and the processor (the events and
     # scanner code read them)
@@ -140,6 +152,10 @@ class Settings:
             if missing:
                 names = ", ".join(PREFIX + n.upper() for n in missing)
                 raise SettingsError(f"aws mode needs {names}")
+        if self.webhook_url and not self.webhook_secret:
+            raise SettingsError(f"{PREFIX}WEBHOOK_URL needs {PREFIX}WEBHOOK_SECRET (requests are signed with it)")
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            raise SettingsError(f"{PREFIX}WEBHOOK_URL must be an http(s) URL")
         for name in ("max_upload_bytes", "max_pixels", "max_frames", "thumb_edge", "preview_edge",
                      "imaging_max_jobs", "imaging_memory_bytes", "imaging_timeout_seconds"):
             if getattr(self, name) <= 0:

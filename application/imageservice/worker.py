@@ -1,4 +1,5 @@
-"""The job worker: takes jobs from the queue and runs the pipeline on each.
+"""The job worker: takes jobs from the queue and runs the pipeline on each (``process`` jobs),
+or delivers an image event (``notify`` jobs, notifications.py).
 
 At-least-once: a job is acked only after the pipeline finished with it; a worker killed
 mid-job leaves the job hidden until its visibility timeout, then another run takes it again,
@@ -12,7 +13,8 @@ import threading
 import time
 
 from .bootstrap import Components
-from .core.records import ReceivedJob
+from .core.records import NOTIFY_JOB, ReceivedJob
+from .notifications import retry_delay
 from .pipeline import lease_before_redelivery
 
 log = logging.getLogger(__name__)
@@ -27,17 +29,28 @@ class Worker:
 
     def handle(self, received: ReceivedJob) -> str:
         """Run one job; ack it when done, hand it back (or dead-letter it) when it failed."""
-        final = received.attempts >= self.settings.job_max_attempts
-        lease_until = lease_before_redelivery(received.visible_again_at) if received.visible_again_at else None
+        job = received.job
+        notify = job.kind == NOTIFY_JOB
         try:
-            outcome = self.components.pipeline.process_key(received.job.key, final_attempt=final, lease_until=lease_until,
-                                                           request_id=received.job.request_id)
+            if notify:
+                outcome = self.components.notifications.deliver(job.payload or {})
+            else:
+                final = received.attempts >= self.settings.job_max_attempts
+                lease_until = lease_before_redelivery(received.visible_again_at) if received.visible_again_at else None
+                outcome = self.components.pipeline.process_key(job.key, final_attempt=final, lease_until=lease_until,
+                                                               request_id=job.request_id)
         except Exception as exc:  # retry anything; the pipeline already recorded a final failure
-            log.warning("job %s attempt %d failed: %s", received.job.key, received.attempts, exc,
-                        extra={"request_id": received.job.request_id})
-            delay = self.settings.job_retry_delay * received.attempts
+            log.warning("%s job %s attempt %d failed: %s", job.kind, job.key, received.attempts, exc,
+                        extra={"request_id": job.request_id})
+            if notify:  # a receiver that is down gets more and more room to come back
+                delay = retry_delay(self.settings.notify_retry_delay, received.attempts)
+            else:
+                delay = self.settings.job_retry_delay * received.attempts
             if not self.components.queue.retry(received, delay, f"{type(exc).__name__}: {exc}"):
                 self.components.metrics.increment("jobs_dead_lettered")
+                if notify:
+                    log.error("gave up delivering event %s after %d attempts; it is in the dead letters",
+                              job.key, received.attempts, extra={"request_id": job.request_id})
             return "retry"
         self.components.queue.ack(received)
         return outcome

@@ -1,4 +1,7 @@
-"""Steps the browser tests share: a desktop context, a watched page, and the convert download."""
+"""Steps the browser tests share: a desktop context, a watched page, and the convert download.
+
+Playwright is imported only inside the steps that need it: ``conftest`` imports this module,
+and the e2e tier's non-browser tests must still be collected and run without Playwright."""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from pathlib import Path
 from typing import Iterator
 
 from PIL import Image
-from playwright.sync_api import expect
 
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -37,6 +39,8 @@ def watched_page(context, *, any_console_error: bool) -> Iterator:
 
 def convert_to_png_300x200_fill(page, tmp_path: Path):
     """Use the detail page's convert form; check the downloaded file; return the download."""
+    from playwright.sync_api import expect
+
     page.select_option("#convert-format", "png")
     page.fill("#convert-width", "300")
     page.fill("#convert-height", "200")

@@ -13,7 +13,8 @@ import requests
 import imagefactory
 from imageservice.bootstrap import build_components
 from imageservice.core.records import ListQuery
-from imageservice.service import Principal
+from imageservice.auth import Principal
+from imageservice.commands import UploadCommand
 from imageservice.settings import Settings
 from servers import ServerProcess, imageservice, service_env, start_service
 
@@ -28,11 +29,11 @@ def _queue_upload(components, count: int) -> list[str]:
     ids = []
     for n in range(count):
         data = imagefactory.jpeg_bytes(1600, 1200, color=(n * 7 % 255, 90, 140))
-        ticket = components.service.create_upload(Principal("alice"), {"content_type": "image/jpeg"})
-        key = f"originals/alice/{ticket['image_id']}"
+        ticket = components.service.create_upload(Principal("alice"), UploadCommand(content_type="image/jpeg", size=len(data)))
+        key = f"originals/alice/{ticket.image_id}"
         components.blobs.put(key, data, "image/jpeg")
         components.service.upload_received(key)
-        ids.append(ticket["image_id"])
+        ids.append(ticket.image_id)
     return ids
 
 

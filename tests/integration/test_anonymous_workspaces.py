@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+import support
 from support import assert_error, make_settings
 from imageservice.bootstrap import build_components
 from imageservice.web import create_app
@@ -39,12 +40,7 @@ def first_write(client, size=100):
 
 
 def stored_sessions(settings) -> int:
-    """Entries in the local session store (cachelib keeps its own file count beside them)."""
-    from cachelib.file import FileSystemCache
-
-    folder = settings.data_path / "sessions"
-    count_file = FileSystemCache(str(folder))._get_filename(FileSystemCache._fs_count_file)
-    return sum(1 for p in folder.iterdir() if str(p) != count_file) if folder.exists() else 0
+    return support.stored_sessions(settings.data_path)
 
 
 def test_gets_store_nothing_and_the_first_write_makes_the_workspace(tmp_path):

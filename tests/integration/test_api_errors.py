@@ -16,15 +16,19 @@ def ready_image(api):
 @pytest.mark.parametrize("method, path, kwargs, status, code", [
     ("POST", "/api/images/upload", {"data": "{", "content_type": "application/json"}, 400, "invalid_json"),
     ("POST", "/api/images/upload", {"json": [1, 2]}, 400, "invalid_json"),
-    ("POST", "/api/images/upload", {"json": {"content_type": "text/html"}}, 415, "unsupported_format"),
-    ("POST", "/api/images/upload", {"json": {"content_type": "image/svg+xml"}}, 415, "unsupported_format"),
+    ("POST", "/api/images/upload", {"json": {"content_type": "text/html", "size": 10}}, 415, "unsupported_format"),
+    ("POST", "/api/images/upload", {"json": {"content_type": "image/svg+xml", "size": 10}}, 415, "unsupported_format"),
     ("POST", "/api/images/upload", {"json": {"size": 60 * 1024 * 1024}}, 413, "too_large"),
     ("POST", "/api/images/upload", {"json": {"size": -1}}, 400, "invalid_parameter"),
     ("POST", "/api/images/upload", {"json": {"size": "big"}}, 400, "invalid_parameter"),
-    ("POST", "/api/images/upload", {"json": {"tags": {"a": 1}}}, 400, "invalid_parameter"),
-    ("POST", "/api/images/upload", {"json": {"tags": ["x" * 65]}}, 400, "invalid_parameter"),
-    ("POST", "/api/images/upload", {"json": {"description": 5}}, 400, "invalid_parameter"),
-    ("POST", "/api/images/upload", {"json": {"user_id": "bob"}}, 403, "forbidden_user"),
+    ("POST", "/api/images/upload", {"json": {"content_type": "image/png"}}, 400, "invalid_parameter"),
+    ("POST", "/api/images/upload?content_type=image/png", {}, 400, "invalid_parameter"),
+    ("POST", "/api/images/upload", {"json": {"size": True}}, 400, "invalid_parameter"),
+    ("POST", "/api/images/upload", {"json": {"size": 1.5}}, 400, "invalid_parameter"),
+    ("POST", "/api/images/upload", {"json": {"size": 10, "tags": {"a": 1}}}, 400, "invalid_parameter"),
+    ("POST", "/api/images/upload", {"json": {"size": 10, "tags": ["x" * 65]}}, 400, "invalid_parameter"),
+    ("POST", "/api/images/upload", {"json": {"size": 10, "description": 5}}, 400, "invalid_parameter"),
+    ("POST", "/api/images/upload", {"json": {"size": 10, "user_id": "bob"}}, 403, "forbidden_user"),
     ("GET", "/api/images?limit=101", {}, 400, "invalid_parameter"),
     ("GET", "/api/images?limit=0", {}, 400, "invalid_parameter"),
     ("GET", "/api/images?since=yesterday", {}, 400, "invalid_parameter"),
@@ -69,7 +73,7 @@ def test_bad_variant_and_patch_fields(api, ready_image):
 
 
 def test_not_ready_answers_409(api):
-    image_id = api.ticket(content_type="image/png")["image_id"]
+    image_id = api.ticket(content_type="image/png", size=10)["image_id"]
     assert_error(api.call("POST", f"/api/images/{image_id}/convert", json={"format": "png"}), 409, "not_ready")
     assert_error(api.call("GET", f"/api/images/{image_id}/download"), 409, "not_ready")
 
@@ -84,7 +88,8 @@ def test_authentication_errors(client):
 def test_browsers_get_an_html_error_page(client):
     response = client.get("/no-such-page", headers={"Accept": "text/html"})
     assert response.status_code == 404 and response.mimetype == "text/html"
-    assert "{" not in response.get_data(as_text=True).split("<main>")[-1].split("</main>")[0]
+    main = response.get_data(as_text=True).split("<main", 1)[1].split(">", 1)[1].split("</main>")[0]
+    assert "{" not in main  # the page's words, not a JSON error body
 
 
 def test_owner_isolation(client, components, worker, api):
@@ -108,6 +113,6 @@ def test_admin_acts_for_any_user(client, components, worker, api):
     assert record["user_id"] == "alice" and record["gps"] is not None
     listed = admin.call("GET", "/api/images?user_id=alice").get_json()["images"]
     assert [r["image_id"] for r in listed] == [image_id]
-    ticket = admin.ticket(user_id="carol", content_type="image/png")
+    ticket = admin.ticket(user_id="carol", content_type="image/png", size=10)
     assert admin.call("GET", f"/api/images/{ticket['image_id']}?user_id=carol").get_json()["user_id"] == "carol"
     assert admin.call("DELETE", f"/api/images/{image_id}?user_id=alice").status_code == 204

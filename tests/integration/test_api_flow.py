@@ -23,7 +23,7 @@ def test_upload_with_query_params(api, client, token):
     assert response.status_code == 201
     ticket = response.get_json()
     assert ticket["upload_method"] == "PUT" and ticket["status"] == "pending"
-    assert ticket["upload_headers"] == {"Content-Type": "image/jpeg"}
+    assert ticket["upload_headers"] == {"Content-Type": "image/jpeg", "If-None-Match": "*"}  # single-use URL
     assert api.put(ticket, data).status_code == 200
     api.process()
     record = api.image(ticket["image_id"])

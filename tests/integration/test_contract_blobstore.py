@@ -75,12 +75,12 @@ def test_presigned_upload_names_the_key_and_declared_headers(backend):
         "originals/alice/01HZXAMPLE", content_type="image/png", content_length=42, expires_in=600
     )
     assert upload.method == "PUT"
-    assert upload.headers == {"Content-Type": "image/png"}
+    assert upload.headers == {"Content-Type": "image/png", "If-None-Match": "*"}  # single-use
     assert "originals/alice/01HZXAMPLE" in unquote(urlsplit(upload.url).path)
     assert before + 599 <= from_iso(upload.expires_at).timestamp() <= time.time() + 601
     assert any(upload.url.startswith(origin + "/") for origin in backend.blobs.origins())
     bare = backend.blobs.presign_upload("originals/alice/x", content_type=None, content_length=None, expires_in=60)
-    assert bare.headers == {}
+    assert bare.headers == {"If-None-Match": "*"}
 
 
 def test_presigned_download_names_the_key(backend):
@@ -126,3 +126,16 @@ def test_s3_delete_prefix_pages_through_more_than_one_listing(s3_backend):
                       range(1003)))
     assert s3_backend.blobs.delete_prefix("conversions/bob/many/") == 1003
     assert s3.list_objects_v2(Bucket=bucket, Prefix="conversions/bob/").get("KeyCount") == 0
+
+
+def test_s3_upload_urls_are_single_use(s3_backend):
+    """moto honours the signed If-None-Match too (SeaweedFS proves it with real signature
+    checks in test_s3_presign_seaweedfs.py)."""
+    blobs = s3_backend.blobs
+    data = b"\x89PNG\r\n\x1a\n" + b"\1" * 100
+    upload = blobs.presign_upload("originals/alice/once", content_type="image/png", content_length=len(data),
+                                  expires_in=60)
+    assert requests.put(upload.url, data=data, headers=upload.headers, timeout=10).status_code == 200
+    replay = requests.put(upload.url, data=data[::-1], headers=upload.headers, timeout=10)
+    assert replay.status_code == 412, replay.text
+    assert blobs.get("originals/alice/once") == data

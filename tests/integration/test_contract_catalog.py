@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from imageservice.core.errors import BadRequest, Conflict
+from imageservice.core.errors import BadRequest, Conflict, TooManyRequests
 from imageservice.core.ids import new_id
-from imageservice.core.records import ImageRecord, ListQuery, Token
+from imageservice.core.records import IdempotencyEntry, ImageRecord, ListQuery, OwnerLimits, Token, Usage
 from imageservice.core.timeutil import to_iso
 from imageservice.ports import Catalog
 
@@ -173,15 +174,26 @@ def test_list_filters_by_tag_status_and_time(backend, gallery):
 def test_a_cursor_never_shows_another_owners_records(backend, gallery):
     page = backend.catalog.list(ListQuery(user_id="alice", limit=3))
     assert page.next_cursor
-    if backend.kind == "aws":  # the cursor is a table key: one naming another owner is refused
-        with pytest.raises(BadRequest) as caught:
-            backend.catalog.list(ListQuery(user_id="bob", limit=3, cursor=page.next_cursor))
-        assert caught.value.code == "invalid_cursor"
-    else:  # the cursor is a position in the id order, applied inside bob's own records
-        shown = backend.catalog.list(ListQuery(user_id="bob", limit=3, cursor=page.next_cursor)).images
-        assert {r.user_id for r in shown} <= {"bob"}
-    with pytest.raises(BadRequest):
-        backend.catalog.list(ListQuery(user_id="alice", cursor="not-a-cursor!"))
+    with pytest.raises(BadRequest) as caught:  # one validator for both catalogs: the owner is in the cursor
+        backend.catalog.list(ListQuery(user_id="bob", limit=3, cursor=page.next_cursor))
+    assert caught.value.code == "invalid_cursor"
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("cursor", [
+    "not-a-cursor!", _b64(b"[1]"), _b64(b'{"a":1}'), _b64(b"\xff\xfe garbage"), _b64(b"null"), _b64(b'"x"'),
+    _b64(b'{"user_id":"alice","image_id":"../../etc"}'), _b64(b'{"user_id":"alice","image_id":5}'),
+    _b64(b'{"user_id":["alice"],"image_id":"01HZZZZZZZZZZZZZZZZZZZZZZZ"}'),
+    _b64(b"[" * 100_000), "A" * 10_000, "\u00e9t\u00e9", "%%%",
+])
+def test_a_crafted_cursor_is_a_bad_request_on_both(backend, cursor):
+    backend.catalog.create(record())
+    with pytest.raises(BadRequest) as caught:
+        backend.catalog.list(ListQuery(user_id="alice", cursor=cursor))
+    assert caught.value.code == "invalid_cursor"
 
 
 def test_delete_is_idempotent(backend):
@@ -248,3 +260,112 @@ def test_a_rare_match_is_found_behind_many_others(backend):
     second = backend.catalog.list(ListQuery(user_id="alice", tag="rare", limit=1, cursor=first.next_cursor))
     assert [r.created_at for r in second.images] == [iso(3)]
     assert second.next_cursor is None
+
+
+# -- usage, quota and rate counters --------------------------------------------------------------
+
+ROOMY = OwnerLimits(images=100, bytes=10**9, per_minute=1000)
+
+
+def test_usage_follows_create_put_add_bytes_and_delete(backend):
+    catalog = backend.catalog
+    first, second = record(size=1000), record(minutes=1, size=500)
+    catalog.create(first, limits=ROOMY)
+    catalog.create(second)
+    assert catalog.usage("alice") == Usage(images=2, bytes=1500)
+    assert catalog.put(first.copy(size=1200, status="ready"))  # the real size replaced the declared one
+    assert catalog.usage("alice") == Usage(images=2, bytes=1700)
+    assert catalog.add_bytes("alice", first.image_id, 300, limit=None) is True
+    assert catalog.get("alice", first.image_id).extra_bytes == 300
+    assert catalog.usage("alice") == Usage(images=2, bytes=2000)
+    # a put of a copy read before add_bytes keeps the conversion's bytes
+    assert catalog.put(first.copy(size=1200, status="ready", description="edited"))
+    assert catalog.get("alice", first.image_id).extra_bytes == 300
+    catalog.delete("alice", first.image_id)
+    assert catalog.usage("alice") == Usage(images=1, bytes=500)
+    catalog.delete("alice", first.image_id)  # again: nothing more released
+    catalog.delete("bob", second.image_id)  # not his: nothing released
+    assert catalog.usage("alice") == Usage(images=1, bytes=500)
+    assert catalog.usage("carol") == Usage(images=0, bytes=0)
+
+
+def test_add_bytes_refuses_past_the_limit_and_for_a_missing_image(backend):
+    catalog = backend.catalog
+    item = record(size=1000)
+    catalog.create(item)
+    assert catalog.add_bytes("alice", item.image_id, 600, limit=1500) is False
+    assert catalog.usage("alice").bytes == 1000
+    assert catalog.add_bytes("alice", item.image_id, 500, limit=1500) is True
+    assert catalog.usage("alice").bytes == 1500
+    assert catalog.add_bytes("alice", new_id(), 1, limit=None) is False
+    assert catalog.add_bytes("bob", item.image_id, 1, limit=None) is False
+    assert catalog.usage("alice").bytes == 1500
+
+
+def test_create_refuses_past_the_image_and_byte_quota(backend):
+    catalog = backend.catalog
+    limits = OwnerLimits(images=2, bytes=2500, per_minute=100)
+    catalog.create(record(size=1000), limits=limits)
+    with pytest.raises(Conflict) as caught:
+        catalog.create(record(minutes=1, size=1501), limits=limits)
+    assert caught.value.code == "quota_exceeded" and "bytes" in caught.value.message
+    catalog.create(record(minutes=1, size=1500), limits=limits)
+    with pytest.raises(Conflict) as caught:
+        catalog.create(record(minutes=2, size=0), limits=limits)
+    assert caught.value.code == "quota_exceeded" and "images" in caught.value.message
+    assert catalog.usage("alice") == Usage(images=2, bytes=2500)
+    catalog.create(record("bob", size=1000), limits=limits)  # per owner
+
+
+def test_the_creation_rate_window_is_not_reset_by_deletions(backend):
+    catalog = backend.catalog
+    limits = OwnerLimits(images=100, bytes=10**9, per_minute=3)
+    made = [record(minutes=i) for i in range(3)]
+    for item in made:
+        catalog.create(item, limits=limits)
+    for item in made:
+        catalog.delete("alice", item.image_id)
+    assert catalog.usage("alice") == Usage(images=0, bytes=0)
+    with pytest.raises(TooManyRequests) as caught:
+        catalog.create(record(minutes=5), limits=limits)
+    assert caught.value.code == "rate_limited" and 1 <= caught.value.retry_after <= 60
+    assert catalog.usage("alice").images == 0  # the refused one was not counted
+    catalog.create(record("bob"), limits=limits)  # per owner
+
+
+def test_hit_rate_is_a_fixed_window_counter(backend):
+    catalog = backend.catalog
+    assert [catalog.hit_rate("10.0.0.1", "workspaces", 2, 3600) for _ in range(2)] == [None, None]
+    wait = catalog.hit_rate("10.0.0.1", "workspaces", 2, 3600)
+    assert wait is not None and 1 <= wait <= 3600
+    assert catalog.hit_rate("10.0.0.1", "conversions", 2, 3600) is None  # another name
+    assert catalog.hit_rate("10.0.0.2", "workspaces", 2, 3600) is None  # another bucket
+
+
+# -- idempotency keys ----------------------------------------------------------------------------
+
+def test_idempotency_key_lifecycle(backend):
+    catalog = backend.catalog
+    later = to_iso(datetime.now(timezone.utc) + timedelta(hours=24))
+    assert catalog.idempotency_begin("alice", "key-1", "fp-a", later) is None  # ours now
+    held = catalog.idempotency_begin("alice", "key-1", "fp-b", later)
+    assert held == IdempotencyEntry(fingerprint="fp-a", state="in_flight", response=None, image_id=None)
+    assert catalog.idempotency_begin("bob", "key-1", "fp-b", later) is None  # keys are per owner
+
+    answer = {"image_id": "01J00000000000000000000000", "status": "pending", "upload_headers": {"a": "b"}}
+    catalog.idempotency_finish("alice", "key-1", answer["image_id"], answer)
+    done = catalog.idempotency_begin("alice", "key-1", "fp-a", later)
+    assert done == IdempotencyEntry(fingerprint="fp-a", state="done", response=answer, image_id=answer["image_id"])
+    catalog.idempotency_abandon("alice", "key-1")  # a finished key is not freed
+    assert catalog.idempotency_begin("alice", "key-1", "fp-a", later).state == "done"
+
+    assert catalog.idempotency_begin("alice", "key-2", "fp", later) is None
+    catalog.idempotency_abandon("alice", "key-2")  # the owner failed: the next request takes it
+    assert catalog.idempotency_begin("alice", "key-2", "fp", later) is None
+
+
+def test_an_expired_idempotency_key_is_free_again(backend):
+    catalog = backend.catalog
+    past = to_iso(datetime.now(timezone.utc) - timedelta(seconds=1))
+    assert catalog.idempotency_begin("alice", "old", "fp-a", past) is None
+    assert catalog.idempotency_begin("alice", "old", "fp-b", to_iso(datetime.now(timezone.utc) + timedelta(hours=1))) is None

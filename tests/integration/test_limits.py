@@ -89,8 +89,8 @@ def test_convert_pixel_limit(tmp_path):
 def test_quota_images(tmp_path):
     api = service_with(tmp_path, quota_images=2)
     for _ in range(2):
-        api.ticket(content_type="image/png")
-    assert_error(api.call("POST", "/api/images/upload", json={}), 409, "quota_exceeded")
+        api.ticket(content_type="image/png", size=10)
+    assert_error(api.call("POST", "/api/images/upload", json={"size": 10}), 409, "quota_exceeded")
 
 
 def test_quota_bytes(tmp_path):
@@ -103,8 +103,8 @@ def test_quota_bytes(tmp_path):
 def test_uploads_per_minute(tmp_path):
     api = service_with(tmp_path, uploads_per_minute=3)
     for _ in range(3):
-        api.ticket()
-    assert_error(api.call("POST", "/api/images/upload", json={}), 429, "rate_limited")
+        api.ticket(size=10)
+    assert_error(api.call("POST", "/api/images/upload", json={"size": 10}), 429, "rate_limited")
 
 
 def test_page_size_max(tmp_path):

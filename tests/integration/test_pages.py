@@ -13,11 +13,14 @@ import pytest
 import imagefactory
 from support import assert_error
 
-from imageservice.web.pages import views
+from imageservice.web.pages import assets, filters, views
 
 STATIC = Path(views.bp.static_folder).resolve()
+MODULES = STATIC / assets.MODULES_FOLDER
 TEMPLATES = Path(views.bp.root_path, views.bp.template_folder).resolve()
 ASSET_RE = re.compile(r"^/static/(?P<name>[\w.-]+)\?v=(?P<version>[0-9a-f]{12})$")
+MODULE_RE = re.compile(r"^/static/m/(?P<version>[0-9a-f]{12})/(?P<name>[\w.-]+\.js)$")
+IMPORT_RE = re.compile(r"""^\s*(?:import|export)\b[^"']*?\bfrom\s+["']([^"']+)["']|^\s*import\s+["']([^"']+)["']""", re.M)
 
 
 class PageParser(HTMLParser):
@@ -185,7 +188,7 @@ def test_pages_get_a_csp_without_inline_script_or_style(client, path):
 def _rendered_pages(client, photo_id, worker) -> dict[str, str]:
     rejected = upload_via_session(client, worker, imagefactory.html_as_jpg_bytes(), "fake.jpg", "image/jpeg")
     pending = client.post("/api/images/upload", headers={"X-CSRF-Token": csrf_of(client)},
-                          json={"content_type": "image/png", "filename": "later.png"}).get_json()["image_id"]
+                          json={"content_type": "image/png", "size": 10, "filename": "later.png"}).get_json()["image_id"]
     return {
         "index": client.get("/").get_data(as_text=True),
         "detail-ready": client.get(f"/images/{photo_id}").get_data(as_text=True),
@@ -201,6 +204,7 @@ def test_rendered_pages_carry_no_inline_script_style_or_handlers(client, photo_i
         page = parse(html)
         assert page.inline_script_bodies == [], name
         assert all(s.get("src") for s in page.scripts), name
+        assert all(s.get("type") == "module" for s in page.scripts), name   # imports, not globals
         assert page.style_elements == 0, name
         assert page.style_attributes == [], name
         assert page.handler_attributes == [], name
@@ -217,8 +221,11 @@ def test_template_and_script_sources_stay_free_of_inline_code():
         assert "<style" not in text, template.name
         for body in re.findall(r"<script\b[^>]*>(.*?)</script>", text, re.S):
             assert not body.strip(), template.name
-    for script in STATIC.glob("*.js"):
+    scripts = list(STATIC.rglob("*.js"))
+    assert scripts and all(script.parent == MODULES for script in scripts)
+    for script in scripts:
         text = script.read_text()
+        assert "window.CIS" not in text, f"{script.name} shares state through a global"
         # Text goes in through textContent: no HTML parsing of data, no eval.
         for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
             assert banned not in text, f"{script.name} uses {banned}"
@@ -227,36 +234,53 @@ def test_template_and_script_sources_stay_free_of_inline_code():
 # ---- cache-busted assets --------------------------------------------------------------------------
 
 
+def _assert_immutable(client, url, content):
+    response = client.get(url)
+    assert response.status_code == 200, url
+    assert response.data == content, url
+    assert response.headers["Cache-Control"] == assets.VERSIONED_CACHE_CONTROL, url
+    response.close()
+    return response
+
+
 def test_assets_have_content_hashed_urls_and_long_caching(client):
     page = parse(client.get("/").get_data(as_text=True))
-    assert len(page.assets) >= 5, page.assets
-    for url in page.assets:
+    styles = [url for url in page.assets if not url.startswith("/static/m/")]
+    modules = [url for url in page.assets if url.startswith("/static/m/")]
+    assert len(styles) >= 2 and len(modules) >= 2, page.assets
+    for url in styles:
         match = ASSET_RE.match(url)
         assert match, url
         content = (STATIC / match["name"]).read_bytes()
         assert match["version"] == hashlib.sha256(content).hexdigest()[:12]
-        response = client.get(url)
-        assert response.status_code == 200
-        assert response.data == content
-        assert response.headers["Cache-Control"] == views.VERSIONED_CACHE_CONTROL
-        response.close()
+        _assert_immutable(client, url, content)
+    for url in modules:
+        match = MODULE_RE.match(url)
+        assert match, url
+        assert match["version"] == assets.tree_version(MODULES)
+        response = _assert_immutable(client, url, (MODULES / match["name"]).read_bytes())
+        assert response.mimetype == "text/javascript"
     plain = client.get("/static/app.css")
-    assert plain.headers["Cache-Control"] == views.UNVERSIONED_CACHE_CONTROL
+    assert plain.headers["Cache-Control"] == assets.UNVERSIONED_CACHE_CONTROL
     stale = client.get("/static/app.css?v=000000000000")
-    assert stale.headers["Cache-Control"] == views.UNVERSIONED_CACHE_CONTROL
-    plain.close()
-    stale.close()
+    assert stale.headers["Cache-Control"] == assets.UNVERSIONED_CACHE_CONTROL
+    stale_module = client.get("/static/m/000000000000/page.js")
+    assert stale_module.status_code == 200
+    assert stale_module.headers["Cache-Control"] == assets.UNVERSIONED_CACHE_CONTROL
+    for response in (plain, stale, stale_module):
+        response.close()
+    assert client.get("/static/m/000000000000/../app.css").status_code == 404
 
 
-def test_asset_versions_are_computed_lazily_once(monkeypatch, tmp_path):
-    (tmp_path / "x.css").write_text("a")
-    versions = views.AssetVersions()
-    assert versions._hashes == {}
-    first = versions.version(tmp_path, "x.css")
-    (tmp_path / "x.css").write_text("b")
-    assert versions.version(tmp_path, "x.css") == first  # remembered for the process's life
-    with pytest.raises(FileNotFoundError):
-        versions.version(tmp_path, "../secret")
+def test_every_module_import_resolves_under_the_same_versioned_prefix(client):
+    """Relative imports inherit the importer's /static/m/<version>/ prefix: every one must name
+    a module in the same folder, served immutable under that same version."""
+    version = assets.tree_version(MODULES)
+    for script in MODULES.glob("*.js"):
+        for found in IMPORT_RE.findall(script.read_text()):
+            target = next(t for t in found if t)
+            assert target.startswith("./") and "/" not in target[2:], f"{script.name} imports {target}"
+            _assert_immutable(client, f"/static/m/{version}/{target[2:]}", (MODULES / target[2:]).read_bytes())
 
 
 # ---- pages: gallery, detail, ownership, errors ----------------------------------------------------
@@ -295,7 +319,7 @@ def test_rejected_detail_says_why_in_words(client, worker):
     record = client.get(f"/api/images/{image_id}").get_json()
     assert record["status"] == "rejected" and record["error"]["code"] == "not_an_image"
     assert "This file was rejected" in html
-    reason = views.sentence(record["error"]["message"])
+    reason = filters.sentence(record["error"]["message"])
     assert reason[0].isupper() and reason.endswith(".")
     assert reason in html.replace("&#39;", "'").replace("&#34;", '"')
     assert 'id="convert-form"' not in html
@@ -333,36 +357,62 @@ def test_api_docs_page_lists_the_endpoints(client):
         assert path in html
 
 
-def test_convert_form_offers_exactly_what_the_service_converts():
-    from imageservice.core import imaging
+def test_convert_form_offers_exactly_what_the_service_converts(client, photo_id):
+    from imageservice.core import conversions
 
-    assert tuple(value for value, _ in views.CONVERT_FORMATS) == tuple(imaging.CONVERT_FORMATS)
-    assert tuple(value for value, _ in views.FITS) == tuple(imaging.FITS)
+    html = client.get(f"/images/{photo_id}").get_data(as_text=True)
+    formats = re.search(r'<select id="convert-format".*?</select>', html, re.S).group(0)
+    fits = re.search(r'<select id="convert-fit".*?</select>', html, re.S).group(0)
+    assert tuple(re.findall(r'value="([^"]+)"', formats)) == conversions.CONVERT_FORMATS
+    assert tuple(re.findall(r'value="([^"]+)"', fits)) == conversions.FITS
 
 
-# ---- formatting helpers ---------------------------------------------------------------------------
+def test_convert_form_offers_a_text_watermark_with_position_and_opacity(client, photo_id):
+    from imageservice.core import conversions
+
+    html = client.get(f"/images/{photo_id}").get_data(as_text=True)
+    page = parse(html)
+    text = next(i for i in page.inputs if i.get("id") == "convert-watermark-text")
+    assert text["maxlength"] == str(conversions.WATERMARK_TEXT_MAX)
+    opacity = next(i for i in page.inputs if i.get("id") == "convert-watermark-opacity")
+    assert (opacity["type"], opacity["min"], opacity["max"]) == ("range", "5", "100")
+    assert opacity["value"] == str(round(conversions.WatermarkSpec().opacity * 100))
+    positions = re.search(r'<select id="convert-watermark-position".*?</select>', html, re.S).group(0)
+    assert tuple(re.findall(r'value="([^"]+)"', positions)) == conversions.WATERMARK_POSITIONS
+    assert re.search(r'<option value="bottom-right" selected>Bottom right</option>', positions)
 
 
-@pytest.mark.parametrize("value, words", [
-    (0, "0 B"), (512, "512 B"), (1536, "1.5 KB"), (50 * 1024 * 1024, "50.0 MB"), (2 * 1024 ** 3, "2.0 GB"),
-    (None, "—"),
+def _reject(client, components, image_id: str, code: str, message: str) -> None:
+    """Turn a stored record into the rejection the pipeline writes for a denied scan (the
+    scanner's own tests prove the pipeline writes it; this proves the pages say it)."""
+    user_id = client.get(f"/api/images/{image_id}").get_json()["user_id"]
+    record = components.catalog.get(user_id, image_id)
+    assert components.catalog.put(record.copy(status="rejected", error={"code": code, "message": message}))
+
+
+@pytest.mark.parametrize("code, message, words", [
+    ("malware", "Eicar-Test-Signature", "Quarantined: a virus scanner flagged this file (Eicar-Test-Signature)."),
+    ("moderation", "explicit content", "Quarantined: the content check refused this file (explicit content)."),
 ])
-def test_filesize(value, words):
-    assert views.filesize(value) == words
+def test_quarantined_detail_says_why_in_words(client, components, settings, photo_id, code, message, words):
+    _reject(client, components, photo_id, code, message)
+    html = client.get(f"/images/{photo_id}").get_data(as_text=True)
+    assert "This file was quarantined" in html
+    assert f'<p class="rejection-reason" id="rejection-reason">{words}</p>' in html
+    assert f"deleted after {settings.quarantine_days} days" in html
+    assert 'id="convert-form"' not in html and 'data-variant="original"' not in html
 
 
-def test_sentence_makes_messages_read_as_sentences():
-    assert views.sentence("the file is markup (HTML/XML), not an image") == "The file is markup (HTML/XML), not an image."
-    assert views.sentence("Done!") == "Done!"
-    assert views.sentence("") == ""
+def test_pages_hand_the_server_constants_to_the_scripts(client, settings):
+    """One source: the meta tag the modules read carries what the templates render from."""
+    import json
 
+    from imageservice.core.conversions import CONVERT_FORMATS, WATERMARK_POSITIONS
+    from imageservice.core.errors import REJECTION_CODES
 
-def test_exif_rows_accept_numbers_fractions_and_pairs():
-    rows = dict(views.exif_rows({
-        "Make": "Canon", "Model": "Canon EOS R5", "ExposureTime": "1/125", "FNumber": [56, 10],
-        "ISOSpeedRatings": [400], "FocalLength": 35.0, "DateTimeOriginal": "2023:01:02 03:04:05",
-    }))
-    assert rows == {"Camera": "Canon EOS R5", "Exposure": "1/125 s", "Aperture": "f/5.6", "ISO": "400",
-                    "Focal length": "35 mm", "Taken at": "2023-01-02 03:04:05"}
-    assert dict(views.exif_rows({"ExposureTime": 2.5}))["Exposure"] == "2.5 s"
-    assert views.exif_rows({"FNumber": "junk", "ExposureTime": 0}) == []
+    config = json.loads(parse(client.get("/").get_data(as_text=True)).metas["imageservice-config"])
+    assert config["max_upload_bytes"] == settings.max_upload_bytes
+    assert config["max_description_length"] == settings.max_description_length
+    assert [value for value, _ in config["convert_formats"]] == list(CONVERT_FORMATS)
+    assert [value for value, _ in config["watermark_positions"]] == list(WATERMARK_POSITIONS)
+    assert set(config["rejection_words"]) == REJECTION_CODES

@@ -139,19 +139,22 @@ def test_a_redelivery_after_a_crash_finds_the_lease_lapsed(tmp_path):
     from support import make_settings
 
     components = build_components(make_settings(tmp_path, job_visibility_timeout=2))
-    ticket = components.service.create_upload(__import__("imageservice.service", fromlist=["Principal"]).Principal("alice"),
-                                              {"content_type": "image/png"})
-    key = keys.original_key("alice", ticket["image_id"], False)
-    components.blobs.put(key, imagefactory.png_bytes(40, 40), "image/png")
+    from imageservice.auth import Principal
+    from imageservice.commands import UploadCommand
+
+    data = imagefactory.png_bytes(40, 40)
+    ticket = components.service.create_upload(Principal("alice"), UploadCommand(content_type="image/png", size=len(data)))
+    key = keys.original_key("alice", ticket.image_id, False)
+    components.blobs.put(key, data, "image/png")
     components.service.upload_received(key)
     taken = components.queue.receive()[0]
     time.sleep(0.5)  # the dying worker claims a little after it received the job
-    assert components.catalog.claim("alice", ticket["image_id"], now=to_iso(utcnow()),
+    assert components.catalog.claim("alice", ticket.image_id, now=to_iso(utcnow()),
                                     lease_until=lease_before_redelivery(taken.visible_again_at))
     assert components.queue.receive() == []  # hidden while the dead worker's timeout runs
     time.sleep(max(0.0, taken.visible_again_at - time.time()) + 0.05)
     assert Worker(components).run_once() == 1
-    assert components.catalog.get("alice", ticket["image_id"]).status == "ready"
+    assert components.catalog.get("alice", ticket.image_id).status == "ready"
     assert components.queue.depth() == 0
 
 

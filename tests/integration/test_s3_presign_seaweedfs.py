@@ -15,6 +15,7 @@ import requests
 
 from imageservice.adapters.aws.factory import build_aws_clients
 from imageservice.adapters.aws.s3 import S3BlobStore
+from imageservice.ports import SINGLE_USE_UPLOAD_HEADERS
 from imageservice.settings import Settings
 
 DATA = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4  # 1028 bytes
@@ -33,7 +34,9 @@ def store(seaweedfs, monkeypatch) -> S3BlobStore:
 
 
 def put(url: str, data: bytes, content_type: str | None = "image/jpeg") -> requests.Response:
+    """A PUT as a client that follows the URL's rules except, perhaps, the Content-Type."""
     headers = {"Content-Type": content_type} if content_type else {}
+    headers.update(SINGLE_USE_UPLOAD_HEADERS)
     return requests.put(url, data=data, headers=headers, timeout=10)
 
 
@@ -122,3 +125,52 @@ def test_a_presigned_get_cannot_be_retargeted(store):
 
 def test_the_origin_is_the_gateway(store, seaweedfs):
     assert store.origins() == [seaweedfs.endpoint]
+
+
+# -- single use (issue 9): If-None-Match: * is signed into every upload URL --------------------
+
+
+def test_an_upload_url_cannot_replace_the_object_it_stored(store):
+    upload = store.presign_upload("originals/alice/once", content_type="image/jpeg", content_length=len(DATA),
+                                  expires_in=60)
+    assert upload.headers["If-None-Match"] == "*"
+    assert requests.put(upload.url, data=DATA, headers=upload.headers, timeout=10).status_code == 200
+    replay = requests.put(upload.url, data=DATA[::-1], headers=upload.headers, timeout=10)
+    assert replay.status_code == 412, replay.text  # PreconditionFailed: the key holds an object
+    without = {k: v for k, v in upload.headers.items() if k != "If-None-Match"}
+    assert requests.put(upload.url, data=DATA[::-1], headers=without, timeout=10).status_code == 403  # signed
+    assert store.get("originals/alice/once") == DATA
+
+
+def test_a_replay_after_the_image_is_ready_leaves_the_validated_bytes(store, tmp_path):
+    """The whole pipeline on real S3 semantics: upload, process to ready, replay the URL."""
+    import hashlib
+
+    import imagefactory
+    from fakes import FakeCatalog
+    from support import make_settings
+
+    from imageservice.core import keys
+    from imageservice.core.ids import new_id
+    from imageservice.core.records import PENDING, READY, ImageRecord
+    from imageservice.pipeline import Pipeline, PipelineConfig
+
+    catalog = FakeCatalog()
+    pipeline = Pipeline(store, catalog, PipelineConfig.from_settings(make_settings(tmp_path)))
+    data = imagefactory.png_bytes(64, 48)
+    image_id = new_id()
+    record = ImageRecord(image_id=image_id, user_id="alice", status=PENDING, filename="a.png", size=len(data),
+                         created_at="2026-05-01T12:00:00Z", original_key=keys.original_key("alice", image_id, False))
+    catalog.create(record)
+    upload = store.presign_upload(record.original_key, content_type="image/png", content_length=len(data),
+                                  expires_in=60)
+    assert requests.put(upload.url, data=data, headers=upload.headers, timeout=10).status_code == 200
+    pipeline.process_key(record.original_key)
+    ready = catalog.get("alice", image_id)
+    assert ready.status == READY and ready.sha256 == hashlib.sha256(data).hexdigest()
+
+    other = data[:8] + bytes(reversed(data[8:]))  # same length and type: only the bytes differ
+    assert requests.put(upload.url, data=other, headers=upload.headers, timeout=10).status_code == 412
+    pipeline.process_key(record.original_key)  # a stray notification changes nothing either
+    assert store.get(record.original_key) == data
+    assert catalog.get("alice", image_id).sha256 == hashlib.sha256(data).hexdigest()

@@ -44,7 +44,7 @@ def test_workspaces_do_not_see_each_other(app, api):
     first, second = app.test_client(), app.test_client()
     token = _csrf(first)
     _csrf(second)
-    ticket = first.post("/api/images/upload", json={"content_type": "image/png"}, headers={"X-CSRF-Token": token})
+    ticket = first.post("/api/images/upload", json={"content_type": "image/png", "size": 10}, headers={"X-CSRF-Token": token})
     image_id = ticket.get_json()["image_id"]
     assert_error(second.get(f"/api/images/{image_id}"), 404)
     assert second.get("/api/images").get_json()["images"] == []

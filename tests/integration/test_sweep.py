@@ -6,7 +6,8 @@ from pathlib import Path
 import imagefactory
 from imageservice.core.records import ListQuery
 from imageservice.core.timeutil import utcnow
-from imageservice.service import Principal
+from imageservice.auth import Principal
+from imageservice.commands import UploadCommand
 
 
 def test_sweep_removes_expired_workspaces_and_abandoned_uploads(components, settings, worker):
@@ -16,17 +17,17 @@ def test_sweep_removes_expired_workspaces_and_abandoned_uploads(components, sett
     live = Principal("anon-live", expires_at="2999-01-01T00:00:00.000Z")
     data = imagefactory.png_bytes(30, 30)
     for principal in (gone, live):
-        ticket = service.create_upload(principal, {"content_type": "image/png"})
-        components.blobs.put(f"sessions/originals/{principal.user_id}/{ticket['image_id']}", data, "image/png")
-        service.upload_received(f"sessions/originals/{principal.user_id}/{ticket['image_id']}")
+        ticket = service.create_upload(principal, UploadCommand(content_type="image/png", size=10))
+        components.blobs.put(f"sessions/originals/{principal.user_id}/{ticket.image_id}", data, "image/png")
+        service.upload_received(f"sessions/originals/{principal.user_id}/{ticket.image_id}")
     worker.drain()
-    abandoned = service.create_upload(Principal("alice"), {"content_type": "image/png"})
+    abandoned = service.create_upload(Principal("alice"), UploadCommand(content_type="image/png", size=10))
     service.clock = lambda: utcnow() + timedelta(seconds=settings.upload_url_ttl + settings.pending_grace + 5)
 
     assert service.sweep() == {"expired": 1, "abandoned": 1}
     assert service.catalog.list(ListQuery("anon-expired")).images == []
     assert len(service.catalog.list(ListQuery("anon-live")).images) == 1
-    assert service.catalog.get("alice", abandoned["image_id"]) is None
+    assert service.catalog.get("alice", abandoned.image_id) is None
     left = sorted(p.relative_to(blobs).as_posix() for p in blobs.rglob("*") if p.is_file())
     assert left and all("anon-live" in path for path in left)
     assert service.sweep() == {"expired": 0, "abandoned": 0}

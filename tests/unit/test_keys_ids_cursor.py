@@ -40,10 +40,13 @@ def test_non_original_keys_are_not_parsed(key):
 
 
 def test_cursors_round_trip_and_refuse_junk():
-    assert decode_cursor(encode_cursor({"a": 1})) == {"a": 1}
-    assert decode_cursor(None) is None
-    with pytest.raises(BadRequest):
-        decode_cursor("!!!not-a-cursor")
+    image_id = new_id()
+    assert decode_cursor(encode_cursor("alice", image_id), "alice") == image_id
+    assert decode_cursor(None, "alice") is None
+    for bad in ("!!!not-a-cursor", encode_cursor("bob", image_id), encode_cursor("alice", "not-an-id")):
+        with pytest.raises(BadRequest) as caught:
+            decode_cursor(bad, "alice")
+        assert caught.value.code == "invalid_cursor"
 
 
 @pytest.mark.parametrize("raw, clean", [

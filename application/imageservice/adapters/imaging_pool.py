@@ -194,8 +194,11 @@ class ProcessImagingRunner:
                 child.close()
             else:
                 self._give_back(child)
-            log.debug("imaging %s: %s in %.3f s, peak RSS %d MiB", kind, status, stats["seconds"],
-                      stats["peak_rss"] // 2**20)
+            peak_mib = stats["peak_rss"] // 2**20
+            # One line per job: what each kind of input really costs, and what budget fits.
+            log.info("imaging %s: %s in %.3f s, peak RSS %d MiB", kind, status, stats["seconds"], peak_mib,
+                     extra={"imaging_job": kind, "imaging_outcome": status, "peak_rss_mib": peak_mib,
+                            "imaging_seconds": round(stats["seconds"], 3)})
             return _result(status, payload)
         finally:
             self._slots.release()
@@ -291,6 +294,8 @@ class _Child:
             self.conn.send_bytes(data)
             if not self.conn.poll(timeout):
                 self.kill()
+                log.warning("imaging %s: killed after %g s", kind, timeout,
+                            extra={"imaging_job": kind, "imaging_outcome": "timeout"})
                 raise TooExpensive(f"The imaging job took longer than the {timeout:g} s allowed.")
             return self.conn.recv()
         except (EOFError, OSError):
@@ -302,7 +307,8 @@ class _Child:
         except subprocess.TimeoutExpired:
             self.kill()
             code = self.process.returncode
-        log.warning("imaging %s: the child ended with %s after %.1f s", kind, code, time.monotonic() - started)
+        log.warning("imaging %s: the child ended with %s after %.1f s", kind, code, time.monotonic() - started,
+                    extra={"imaging_job": kind, "imaging_outcome": "died", "exit_code": code})
         if code is not None and -code in _STOP_SIGNALS:
             raise TransientError(f"the imaging process was stopped (signal {-code})")
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"

@@ -7,6 +7,8 @@ import re
 import threading
 import time
 
+from .timeutil import from_iso
+
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _lock = threading.Lock()
 _last = [0, 0]  # last millisecond, last random part: keeps ids monotonic within one process
@@ -49,6 +51,23 @@ def id_floor(ms: int) -> str:
 def id_ceiling(ms: int) -> str:
     """The largest id made at or before ``ms`` milliseconds."""
     return _encode(ms, 10) + "Z" * 16
+
+
+# Ids are made in the same instant as created_at; a range on ids is widened by this much so a
+# millisecond between the two can never hide a record (an exact filter on created_at follows).
+ID_RANGE_SLACK_MS = 60_000
+
+
+def id_range(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """The id bounds covering records created in [since, until] (ISO 8601, either may be None):
+    a time filter becomes a range on the time-sortable id, which both catalogs index."""
+    low = id_floor(max(0, _ms(since) - ID_RANGE_SLACK_MS)) if since else None
+    high = id_ceiling(_ms(until) + ID_RANGE_SLACK_MS) if until else None
+    return low, high
+
+
+def _ms(moment: str) -> int:
+    return int(from_iso(moment).timestamp() * 1000)
 
 
 def id_timestamp_ms(value: str) -> int:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from .errors import Conflict, TooManyRequests
 
 PENDING = "pending"
 PROCESSING = "processing"
@@ -56,6 +59,9 @@ class ImageRecord:
     lease_until: str | None = None
     attempts: int = 0
     request_id: str | None = None  # the API request that made the record (ops: log correlation)
+    # Bytes of conversion outputs kept for this image: counted in the owner's usage, released
+    # with the image. The catalog alone changes it (Catalog.add_bytes).
+    extra_bytes: int = 0
 
     def to_api(self, include_gps: bool = True) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in PUBLIC_FIELDS}
@@ -65,15 +71,24 @@ class ImageRecord:
         return data
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field, for storage. Shallow: the values are shared with the record (the
+        catalogs serialise it at once); dataclasses.asdict's deep copy cost more than the SQL."""
+        return {name: getattr(self, name) for name in _RECORD_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ImageRecord":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """A record from a stored dict; unknown keys (fields since removed) are ignored."""
+        if data.keys() <= _RECORD_FIELD_SET:
+            return cls(**data)
+        return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELD_SET})
 
     def copy(self, **changes) -> "ImageRecord":
         return dataclasses.replace(self, **changes)
+
+
+# Computed once: from_dict/to_dict run for every stored record read or written.
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(ImageRecord))
+_RECORD_FIELD_SET = frozenset(_RECORD_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,58 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class OwnerLimits:
+    """What one owner may hold and make: checked by Catalog.create in the same atomic write
+    that counts the new record."""
+
+    images: int  # records held
+    bytes: int  # bytes held (originals + conversion outputs)
+    per_minute: int  # records created in one fixed minute window (deletions do not give any back)
+
+    def check_room(self, used: Usage, images: int, size: int) -> None:
+        """Raise Conflict (``quota_exceeded``) when ``images`` more images of ``size`` bytes
+        would take an owner who holds ``used`` past these limits."""
+        if used.images + images > self.images:
+            raise Conflict(f"The quota of {self.images} images is used up.", code="quota_exceeded")
+        if used.bytes + size > self.bytes:
+            raise Conflict(f"The quota of {self.bytes} bytes is used up.", code="quota_exceeded")
+
+    def rate_limited(self, retry_after: int) -> TooManyRequests:
+        return TooManyRequests(
+            f"At most {self.per_minute} uploads a minute; try again in {retry_after} s.",
+            code="rate_limited", retry_after=retry_after,
+        )
+
+
+# The fixed-window counter Catalog.create bumps for each new record (hit_rate callers use names
+# of their own).
+CREATE_RATE = "images_created"
+CREATE_WINDOW_SECONDS = 60
+
+
+def fixed_window(now: float, window_seconds: int) -> tuple[int, int]:
+    """The window containing ``now`` (epoch seconds): its start, and the whole seconds (>= 1)
+    until it ends, for Retry-After."""
+    start = int(now // window_seconds) * window_seconds
+    return start, max(1, math.ceil(start + window_seconds - now))
+
+
+IN_FLIGHT = "in_flight"
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class IdempotencyEntry:
+    """What the catalog holds for one (owner, Idempotency-Key): the request's fingerprint, and
+    once the first request finished, its answer."""
+
+    fingerprint: str
+    state: str  # IN_FLIGHT | DONE
+    response: dict[str, Any] | None = None
+    image_id: str | None = None
+
+
+@dataclass(frozen=True)
 class PresignedUpload:
     url: str
     method: str
@@ -123,11 +190,19 @@ class PresignedDownload:
 
 @dataclass(frozen=True)
 class Job:
-    """A request to process one uploaded original, identified by its storage key."""
+    """A unit of queued work. ``kind`` "process": process the uploaded original at storage key
+    ``key``. ``kind`` "notify": deliver the event in ``payload`` (``{"target", "event"}``) to one
+    target; ``key`` is then the event's id (for logs)."""
 
     key: str
-    source: str = "app"  # "app" (upload/complete), "s3" (event notification), "drop"
+    source: str = "app"  # "app" (upload/complete), "s3" (event notification), "drop", "pipeline"
     request_id: str | None = None  # the API request that queued it (ops: log correlation)
+    kind: str = "process"  # JOB_KINDS
+    payload: dict | None = None
+
+
+PROCESS_JOB, NOTIFY_JOB = "process", "notify"
+JOB_KINDS = (PROCESS_JOB, NOTIFY_JOB)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ Three kinds of SQS message body arrive on the jobs queue:
   whose keys are URL-encoded the way ``quote_plus`` does it;
 - S3's ``s3:TestEvent``, sent once when notifications are configured: ignored;
 - an app message, ``{"key": ..., "source": ...}``: what SqsJobQueue.send writes (the API's
-  ``complete`` call).
+  ``complete`` call); a ``notify`` job adds ``"kind": "notify", "payload": {"target", "event"}``.
 
 The Lambda can also be invoked by S3 directly (``{"Records": [...]}`` as the whole event). The
 worker command turns received SQS messages into the event Lambda's SQS integration would
@@ -21,7 +21,7 @@ import json
 from typing import Any, Iterable
 from urllib.parse import unquote_plus
 
-from ...core.records import Job
+from ...core.records import JOB_KINDS, PROCESS_JOB, Job
 
 S3_SOURCE = "aws:s3"
 SQS_SOURCE = "aws:sqs"
@@ -35,9 +35,11 @@ class MalformedMessage(ValueError):
 
 def app_message_body(job: Job) -> str:
     """The SQS body SqsJobQueue.send writes for ``job``."""
-    body = {"key": job.key, "source": job.source}
+    body: dict[str, Any] = {"key": job.key, "source": job.source}
     if job.request_id:
         body["request_id"] = job.request_id
+    if job.kind != PROCESS_JOB:
+        body["kind"], body["payload"] = job.kind, job.payload
     return json.dumps(body, separators=(",", ":"))
 
 
@@ -75,8 +77,13 @@ def jobs_from_message_body(body: str) -> list[Job]:
         return jobs_from_s3_records(data["Records"])
     if isinstance(data.get("key"), str) and data["key"]:
         request_id = data.get("request_id")
+        kind = data.get("kind", PROCESS_JOB)
+        payload = data.get("payload")
+        if kind not in JOB_KINDS or (kind != PROCESS_JOB and not isinstance(payload, dict)):
+            raise MalformedMessage(f"an app message of an unknown kind: {str(body)[:200]!r}")
         return [Job(data["key"], source=str(data.get("source") or "app"),
-                    request_id=request_id if isinstance(request_id, str) else None)]
+                    request_id=request_id if isinstance(request_id, str) else None,
+                    kind=kind, payload=payload if kind != PROCESS_JOB else None)]
     raise MalformedMessage(f"neither an S3 notification nor an app message: {str(body)[:200]!r}")
 
 

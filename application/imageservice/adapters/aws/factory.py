@@ -16,6 +16,7 @@ from botocore.config import Config
 from ...settings import Settings
 from .dynamodb import DynamoCatalog
 from .s3 import S3BlobStore
+from .sns import SnsEventTopic
 from .sqs import SqsJobQueue
 
 DEFAULT_REGION = "us-east-1"
@@ -34,6 +35,7 @@ class AwsClients:
     # on the way in and out, so it cannot double as the catalog's plain client.
     dynamodb_resource: Any
     sqs: Any
+    sns: Any
     region: str
     endpoint_url: str | None
 
@@ -63,6 +65,7 @@ def build_aws_clients(settings: Settings) -> AwsClients:
         dynamodb=session.client("dynamodb", endpoint_url=endpoint, config=base),
         dynamodb_resource=session.resource("dynamodb", endpoint_url=endpoint, config=base),
         sqs=session.client("sqs", endpoint_url=endpoint, config=base),
+        sns=session.client("sns", endpoint_url=endpoint, config=base),
         region=region,
         endpoint_url=endpoint,
     )
@@ -80,3 +83,8 @@ def build_aws_adapters(settings: Settings, clients: AwsClients | None = None):
         max_attempts=settings.job_max_attempts,
     )
     return blobs, catalog, queue, clients
+
+
+def build_event_topic(settings: Settings, clients: AwsClients) -> SnsEventTopic | None:
+    """The image-events topic when IMAGESERVICE_TOPIC_ARN is set."""
+    return SnsEventTopic(clients.sns, settings.topic_arn) if settings.topic_arn else None

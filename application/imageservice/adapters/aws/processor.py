@@ -18,6 +18,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from ...core.records import NOTIFY_JOB, Job
+from ...notifications import NotificationDelivery
 from ...pipeline import Pipeline, lease_before_redelivery
 from .events import is_direct_s3_event, jobs_from_message_body, jobs_from_s3_records, receive_count
 
@@ -27,11 +29,14 @@ class ProcessingFailed(RuntimeError):
 
 
 class EventProcessor:
-    def __init__(self, pipeline: Pipeline, max_attempts: int, visibility_timeout: int, logger: Any = None):
+    def __init__(self, pipeline: Pipeline, max_attempts: int, visibility_timeout: int, logger: Any = None,
+                 notifications: NotificationDelivery | None = None):
         """``visibility_timeout``: how long, from the start of an invocation, its messages stay
         hidden at least (the queue's visibility timeout, or the function timeout when the queue's
-        is longer); every claim's lease ends before then."""
+        is longer); every claim's lease ends before then. ``notifications`` delivers ``notify``
+        jobs (image events); a failed delivery comes back after the visibility timeout."""
         self.pipeline = pipeline
+        self.notifications = notifications
         self.max_attempts = max_attempts
         self.visibility_timeout = visibility_timeout
         self.log = logger or logging.getLogger(__name__)
@@ -56,6 +61,9 @@ class EventProcessor:
         final = attempt >= self.max_attempts
         outcomes = []
         for job in jobs_from_message_body(record.body):
+            if job.kind == NOTIFY_JOB:
+                outcomes.append(self._deliver(job, attempt, final))
+                continue
             try:
                 outcome = self.pipeline.process_key(job.key, final_attempt=final, lease_until=lease_until,
                                                     request_id=job.request_id)
@@ -68,6 +76,18 @@ class EventProcessor:
                                  "attempt": attempt, "message_id": record.message_id})
             outcomes.append(outcome)
         return outcomes
+
+    def _deliver(self, job: Job, attempt: int, final: bool) -> str:
+        if self.notifications is None:
+            raise RuntimeError("a notify job reached a processor built without notifications")
+        try:
+            return self.notifications.deliver(job.payload or {})
+        except Exception:
+            if final:  # SQS's redrive policy moves the message to the DLQ on its next receive
+                self.pipeline.metrics.increment("jobs_dead_lettered")
+                self.log.error("gave up delivering event %s after %d attempts; it goes to the dead-letter queue",
+                               job.key, attempt, extra={"key": job.key})
+            raise
 
     def handle_s3_event(self, event: dict[str, Any]) -> dict[str, Any]:
         jobs = jobs_from_s3_records(event["Records"])

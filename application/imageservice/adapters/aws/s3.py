@@ -2,7 +2,9 @@
 
 A presigned PUT signs ``Content-Type`` and ``Content-Length`` as signed headers when the
 upload declared them, so S3 itself refuses an upload of another type or size
-(SignatureDoesNotMatch, 403). A presigned GET fixes the response's Content-Type and
+(SignatureDoesNotMatch, 403), and always signs ``If-None-Match: *``, so S3 refuses a second
+PUT to a key that holds an object (412 PreconditionFailed): an upload URL is single-use, and
+the validated original cannot be replaced through it. A presigned GET fixes the response's Content-Type and
 Content-Disposition (``response-content-type`` / ``response-content-disposition`` are signed
 query parameters).
 """
@@ -19,7 +21,7 @@ from ...core.errors import TransientError
 from ...core.filenames import content_disposition
 from ...core.records import PresignedDownload, PresignedUpload
 from ...core.timeutil import epoch_to_iso
-from ...ports import BlobNotFound, BlobTooLarge
+from ...ports import SINGLE_USE_UPLOAD_HEADERS, BlobNotFound, BlobTooLarge
 from .errors import error_code, transient_errors
 
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -115,10 +117,11 @@ class S3BlobStore:
 
         ``content_type`` and ``content_length``, when given, are signed headers: S3 answers
         403 to an upload with another Content-Type or another number of bytes. The client
-        must send the returned ``headers`` (its HTTP library sets Content-Length itself).
+        must send the returned ``headers`` (its HTTP library sets Content-Length itself),
+        including ``If-None-Match: *``: the URL cannot overwrite an existing object.
         """
-        params: dict[str, object] = {"Bucket": self.bucket, "Key": key}
-        headers: dict[str, str] = {}
+        params: dict[str, object] = {"Bucket": self.bucket, "Key": key, "IfNoneMatch": "*"}
+        headers: dict[str, str] = dict(SINGLE_USE_UPLOAD_HEADERS)
         if content_type:
             params["ContentType"] = content_type
             headers["Content-Type"] = content_type

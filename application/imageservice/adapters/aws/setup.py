@@ -7,7 +7,8 @@ wanted configuration, whatever is missing is created, so running it twice change
 Names come from settings: the bucket and tables by name (the sessions table defaults to
 Flask-Session's ``Sessions``), the jobs queue from the last path
 segment of IMAGESERVICE_QUEUE_URL, its dead-letter queue from IMAGESERVICE_DEAD_LETTER_QUEUE_URL
-the same way, or else ``<queue name>-dlq``.
+the same way, or else ``<queue name>-dlq``; the image-events topic (when IMAGESERVICE_TOPIC_ARN is
+set) by the last part of its ARN.
 """
 
 from __future__ import annotations
@@ -92,11 +93,24 @@ def setup_resources(settings: Settings, clients: AwsClients | None = None) -> It
     else:
         yield f"bucket {settings.bucket}: ObjectCreated under {', '.join(ORIGINAL_PREFIXES)} -> queue {queue_name}"
 
+    if settings.topic_arn:
+        yield _ensure_topic(clients.sns, settings.topic_arn)
+
     yield _ensure_table(dynamodb, settings.table, [("user_id", "HASH"), ("image_id", "RANGE")])
     yield _ensure_ttl(dynamodb, settings.table, IMAGES_TABLE_TTL)
     session_table = settings.session_table or FLASK_SESSION_DEFAULT_TABLE
     yield _ensure_table(dynamodb, session_table, [("id", "HASH")])
     yield _ensure_ttl(dynamodb, session_table, SESSIONS_TABLE_TTL)
+
+
+def _ensure_topic(sns: Any, topic_arn: str) -> str:
+    """The image-events topic named by the last part of IMAGESERVICE_TOPIC_ARN (CreateTopic is
+    idempotent: it answers the existing topic's ARN)."""
+    name = topic_arn.rsplit(":", 1)[-1]
+    made = sns.create_topic(Name=name)["TopicArn"]
+    if made != topic_arn:
+        return f"topic {name}: {made}; note: set IMAGESERVICE_TOPIC_ARN to it"
+    return f"topic {name}: ready ({made})"
 
 
 def _ensure_queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
@@ -154,7 +168,7 @@ def _cors(public_url: str) -> dict[str, Any]:
         "ID": "BrowserUploadsAndDownloads",
         "AllowedOrigins": [_origin(public_url)],
         "AllowedMethods": ["PUT", "GET", "HEAD"],
-        "AllowedHeaders": ["Content-Type"],
+        "AllowedHeaders": ["Content-Type", "If-None-Match"],  # single-use upload URLs
         "ExposeHeaders": ["ETag"],
         "MaxAgeSeconds": 3000,
     }]}

@@ -16,16 +16,15 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import quote, urlencode, urlsplit
 
-from ...core.errors import Forbidden, ServiceError, UnsupportedMediaType
+from ...core.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from ...core.filenames import content_disposition
 from ...core.records import PresignedDownload, PresignedUpload
 from ...core.timeutil import epoch_to_iso
-from ...ports import BlobNotFound, BlobTooLarge
+from ...ports import SINGLE_USE_UPLOAD_HEADERS, BlobNotFound, BlobTooLarge, VerifiedRequest
 
 KEY_RE = re.compile(r"^[^\x00-\x1f\x7f\\]{1,1024}$")
 BLOB_ROUTE = "/blobs/"
@@ -37,15 +36,6 @@ def safe_key(key: str) -> str:
     if not KEY_RE.match(key) or any(not part or part.startswith(".") for part in key.split("/")):
         raise ValueError(f"invalid blob key {key!r}")
     return key
-
-
-@dataclass(frozen=True)
-class VerifiedRequest:
-    key: str
-    content_type: str | None
-    content_length: int | None
-    response_type: str | None
-    disposition: str | None
 
 
 class LocalUrlSigner:
@@ -93,7 +83,10 @@ class LocalUrlSigner:
 
 
 class FilesystemBlobStore:
-    """Objects as files under ``root``; writes are atomic (temp file + rename)."""
+    """Objects as files under ``root``; writes are atomic (temp file + rename).
+
+    Also the local SignedUrlEndpoint: the blobs blueprint verifies and receives through it.
+    """
 
     def __init__(self, root: Path, signer: LocalUrlSigner):
         self.root = Path(root)
@@ -106,10 +99,13 @@ class FilesystemBlobStore:
         """Store ``data`` at ``key``, replacing any previous object atomically."""
         self.put_stream(key, [data])
 
-    def put_stream(self, key: str, chunks, max_bytes: int | None = None) -> int:
+    def put_stream(self, key: str, chunks, max_bytes: int | None = None, *, exclusive: bool = False) -> int:
         """Write an iterable of byte chunks to ``key`` atomically; returns the size.
 
-        Raises BlobTooLarge (and keeps nothing) when more than ``max_bytes`` arrive.
+        Raises BlobTooLarge (and keeps nothing) when more than ``max_bytes`` arrive. With
+        ``exclusive``, raises FileExistsError (and keeps nothing) when ``key`` already holds an
+        object: the file is linked into place, which the filesystem refuses atomically, so two
+        racing uploads cannot both win.
         """
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,11 +118,29 @@ class FilesystemBlobStore:
                     if max_bytes is not None and written > max_bytes:
                         raise BlobTooLarge(written)
                     fh.write(chunk)
-            os.replace(tmp, path)
+            if exclusive:
+                os.link(tmp, path)
+                Path(tmp).unlink()
+            else:
+                os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         return written
+
+    def receive_upload(self, key: str, chunks, max_bytes: int) -> int:
+        """An upload through a signed URL: stored only where no object is (single use)."""
+        try:
+            return self.put_stream(key, chunks, max_bytes=max_bytes, exclusive=True)
+        except FileExistsError:
+            raise Conflict("This upload URL has been used: the object exists and cannot be replaced.",
+                           code="already_uploaded") from None
+        except BlobTooLarge:
+            raise PayloadTooLarge(f"At most {max_bytes} bytes may be uploaded here.", code="too_large") from None
+
+    def verify(self, method: str, key: str, params) -> VerifiedRequest:
+        """Check a signed URL (see LocalUrlSigner.verify)."""
+        return self.signer.verify(method, key, params)
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         """The object's bytes; BlobNotFound when missing, BlobTooLarge past ``max_bytes``."""
@@ -141,11 +155,11 @@ class FilesystemBlobStore:
             raise BlobNotFound(key) from None
 
     def open(self, key: str):
-        """A binary file object for streaming the object to a client; BlobNotFound when missing."""
+        """A binary file object for streaming the object to a client; NotFound when missing."""
         try:
             return open(self._path(key), "rb")
         except FileNotFoundError:
-            raise BlobNotFound(key) from None
+            raise NotFound("No such object.", code="object_not_found") from None
 
     def size(self, key: str) -> int | None:
         try:
@@ -192,7 +206,8 @@ class FilesystemBlobStore:
             **{"X-Content-Type": content_type or "", "X-Content-Length": str(content_length or "")},
         )
         headers = {"Content-Type": content_type} if content_type else {}
-        return PresignedUpload(url=url, method="PUT", headers=headers, expires_at=epoch_to_iso(expires))
+        return PresignedUpload(url=url, method="PUT", headers={**headers, **SINGLE_USE_UPLOAD_HEADERS},
+                               expires_at=epoch_to_iso(expires))
 
     def presign_download(
         self, key: str, *, expires_in: int, filename: str, content_type: str, attachment: bool

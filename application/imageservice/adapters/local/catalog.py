@@ -1,20 +1,51 @@
-"""SQLite Catalog: one row per image (JSON body + the columns we query on), a tag table, tokens."""
+"""SQLite Catalog: one row per image (JSON body + the columns we query on), a tag table, tokens,
+per-owner usage counters, fixed-window rate counters and idempotency keys.
+
+Counters change in the same ``BEGIN IMMEDIATE`` transaction as the rows they count, so quota
+and rate checks are exact under any number of threads and processes, and cost one primary-key
+read instead of a scan of the owner's images. Every list query is a range on an index ordered
+by image_id (ids are time-sortable, so a created_at bound is also an image_id bound).
+"""
 
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
+from ...core import ids
 from ...core.cursor import decode_cursor, encode_cursor
 from ...core.errors import Conflict
-from ...core.records import PENDING, PROCESSING, ImageRecord, ListQuery, Page, Token, Usage
-from .sqlite import SqliteDatabase
+from ...core.records import (
+    CREATE_RATE,
+    CREATE_WINDOW_SECONDS,
+    DONE,
+    IN_FLIGHT,
+    PENDING,
+    PROCESSING,
+    IdempotencyEntry,
+    ImageRecord,
+    ListQuery,
+    OwnerLimits,
+    Page,
+    Token,
+    Usage,
+    fixed_window,
+)
+from ...core.timeutil import epoch_to_iso
+from .sqlite import SqliteDatabase, table_exists
 
-SCHEMA = """
+USAGE_TABLE = """
+CREATE TABLE IF NOT EXISTS usage (
+    user_id TEXT PRIMARY KEY,
+    images INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0
+)
+"""
+
+SCHEMA = USAGE_TABLE + """;
 CREATE TABLE IF NOT EXISTS images (
     image_id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
@@ -24,10 +55,11 @@ CREATE TABLE IF NOT EXISTS images (
     upload_expires_at TEXT,
     lease_until TEXT,
     size INTEGER NOT NULL DEFAULT 0,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    extra_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS images_by_owner ON images (user_id, image_id DESC);
-CREATE INDEX IF NOT EXISTS images_by_owner_created ON images (user_id, created_at);
+CREATE INDEX IF NOT EXISTS images_by_owner_status ON images (user_id, status, image_id DESC);
 CREATE INDEX IF NOT EXISTS images_by_expiry ON images (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS images_pending ON images (upload_expires_at) WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS image_tags (
@@ -48,57 +80,112 @@ CREATE TABLE IF NOT EXISTS rate_counters (
     window_start INTEGER NOT NULL,
     count INTEGER NOT NULL,
     PRIMARY KEY (bucket, name)
-)
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    user_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    response TEXT,
+    image_id TEXT,
+    expires_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)
 """
+
+# The columns a record is read from: the JSON body, and extra_bytes, which only add_bytes
+# changes (a put of a stale copy must not undo it).
+_SELECT = "i.body, i.extra_bytes"
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a catalog made by an earlier version up to date (runs inside the schema's write
+    transaction, before the CREATE ... IF NOT EXISTS statements)."""
+    if not table_exists(conn, "images"):
+        return  # a new database: the schema makes everything
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(images)")}
+    if "extra_bytes" not in columns:
+        conn.execute("ALTER TABLE images ADD COLUMN extra_bytes INTEGER NOT NULL DEFAULT 0")
+    # Time filters are image_id ranges now; this index only tempted the planner into sorting.
+    conn.execute("DROP INDEX IF EXISTS images_by_owner_created")
+    if not table_exists(conn, "usage"):
+        conn.execute(USAGE_TABLE)
+        conn.execute(
+            "INSERT INTO usage (user_id, images, bytes)"
+            " SELECT user_id, COUNT(*), COALESCE(SUM(size + extra_bytes), 0) FROM images GROUP BY user_id"
+        )
 
 
 class SqliteCatalog:
-    def __init__(self, path: Path):
-        self.db = SqliteDatabase(path, SCHEMA)
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time):
+        """``clock``: epoch seconds, for rate windows and idempotency expiry."""
+        self.db = SqliteDatabase(path, SCHEMA, migrate=migrate)
+        self.clock = clock
 
     # -- images -------------------------------------------------------------------------------
 
-    def create(self, record: ImageRecord) -> None:
-        """Insert a new record; Conflict when the id exists."""
+    def create(self, record: ImageRecord, *, limits: OwnerLimits | None = None) -> None:
+        """Insert a new record and count it in the owner's usage and creation rate, in one
+        transaction.
+
+        With ``limits``: raises Conflict (``quota_exceeded``) when the owner would hold more
+        than ``limits.images`` images or ``limits.bytes`` bytes, TooManyRequests
+        (``rate_limited``, with ``retry_after``) past ``limits.per_minute`` creations in the
+        current minute. Raises Conflict (``exists``) when the id exists.
+        """
+        size = record.size or 0
         with self.db.transaction() as conn:
+            if limits is not None:
+                limits.check_room(_usage(conn, record.user_id), 1, size)
+            wait = _hit(conn, record.user_id, CREATE_RATE, limits.per_minute if limits else None,
+                        CREATE_WINDOW_SECONDS, self.clock())
+            if wait is not None:
+                raise limits.rate_limited(wait)  # type: ignore[union-attr]
             try:
                 conn.execute(
                     "INSERT INTO images (image_id, user_id, status, created_at, expires_at, upload_expires_at,"
-                    " lease_until, size, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    _columns(record),
+                    " lease_until, size, body, extra_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _columns(record) + (record.extra_bytes,),
                 )
             except sqlite3.IntegrityError:
                 raise Conflict(f"image {record.image_id} exists", code="exists") from None
             _write_tags(conn, record)
+            _add_usage(conn, record.user_id, 1, size + record.extra_bytes)
 
     def get(self, user_id: str, image_id: str) -> ImageRecord | None:
         row = self.db.connection().execute(
-            "SELECT body FROM images WHERE image_id = ? AND user_id = ?", (image_id, user_id)
+            f"SELECT {_SELECT} FROM images i WHERE image_id = ? AND user_id = ?", (image_id, user_id)
         ).fetchone()
         return _record(row)
 
     def put(self, record: ImageRecord, *, expect_status: Iterable[str] | None = None) -> bool:
-        """Replace the record (conditionally on its stored status); False when not written."""
-        sql = (
-            "UPDATE images SET user_id = ?, status = ?, created_at = ?, expires_at = ?, upload_expires_at = ?,"
-            " lease_until = ?, size = ?, body = ? WHERE image_id = ? AND user_id = ?"
-        )
-        params: list = list(_columns(record)[1:]) + [record.image_id, record.user_id]
-        if expect_status is not None:
-            statuses = list(expect_status)
-            sql += f" AND status IN ({','.join('?' * len(statuses))})"
-            params += statuses
+        """Replace the record (conditionally on its stored status); False when not written.
+        A change of ``size`` moves the owner's byte usage by the difference, in the same
+        transaction; ``extra_bytes`` is add_bytes' alone and is kept."""
+        statuses = None if expect_status is None else list(expect_status)
         with self.db.transaction() as conn:
-            changed = conn.execute(sql, params).rowcount == 1
-            if changed:
-                _write_tags(conn, record)
-        return changed
+            old = conn.execute(
+                "SELECT status, size FROM images WHERE image_id = ? AND user_id = ?", (record.image_id, record.user_id)
+            ).fetchone()
+            if old is None or (statuses is not None and old["status"] not in statuses):
+                return False
+            conn.execute(
+                "UPDATE images SET status = ?, created_at = ?, expires_at = ?, upload_expires_at = ?,"
+                " lease_until = ?, size = ?, body = ? WHERE image_id = ?",
+                _columns(record)[2:] + (record.image_id,),
+            )
+            _write_tags(conn, record)
+            delta = (record.size or 0) - old["size"]
+            if delta:
+                _add_usage(conn, record.user_id, 0, delta)
+        return True
 
     def claim(self, user_id: str, image_id: str, *, now: str, lease_until: str) -> ImageRecord | None:
         """pending, or processing with a lapsed lease -> processing with our lease."""
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT body FROM images WHERE image_id = ? AND user_id = ?"
+                f"SELECT {_SELECT} FROM images i WHERE image_id = ? AND user_id = ?"
                 " AND (status = ? OR (status = ? AND (lease_until IS NULL OR lease_until < ?)))",
                 (image_id, user_id, PENDING, PROCESSING, now),
             ).fetchone()
@@ -113,75 +200,110 @@ class SqliteCatalog:
         return record
 
     def list(self, query: ListQuery) -> Page:
-        """Newest first by image_id (time-sortable); the cursor is the last id returned."""
-        clauses, params = ["i.user_id = ?"], [query.user_id]
-        table = "images i"
-        if query.tag:
-            table = "image_tags t JOIN images i ON i.image_id = t.image_id"
-            clauses.append("t.user_id = ? AND t.tag = ?")
-            params += [query.user_id, query.tag]
-        if query.status:
-            clauses.append("i.status = ?")
-            params.append(query.status)
-        if query.since:
-            clauses.append("i.created_at >= ?")
-            params.append(query.since)
-        if query.until:
-            clauses.append("i.created_at <= ?")
-            params.append(query.until)
-        after = decode_cursor(query.cursor)
-        if after:
-            clauses.append("i.image_id < ?")
-            params.append(after)
-        rows = self.db.connection().execute(
-            f"SELECT i.body FROM {table} WHERE {' AND '.join(clauses)} ORDER BY i.image_id DESC LIMIT ?",
-            params + [query.limit + 1],
-        ).fetchall()
+        """Newest first by image_id; every shape walks one index range in id order (no sort):
+        the owner's ids, the owner's ids of one status, or the owner's ids of one tag, bounded
+        by the cursor and by the ids the created_at range can hold. Raises BadRequest
+        (``invalid_cursor``)."""
+        sql, params = list_sql(query)
+        rows = self.db.connection().execute(sql, params).fetchall()
         records = [_record(r) for r in rows[: query.limit]]
         more = len(rows) > query.limit
-        return Page(images=records, next_cursor=encode_cursor(records[-1].image_id) if more else None)  # type: ignore[union-attr]
+        cursor = encode_cursor(query.user_id, records[-1].image_id) if more else None  # type: ignore[union-attr]
+        return Page(images=records, next_cursor=cursor)  # type: ignore[arg-type]
 
     def delete(self, user_id: str, image_id: str) -> None:
+        """Remove the record and release its bytes (size + extra_bytes) and image from the
+        owner's usage; the creation rate window keeps counting it. A missing one is not an error."""
         with self.db.transaction() as conn:
-            conn.execute("DELETE FROM images WHERE image_id = ? AND user_id = ?", (image_id, user_id))
+            row = conn.execute(
+                "SELECT size, extra_bytes FROM images WHERE image_id = ? AND user_id = ?", (image_id, user_id)
+            ).fetchone()
+            if row is None:
+                return
+            conn.execute("DELETE FROM images WHERE image_id = ?", (image_id,))
+            _add_usage(conn, user_id, -1, -(row["size"] + row["extra_bytes"]))
+
+    def usage(self, user_id: str) -> Usage:
+        """The owner's counters: one primary-key read."""
+        return _usage(self.db.connection(), user_id)
+
+    def add_bytes(self, user_id: str, image_id: str, delta: int, *, limit: int | None) -> bool:
+        """Count ``delta`` more bytes (a conversion output) on the image and in the owner's
+        usage, atomically. False, and nothing counted, when the owner would then hold more than
+        ``limit`` bytes, or the image is gone."""
+        with self.db.transaction() as conn:
+            if limit is not None and delta > 0 and _usage(conn, user_id).bytes + delta > limit:
+                return False
+            changed = conn.execute(
+                "UPDATE images SET extra_bytes = extra_bytes + ? WHERE image_id = ? AND user_id = ?",
+                (delta, image_id, user_id),
+            ).rowcount
+            if not changed:
+                return False
+            _add_usage(conn, user_id, 0, delta)
+        return True
 
     def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
                  cost: int = 1) -> int | None:
-        """Fixed-window counter: add ``cost`` when the window's count stays within ``limit`` and
-        return None; else count nothing and return the seconds until the window ends."""
-        now = time.time()
-        start = int(now // window_seconds) * window_seconds
+        """Count ``cost`` in the fixed window of ``window_seconds``: None when the window's count
+        stays within ``limit`` (and it is counted), else the seconds until the window ends
+        (nothing counted)."""
         with self.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT window_start, count FROM rate_counters WHERE bucket = ? AND name = ?", (user_id_or_bucket, name)
-            ).fetchone()
-            count = row[1] if row is not None and row[0] == start else 0
-            if count + cost > limit:
-                return max(1, math.ceil(start + window_seconds - now))
-            conn.execute(
-                "INSERT INTO rate_counters (bucket, name, window_start, count) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (bucket, name) DO UPDATE SET window_start = excluded.window_start, count = excluded.count",
-                (user_id_or_bucket, name, start, count + cost),
-            )
-        return None
-
-    def usage(self, user_id: str) -> Usage:
-        row = self.db.connection().execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM images WHERE user_id = ?", (user_id,)
-        ).fetchone()
-        return Usage(images=row[0], bytes=row[1])
+            return _hit(conn, user_id_or_bucket, name, limit, window_seconds, self.clock(), cost)
 
     def expired(self, now: str, limit: int = 100) -> list[ImageRecord]:
         rows = self.db.connection().execute(
-            "SELECT body FROM images WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT ?", (now, limit)
+            f"SELECT {_SELECT} FROM images i WHERE expires_at IS NOT NULL AND expires_at < ? LIMIT ?", (now, limit)
         ).fetchall()
         return [_record(r) for r in rows]  # type: ignore[misc]
 
     def abandoned(self, now: str, limit: int = 100) -> list[ImageRecord]:
         rows = self.db.connection().execute(
-            "SELECT body FROM images WHERE status = 'pending' AND upload_expires_at < ? LIMIT ?", (now, limit)
+            f"SELECT {_SELECT} FROM images i WHERE status = 'pending' AND upload_expires_at < ? LIMIT ?", (now, limit)
         ).fetchall()
         return [_record(r) for r in rows]  # type: ignore[misc]
+
+    # -- idempotency keys ---------------------------------------------------------------------
+
+    def idempotency_begin(self, user_id: str, key: str, fingerprint: str, expires_at: str) -> IdempotencyEntry | None:
+        """Take ``key`` for a request with this ``fingerprint`` until ``expires_at`` (ISO 8601).
+
+        None: the caller now owns the key (an in-flight entry is stored). Otherwise the live
+        entry someone stored before (in flight, or done with its response). Expired entries
+        count as absent and are swept here.
+        """
+        now = epoch_to_iso(self.clock())
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now,))
+            row = conn.execute(
+                "SELECT fingerprint, state, response, image_id FROM idempotency WHERE user_id = ? AND key = ?",
+                (user_id, key),
+            ).fetchone()
+            if row is not None:
+                return IdempotencyEntry(
+                    fingerprint=row["fingerprint"], state=row["state"],
+                    response=json.loads(row["response"]) if row["response"] else None, image_id=row["image_id"],
+                )
+            conn.execute(
+                "INSERT INTO idempotency (user_id, key, fingerprint, state, expires_at) VALUES (?, ?, ?, ?, ?)",
+                (user_id, key, fingerprint, IN_FLIGHT, expires_at),
+            )
+        return None
+
+    def idempotency_finish(self, user_id: str, key: str, image_id: str, response: dict[str, Any]) -> None:
+        """Store the answer of the request that owns ``key``; later requests get it back."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE idempotency SET state = ?, response = ?, image_id = ? WHERE user_id = ? AND key = ?",
+                (DONE, json.dumps(response, separators=(",", ":")), image_id, user_id, key),
+            )
+
+    def idempotency_abandon(self, user_id: str, key: str) -> None:
+        """The owner of an in-flight key failed: free the key (a finished one stays)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "DELETE FROM idempotency WHERE user_id = ? AND key = ? AND state = ?", (user_id, key, IN_FLIGHT)
+            )
 
     # -- tokens -------------------------------------------------------------------------------
 
@@ -202,6 +324,70 @@ class SqliteCatalog:
         self.db.ping()
 
 
+def list_sql(query: ListQuery) -> tuple[str, list[Any]]:
+    """The one SELECT a list query runs (tests/integration/test_catalog_plans.py checks each
+    shape's plan). Raises BadRequest (``invalid_cursor``)."""
+    after = decode_cursor(query.cursor, query.user_id)
+    low, high = ids.id_range(query.since, query.until)
+    if query.tag:
+        # Walk the tag index in id order and fetch each image by primary key.
+        source = "image_tags t INDEXED BY image_tags_by_owner_tag JOIN images i ON i.image_id = t.image_id"
+        clauses, params = ["t.user_id = ?", "t.tag = ?", "i.user_id = ?"], [query.user_id, query.tag, query.user_id]
+        order = "t.image_id"
+        if query.status:
+            clauses.append("i.status = ?")
+            params.append(query.status)
+    elif query.status:
+        source, order = "images i INDEXED BY images_by_owner_status", "i.image_id"
+        clauses, params = ["i.user_id = ?", "i.status = ?"], [query.user_id, query.status]
+    else:
+        source, order = "images i INDEXED BY images_by_owner", "i.image_id"
+        clauses, params = ["i.user_id = ?"], [query.user_id]
+    for op, bound in ((">=", low), ("<=", high), ("<", after)):
+        if bound:
+            clauses.append(f"{order} {op} ?")
+            params.append(bound)
+    if query.since:
+        clauses.append("i.created_at >= ?")
+        params.append(query.since)
+    if query.until:
+        clauses.append("i.created_at <= ?")
+        params.append(query.until)
+    sql = f"SELECT {_SELECT} FROM {source} WHERE {' AND '.join(clauses)} ORDER BY {order} DESC LIMIT ?"
+    return sql, params + [query.limit + 1]
+
+
+def _usage(conn: sqlite3.Connection, user_id: str) -> Usage:
+    row = conn.execute("SELECT images, bytes FROM usage WHERE user_id = ?", (user_id,)).fetchone()
+    return Usage(images=row["images"], bytes=row["bytes"]) if row else Usage(images=0, bytes=0)
+
+
+def _add_usage(conn: sqlite3.Connection, user_id: str, images: int, size: int) -> None:
+    conn.execute(
+        "INSERT INTO usage (user_id, images, bytes) VALUES (?, ?, ?) ON CONFLICT (user_id)"
+        " DO UPDATE SET images = images + excluded.images, bytes = bytes + excluded.bytes",
+        (user_id, images, size),
+    )
+
+
+def _hit(conn: sqlite3.Connection, bucket: str, name: str, limit: int | None, window: int, now: float,
+         cost: int = 1) -> int | None:
+    """``cost`` in the fixed window containing ``now``: None when counted, else seconds to wait."""
+    start, left = fixed_window(now, window)
+    row = conn.execute(
+        "SELECT window_start, count FROM rate_counters WHERE bucket = ? AND name = ?", (bucket, name)
+    ).fetchone()
+    count = row["count"] if row is not None and row["window_start"] == start else 0
+    if limit is not None and count + cost > limit:
+        return left
+    conn.execute(
+        "INSERT INTO rate_counters (bucket, name, window_start, count) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (bucket, name) DO UPDATE SET window_start = excluded.window_start, count = excluded.count",
+        (bucket, name, start, count + cost),
+    )
+    return None
+
+
 def _body(record: ImageRecord) -> str:
     return json.dumps(record.to_dict(), separators=(",", ":"))
 
@@ -214,7 +400,11 @@ def _columns(record: ImageRecord) -> tuple:
 
 
 def _record(row) -> ImageRecord | None:
-    return ImageRecord.from_dict(json.loads(row["body"])) if row else None
+    if row is None:
+        return None
+    data = json.loads(row[0])
+    data["extra_bytes"] = row[1]
+    return ImageRecord.from_dict(data)
 
 
 def _write_tags(conn: sqlite3.Connection, record: ImageRecord) -> None:

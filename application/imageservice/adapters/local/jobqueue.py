@@ -7,7 +7,9 @@ cannot remove a job someone else is now working on.
 
 from __future__ import annotations
 
+import json
 import secrets
+import sqlite3
 import time
 from pathlib import Path
 
@@ -24,10 +26,22 @@ CREATE TABLE IF NOT EXISTS jobs (
     receipt TEXT,
     dead INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'process',
+    payload TEXT,
+    request_id TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_visible ON jobs (dead, visible_at)
 """
+
+
+# Columns added after the first release, with their declarations (see _conn).
+ADDED_COLUMNS = {"kind": "TEXT NOT NULL DEFAULT 'process'", "payload": "TEXT", "request_id": "TEXT"}
+
+
+def _job(row) -> Job:
+    payload = json.loads(row["payload"]) if row["payload"] else None
+    return Job(row["key"], row["source"], request_id=row["request_id"], kind=row["kind"], payload=payload)
 
 
 class SqliteJobQueue:
@@ -36,14 +50,31 @@ class SqliteJobQueue:
         self.visibility_timeout = visibility_timeout
         self.max_attempts = max_attempts
         self._clock = clock
+        self._columns_checked = False
+
+    def _conn(self):
+        """The connection, after adding the columns a queue file from an older version lacks."""
+        conn = self.db.connection()
+        if not self._columns_checked:
+            have = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
+            for column, declaration in ADDED_COLUMNS.items():
+                if column not in have:
+                    try:
+                        conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {declaration}")
+                    except sqlite3.OperationalError:  # another process added it first
+                        pass
+            self._columns_checked = True
+        return conn
 
     def send(self, job: Job) -> None:
         """Enqueue ``job``, visible at once."""
         now = self._clock()
-        with self.db.transaction() as conn:
+        payload = json.dumps(job.payload, separators=(",", ":")) if job.payload is not None else None
+        with self.db.transaction(self._conn()) as conn:
             conn.execute(
-                "INSERT INTO jobs (key, source, visible_at, created_at) VALUES (?, ?, ?, ?)",
-                (job.key, job.source, now, now),
+                "INSERT INTO jobs (key, source, visible_at, created_at, kind, payload, request_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job.key, job.source, now, now, job.kind, payload, job.request_id),
             )
 
     def receive(self, max_jobs: int = 1, wait_seconds: float = 0) -> list[ReceivedJob]:
@@ -61,9 +92,9 @@ class SqliteJobQueue:
     def _take(self, max_jobs: int) -> list[ReceivedJob]:
         now = self._clock()
         taken = []
-        with self.db.transaction() as conn:
+        with self.db.transaction(self._conn()) as conn:
             rows = conn.execute(
-                "SELECT id, key, source, attempts FROM jobs WHERE dead = 0 AND visible_at <= ?"
+                "SELECT id, key, source, attempts, kind, payload, request_id FROM jobs WHERE dead = 0 AND visible_at <= ?"
                 " ORDER BY visible_at, id LIMIT ?",
                 (now, max_jobs),
             ).fetchall()
@@ -73,7 +104,7 @@ class SqliteJobQueue:
                     "UPDATE jobs SET visible_at = ?, attempts = attempts + 1, receipt = ? WHERE id = ?",
                     (now + self.visibility_timeout, receipt, row["id"]),
                 )
-                taken.append(ReceivedJob(Job(row["key"], row["source"]), receipt, row["attempts"] + 1,
+                taken.append(ReceivedJob(_job(row), receipt, row["attempts"] + 1,
                                          visible_again_at=now + self.visibility_timeout))
         return taken
 
@@ -93,10 +124,11 @@ class SqliteJobQueue:
         return not dead
 
     def dead_letters(self, limit: int = 100) -> list[tuple[Job, str]]:
-        rows = self.db.connection().execute(
-            "SELECT key, source, last_error FROM jobs WHERE dead = 1 ORDER BY id LIMIT ?", (limit,)
+        rows = self._conn().execute(
+            "SELECT key, source, kind, payload, request_id, last_error FROM jobs WHERE dead = 1 ORDER BY id LIMIT ?",
+            (limit,),
         ).fetchall()
-        return [(Job(r["key"], r["source"]), r["last_error"] or "") for r in rows]
+        return [(_job(r), r["last_error"] or "") for r in rows]
 
     def depth(self) -> int:
         return self.db.connection().execute("SELECT COUNT(*) FROM jobs WHERE dead = 0").fetchone()[0]

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ...core.errors import TransientError
 
@@ -20,9 +20,12 @@ BUSY_TIMEOUT_MS = 15_000
 
 
 class SqliteDatabase:
-    def __init__(self, path: Path, schema: str):
+    def __init__(self, path: Path, schema: str, migrate: Callable[[sqlite3.Connection], None] | None = None):
+        """``migrate`` runs before ``schema``'s statements, in the same write transaction, so an
+        existing database is brought up to date exactly once even with many processes opening it."""
         self.path = Path(path)
         self._schema = schema
+        self._migrate = migrate
         self._local = threading.local()
         self._schema_lock = threading.Lock()
         self._schema_ready = False
@@ -47,6 +50,8 @@ class SqliteDatabase:
             if self._schema_ready:
                 return
             with self.transaction(conn):
+                if self._migrate is not None:
+                    self._migrate(conn)
                 for statement in _statements(self._schema):
                     conn.execute(statement)
             self._schema_ready = True
@@ -70,6 +75,10 @@ class SqliteDatabase:
 
     def ping(self) -> None:
         self.connection().execute("SELECT 1").fetchone()
+
+
+def table_exists(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def _statements(script: str) -> list[str]:

@@ -131,6 +131,14 @@ def open_within_limits(data: bytes, limits: ImagingLimits) -> Iterator[Source]:
         with rejecting_decode_errors():
             frames = _count_frames(image, data, limits)
         _check_frame_count(frames, image.size, limits)
+        if image.format == "PNG":
+            _check_png_complete(data)
+            if "exif" not in image.info:
+                # Pillow's getexif() decodes a PNG's pixels to reach an eXIf chunk behind them.
+                # Do that decode here, where its errors reject the image: the metadata read
+                # below forgives errors, and once swallowed a truncation left missing pixels.
+                with rejecting_decode_errors():
+                    image.load()
         exif = metadata.read_exif(image)
         orientation = metadata.orientation_of(exif)
         if image.format in _ORIENTED_BY_DECODER:
@@ -259,8 +267,8 @@ def _count_gif_frames(data: bytes, cap: int, limits: ImagingLimits) -> int:
         if block == 0x21:  # extension: label, then data sub-blocks
             position = _skip_gif_sub_blocks(data, position + 2)
         elif block == 0x2C:  # image descriptor
-            if position + 10 > len(data):  # truncated: count what is there
-                break
+            if position + 10 > len(data):
+                raise _truncated("the GIF ends inside an image descriptor")
             left, top, width, height = struct.unpack_from("<HHHH", data, position + 1)
             canvas_width, canvas_height = max(canvas_width, left + width), max(canvas_height, top + height)
             _check_frame_pixels((canvas_width, canvas_height), limits)
@@ -280,13 +288,39 @@ def _count_gif_frames(data: bytes, cap: int, limits: ImagingLimits) -> int:
             if not found:
                 break
             position = found.start()
+    else:
+        if frames < cap:  # the data ran out before the trailer: the last frame may be cut short
+            raise _truncated("the GIF ends before its trailer")
     return max(frames, 1)
 
 
 def _skip_gif_sub_blocks(data: bytes, position: int) -> int:
+    """The position after a run of data sub-blocks; a run the data ends inside is truncated."""
     while position < len(data):
         length = data[position]
         position += 1 + length
         if length == 0:
-            break
-    return position
+            return position
+    raise _truncated("the GIF ends inside a block")
+
+
+def _truncated(where: str) -> ImageRejected:
+    return ImageRejected("corrupt", f"the file is truncated: {where}")
+
+
+def _check_png_complete(data: bytes) -> None:
+    """Every chunk whole and an IEND at the end of the chunk sequence.
+
+    Pillow stops reading a PNG once it has the pixels of the frame it decodes: a file cut
+    inside a later APNG frame, or inside the zlib checksum, would otherwise pass.
+    """
+    position = 8
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        position += 12 + length  # length, type, payload, CRC
+        if position > len(data):
+            raise _truncated(f"the PNG ends inside its {kind.decode('latin-1')!r} chunk")
+        if kind == b"IEND":
+            return
+    raise _truncated("the PNG ends before its IEND chunk")

@@ -1,17 +1,121 @@
-"""The OpenAPI 3.1 description of the JSON API, built from Python so it stays next to the views."""
+"""The OpenAPI 3.1 document, generated: schemas from the classes that validate the requests and
+shape the answers (``commands.py``, ``core/conversions.py``, ``core/records.py``), plus the
+table of paths below. Nothing here restates a field by hand, so spec and checks cannot drift."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
+
+from pydantic import TypeAdapter
 
 from ... import __version__
-from ...core.imaging import CONVERT_FORMATS, FITS
-from ...core.records import STATUSES
+from ...commands import (
+    Completion,
+    Conversion,
+    DownloadCommand,
+    DownloadLink,
+    ListCommand,
+    UpdateCommand,
+    UploadCommand,
+    UploadTicket,
+    UsageReport,
+)
+from ...core import conversions
+from ...core.records import PUBLIC_FIELDS, STATUSES, ImageRecord
 
+REF = "#/components/schemas/{model}"
+ERROR_STATUSES = {
+    400: "Malformed request", 401: "No valid token or session", 403: "Forbidden",
+    404: "Not found", 409: "Conflict", 413: "Too large", 415: "Unsupported media type",
+    422: "Unprocessable", 429: "Too many requests (see Retry-After)",
+}
+
+
+# -- schemas -------------------------------------------------------------------------------------
+
+
+def _schema(kind: Any, mode: str = "validation") -> dict:
+    """A class's JSON Schema (draft 2020-12, which OpenAPI 3.1 uses as is), refs into components."""
+    schema = TypeAdapter(kind).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+    schema.pop("$defs", None)
+    return schema
+
+
+def _image_schema() -> dict:
+    """The record as the API shows it: ImageRecord's public fields (its internals never leave)."""
+    schema = _schema(ImageRecord, "serialization")
+    schema["properties"] = {name: schema["properties"][name] for name in PUBLIC_FIELDS}
+    schema["required"] = ["image_id", "user_id", "status"]
+    schema["properties"]["status"]["enum"] = list(STATUSES)
+    schema["properties"]["error"] = {"anyOf": [{"$ref": REF.format(model="ErrorBody")}, {"type": "null"}]}
+    # ImageRecord types gps as dict[str, float] for brevity; altitude may be unknown (null).
+    schema["properties"]["gps"] = {"anyOf": [{"type": "object", "required": ["latitude", "longitude"], "properties": {
+        "latitude": {"type": "number"}, "longitude": {"type": "number"},
+        "altitude": {"type": ["number", "null"]}}}, {"type": "null"}], "description": "Owner only."}
+    schema["title"] = "Image"
+    return schema
+
+
+def _convert_schema() -> dict:
+    """ConversionRequest's fields, with the bounds conversion_request_from enforces."""
+    c = conversions
+    schema = _schema(c.ConversionRequest)
+    props = schema["properties"]
+    props["format"].update(enum=list(c.CONVERT_FORMATS), description="jpg and tif are accepted as aliases.")
+    props["fit"].update(enum=list(c.FITS))
+    for edge in ("width", "height"):
+        props[edge] = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}], "default": None}
+    props["quality"] = {"anyOf": [{"type": "integer", "minimum": c.QUALITY_RANGE[0], "maximum": c.QUALITY_RANGE[1]},
+                                  {"type": "null"}], "default": None,
+                        "description": "Ignored (and not part of the cache key) for lossless formats."}
+    props["enlarge"]["description"] = "Allow up to 2x the source's long edge (default: never larger)."
+    props["watermark"] = {"anyOf": [{"$ref": REF.format(model="WatermarkSpec")}, {"type": "null"}], "default": None}
+    props["user_id"] = {"type": "string", "description": "Admin tokens only: act for this user."}
+    schema["additionalProperties"] = True
+    schema["title"] = "ConvertRequest"
+    return schema
+
+
+def _watermark_schema() -> dict:
+    c = conversions
+    schema = _schema(c.WatermarkSpec)
+    props = schema["properties"]
+    props["text"] = {"type": "string", "minLength": 1, "maxLength": c.WATERMARK_TEXT_MAX}
+    props["image_id"] = {"type": "string", "description": "Another ready image of yours, used as a logo."}
+    props["position"].update(enum=list(c.WATERMARK_POSITIONS))
+    for name, (low, high) in (("opacity", c.OPACITY_RANGE), ("scale", c.SCALE_RANGE)):
+        props[name].update(minimum=low, maximum=high)
+    props["scale"]["description"] = "The mark's width as a fraction of the output's width."
+    schema["oneOf"] = [{"required": ["text"]}, {"required": ["image_id"]}]
+    schema["additionalProperties"] = False
+    return schema
+
+
+def _schemas() -> dict:
+    error_body = {"type": "object", "required": ["code", "message"],
+                  "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}
+    return {
+        "Image": _image_schema(),
+        "UploadRequest": _schema(UploadCommand),
+        "UpdateRequest": _schema(UpdateCommand),
+        "ConvertRequest": _convert_schema(),
+        "WatermarkSpec": _watermark_schema(),
+        "UploadTicket": _schema(UploadTicket, "serialization"),
+        "Completion": _schema(Completion, "serialization"),
+        "Download": _schema(DownloadLink, "serialization"),
+        "Conversion": _schema(Conversion, "serialization"),
+        "Usage": _schema(UsageReport, "serialization"),
+        "ErrorBody": error_body,
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": _ref("ErrorBody")}},
+    }
+
+
+# -- paths ---------------------------------------------------------------------------------------
 
 
 def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
+    return {"$ref": REF.format(model=name)}
 
 
 def _json(schema: dict, description: str) -> dict:
@@ -22,133 +126,68 @@ def _errors(*statuses: int) -> dict:
     return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
 
 
-def _param(name: str, where: str, schema: dict, description: str, required: bool = False) -> dict:
-    return {"name": name, "in": where, "required": required, "schema": schema, "description": description}
+def _body(name: str, required: bool) -> dict:
+    return {"required": required, "content": {"application/json": {"schema": _ref(name)}}}
 
 
-IMAGE_ID = _param("image_id", "path", {"type": "string"}, "The image id (ULID).", required=True)
-ACT_AS = _param("user_id", "query", {"type": "string"}, "Admin tokens only: act for this user.")
+def _query(model: Any, body_too: bool = False) -> list[dict]:
+    """A command's fields as query parameters (the nullable branch dropped: absent means null).
+    ``body_too``: the JSON body may carry them instead, so none is required in the query."""
+    schema = _schema(model)
+    params = []
+    for name, prop in schema["properties"].items():
+        variants = [v for v in prop.get("anyOf", [prop]) if v.get("type") != "null"]
+        plain = dict(variants[0]) if len(variants) == 1 else {"anyOf": variants}
+        plain.update({k: v for k, v in prop.items() if k in ("format", "enum", "minimum", "maximum")})
+        plain.pop("title", None)
+        plain.pop("description", None)
+        if prop.get("default") is not None:
+            plain["default"] = prop["default"]
+        required = not body_too and name in schema.get("required", [])
+        params.append({"name": name, "in": "query", "required": required,
+                       "schema": plain, "description": prop.get("description", "")})
+    return params
 
 
-@lru_cache(maxsize=1)
-def openapi_document() -> dict:
-    nullable_int = {"type": ["integer", "null"]}
-    nullable_str = {"type": ["string", "null"]}
-    derivative = {
-        "type": "object",
-        "properties": {
-            "width": {"type": "integer"}, "height": {"type": "integer"},
-            "format": {"type": "string"}, "bytes": {"type": "integer"},
-        },
-    }
-    image = {
-        "type": "object",
-        "required": ["image_id", "user_id", "status"],
-        "properties": {
-            "image_id": {"type": "string", "description": "Time-sortable unique id (ULID)."},
-            "user_id": {"type": "string"},
-            "status": {"type": "string", "enum": list(STATUSES)},
-            "filename": {"type": "string"},
-            "content_type": nullable_str,
-            "size": nullable_int,
-            "tags": {"type": "array", "items": {"type": "string"}},
-            "description": {"type": "string"},
-            "created_at": nullable_str, "uploaded_at": nullable_str,
-            "processed_at": nullable_str, "expires_at": nullable_str,
-            "width": nullable_int, "height": nullable_int,
-            "format": nullable_str, "mode": nullable_str, "frames": nullable_int,
-            "animated": {"type": ["boolean", "null"]},
-            "sha256": nullable_str,
-            "exif": {"type": "object", "additionalProperties": True,
-                     "description": "EXIF tags by Pillow's ExifTags.TAGS names."},
-            "gps": {"type": ["object", "null"], "properties": {
-                "latitude": {"type": "number"}, "longitude": {"type": "number"},
-                "altitude": {"type": ["number", "null"]}}},
-            "derivatives": {"type": "object", "additionalProperties": derivative},
-            "blurhash": nullable_str,
-            "error": {"oneOf": [{"type": "null"}, _ref("ErrorBody")]},
-        },
-    }
-    upload_request = {
-        "type": "object",
-        "properties": {
-            "content_type": {"type": "string", "example": "image/jpeg"},
-            "size": {"type": "integer", "minimum": 1},
-            "filename": {"type": "string"},
-            "tags": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
-            "description": {"type": "string"},
-            "user_id": {"type": "string", "description": "Your own (or any, with an admin token)."},
-        },
-    }
-    convert_request = {
-        "type": "object",
-        "required": ["format"],
-        "properties": {
-            "format": {"type": "string", "enum": list(CONVERT_FORMATS)},
-            "width": {"type": "integer", "minimum": 1},
-            "height": {"type": "integer", "minimum": 1},
-            "fit": {"type": "string", "enum": list(FITS), "default": "contain"},
-            "quality": {"type": "integer", "minimum": 1, "maximum": 100},
-        },
-    }
-    download = {
-        "type": "object",
-        "properties": {"download_url": {"type": "string"}, "expires_at": {"type": "string"}},
-    }
-    error_body = {
-        "type": "object", "required": ["code", "message"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-    }
-    error = {"type": "object", "required": ["error"], "properties": {"error": _ref("ErrorBody")}}
-    responses = {
-        f"E{status}": _json(_ref("Error"), text)
-        for status, text in {
-            400: "Malformed request", 401: "No valid token or session", 403: "Forbidden",
-            404: "Not found", 409: "Conflict", 413: "Too large", 415: "Unsupported media type",
-            422: "Unprocessable", 429: "Too many requests",
-        }.items()
-    }
-    list_params = [
-        _param("user_id", "query", {"type": "string"}, "Your own, or any with an admin token."),
-        _param("tag", "query", {"type": "string"}, "Only images with this tag."),
-        _param("status", "query", {"type": "string", "enum": list(STATUSES)}, "Only images in this state."),
-        _param("since", "query", {"type": "string", "format": "date-time"}, "created_at on or after (ISO 8601)."),
-        _param("until", "query", {"type": "string", "format": "date-time"}, "created_at on or before (ISO 8601)."),
-        _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "Page size."),
-        _param("cursor", "query", {"type": "string"}, "next_cursor of the previous page."),
-    ]
-    paths = {
+IMAGE_ID = {"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "The image id (ULID)."}
+ACT_AS = {"name": "user_id", "in": "query", "required": False, "schema": {"type": "string"},
+          "description": "Admin tokens only: act for this user."}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+    "description": "1-255 printable ASCII characters (else 400 invalid_idempotency_key). Within 24 h, the same key with the same body answers the same "
+                   "image_id; with another body 422 idempotency_key_reused; while the first is running 409 "
+                   "idempotency_key_in_flight.",
+}
+
+
+def _paths() -> dict:
+    return {
         "/api/images/upload": {"post": {
             "summary": "Start an upload: get a presigned URL to PUT the bytes to",
-            "parameters": [
-                _param(n, "query", {"type": "string"}, f"{n} (also accepted in the JSON body)")
-                for n in ("content_type", "size", "filename", "tags", "description", "user_id")
-            ],
-            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("UploadRequest")}}},
+            "parameters": [IDEMPOTENCY_KEY, *_query(UploadCommand, body_too=True)],
+            "requestBody": _body("UploadRequest", required=False),
             "responses": {"201": _json(_ref("UploadTicket"), "Upload URL issued"),
-                          **_errors(400, 401, 403, 409, 413, 415, 429)},
+                          **_errors(400, 401, 403, 409, 413, 415, 422, 429)},
         }},
         "/api/images/{image_id}/complete": {"post": {
             "summary": "Tell the service the upload finished (processing starts; idempotent)",
             "parameters": [IMAGE_ID, ACT_AS],
-            "responses": {"202": _json({"type": "object", "properties": {
-                "image_id": {"type": "string"}, "status": {"type": "string"}}}, "Queued"),
-                **_errors(401, 403, 404, 409)},
+            "responses": {"202": _json(_ref("Completion"), "Queued"), **_errors(401, 403, 404, 409)},
         }},
         "/api/images": {"get": {
             "summary": "List your images, newest first",
-            "parameters": list_params,
-            "responses": {"200": _json({"type": "object", "properties": {
+            "parameters": _query(ListCommand),
+            "responses": {"200": _json({"type": "object", "required": ["images", "next_cursor"], "properties": {
                 "images": {"type": "array", "items": _ref("Image")},
-                "next_cursor": nullable_str}}, "A page of images"), **_errors(400, 401, 403)},
+                "next_cursor": {"type": ["string", "null"]}}}, "A page of images"), **_errors(400, 401, 403)},
         }},
         "/api/images/{image_id}": {
             "get": {"summary": "One image record", "parameters": [IMAGE_ID, ACT_AS],
                     "responses": {"200": _json(_ref("Image"), "The record"), **_errors(401, 403, 404)}},
             "patch": {"summary": "Change tags and description", "parameters": [IMAGE_ID, ACT_AS],
-                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                          "type": "object", "properties": {
-                              "tags": upload_request["properties"]["tags"], "description": {"type": "string"}}}}}},
+                      "requestBody": _body("UpdateRequest", required=True),
                       "responses": {"200": _json(_ref("Image"), "The updated record"),
                                     **_errors(400, 401, 403, 404, 409)}},
             "delete": {"summary": "Delete the image, its derivatives and conversions",
@@ -157,32 +196,34 @@ def openapi_document() -> dict:
         },
         "/api/images/{image_id}/download": {"get": {
             "summary": "A short-lived signed download URL",
-            "parameters": [
-                IMAGE_ID, ACT_AS,
-                _param("variant", "query", {"type": "string", "enum": ["original", "thumb", "preview"],
-                                            "default": "original"}, "Which file."),
-                _param("redirect", "query", {"type": "string", "enum": ["1"]}, "Answer 302 to the URL."),
-            ],
+            "parameters": [IMAGE_ID, *_query(DownloadCommand)],
             "responses": {"200": _json(_ref("Download"), "Signed URL"), "302": {"description": "Redirect to the URL"},
                           **_errors(400, 401, 403, 404, 409)},
         }},
         "/api/images/{image_id}/convert": {"post": {
-            "summary": "Convert and resize; the result is cached per parameters",
+            "summary": "Convert and resize (optionally watermark); the result is cached per parameters",
             "parameters": [IMAGE_ID, ACT_AS],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ConvertRequest")}}},
-            "responses": {"200": _json({"allOf": [_ref("Download"), {"type": "object", "properties": {
-                "format": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"},
-                "bytes": {"type": "integer"}}}]}, "Converted"), **_errors(400, 401, 403, 404, 409, 422)},
+            "requestBody": _body("ConvertRequest", required=True),
+            "responses": {"200": _json(_ref("Conversion"), "Converted"),
+                          **_errors(400, 401, 403, 404, 409, 422, 429)},
         }},
         "/api/me": {"get": {
-            "summary": "Who you are, your usage and the limits",
-            "responses": {"200": _json({"type": "object"}, "Caller"), **_errors(401)},
+            "summary": "Who you are, your usage (conversions included) and the limits",
+            "responses": {"200": _json({"type": "object", "properties": {
+                "user_id": {"type": "string"}, "admin": {"type": "boolean"},
+                "expires_at": {"type": ["string", "null"]}, "usage": _ref("Usage"),
+                "limits": {"type": "object", "additionalProperties": {"type": "integer"}}}}, "Caller"),
+                **_errors(401)},
         }},
         "/healthz": {"get": {"summary": "Liveness", "security": [],
                              "responses": {"200": {"description": "Alive"}}}},
         "/readyz": {"get": {"summary": "Readiness of every backend", "security": [],
                             "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
     }
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -192,7 +233,7 @@ def openapi_document() -> dict:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"session": []}],
-        "paths": paths,
+        "paths": _paths(),
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
@@ -200,15 +241,8 @@ def openapi_document() -> dict:
                 "session": {"type": "apiKey", "in": "cookie", "name": "imageservice_session",
                             "description": "Browser workspace; writes also need the X-CSRF-Token header."},
             },
-            "schemas": {
-                "Image": image, "UploadRequest": upload_request, "ConvertRequest": convert_request,
-                "Download": download, "ErrorBody": error_body, "Error": error,
-                "UploadTicket": {"type": "object", "properties": {
-                    "image_id": {"type": "string"}, "upload_url": {"type": "string"},
-                    "upload_method": {"type": "string", "enum": ["PUT"]},
-                    "upload_headers": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "expires_at": {"type": "string"}, "status": {"type": "string"}}},
-            },
-            "responses": responses,
+            "schemas": _schemas(),
+            "responses": {f"E{status}": _json(_ref("Error"), text) for status, text in ERROR_STATUSES.items()},
         },
     }
+

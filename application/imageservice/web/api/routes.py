@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, redirect, render_template, request, url_for
+import re
+from dataclasses import asdict
+from typing import TypeVar
 
+from flask import current_app, jsonify, redirect, render_template, request, url_for
+from pydantic import BaseModel, ValidationError
+
+from ...commands import DownloadCommand, ListCommand, UpdateCommand, UploadCommand
+from ...core.conversions import conversion_request_from
 from ...core.errors import BadRequest, NotFound
 from ...core.ids import is_id
 from ...core.text import is_utf8_encodable
@@ -72,6 +79,26 @@ def _params() -> dict:
     return params
 
 
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _validated(model: type[Model], data: dict) -> Model:
+    """The request as its typed command; the first problem becomes 400 invalid_parameter."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(_first_problem(exc), code="invalid_parameter") from None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in error["loc"] if not str(part).startswith(("list[", "str")))
+    what = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        what = "cannot be changed here"
+    return f"{where}: {what}." if where else f"{what}."
+
+
 def _image_id(image_id: str) -> str:
     if not is_id(image_id):
         raise NotFound("No such image.", code="image_not_found")
@@ -91,21 +118,37 @@ def _record_json(record):
     return record.to_api(include_gps=principal.admin or record.user_id == principal.user_id)
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# 1-255 printable ASCII characters (space included, as in the IETF draft's examples' alphabet).
+IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+def _idempotency_key() -> str | None:
+    value = request.headers.get(IDEMPOTENCY_HEADER)
+    if value is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(value):
+        raise BadRequest(f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters.",
+                         code="invalid_idempotency_key")
+    return value
+
+
 @bp.post("/images/upload")
 def create_upload():
-    result = _service().create_upload(_principal(), _params())
-    return jsonify(result), 201
+    key = _idempotency_key()
+    ticket = _service().create_upload(_principal(), _validated(UploadCommand, _params()), key)
+    return jsonify(asdict(ticket)), 201
 
 
 @bp.post("/images/<image_id>/complete")
 def complete_upload(image_id: str):
     result = _service().complete(_principal(), _image_id(image_id), _acting_user())
-    return jsonify(result), 202
+    return jsonify(asdict(result)), 202
 
 
 @bp.get("/images")
 def list_images():
-    page = _service().list(_principal(), request.args)
+    page = _service().list(_principal(), _validated(ListCommand, dict(request.args.items())))
     return jsonify(images=[_record_json(r) for r in page.images], next_cursor=page.next_cursor)
 
 
@@ -117,25 +160,26 @@ def get_image(image_id: str):
 @bp.patch("/images/<image_id>")
 def update_image(image_id: str):
     body = _json_body(required=True)
-    record = _service().update(_principal(), _image_id(image_id), body, _acting_user(body))
+    command = _validated(UpdateCommand, body)
+    record = _service().update(_principal(), _image_id(image_id), command, _acting_user(body))
     return jsonify(_record_json(record))
 
 
 @bp.get("/images/<image_id>/download")
 def download_image(image_id: str):
-    result = _service().download(
-        _principal(), _image_id(image_id), request.args.get("variant", "original"), _acting_user()
-    )
-    if request.args.get("redirect") in ("1", "true", "yes"):
-        return redirect(result["download_url"], code=302)
-    return jsonify(result)
+    command = _validated(DownloadCommand, dict(request.args.items()))
+    result = _service().download(_principal(), _image_id(image_id), command.variant, command.user_id)
+    if command.redirect:
+        return redirect(result.download_url, code=302)
+    return jsonify(asdict(result))
 
 
 @bp.post("/images/<image_id>/convert")
 def convert_image(image_id: str):
-    params = _params()
-    result = _service().convert(_principal(), _image_id(image_id), params, _acting_user(params))
-    return jsonify(result)
+    body = _json_body()
+    conversion = conversion_request_from(body)
+    result = _service().convert(_principal(), _image_id(image_id), conversion, _acting_user(body))
+    return jsonify(asdict(result))
 
 
 @bp.delete("/images/<image_id>")
@@ -151,7 +195,7 @@ def me():
         user_id=principal.user_id,
         admin=principal.admin,
         expires_at=principal.expires_at,
-        usage=_service().usage(principal),
+        usage=asdict(_service().usage(principal)),
         limits=_public_limits(),
     )
 

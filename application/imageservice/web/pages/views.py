@@ -2,16 +2,17 @@
 
 The pages are rendered on the server from the same ``ImageService`` the API uses; the browser
 scripts then talk to the JSON API for everything that changes (uploads, edits, conversions).
+Asset hashing lives in ``assets``, template formatting in ``filters``, server-owned constants
+in ``constants``; this module wires them to Flask.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
+import json
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, render_template, request
+from flask import current_app, render_template, request, send_from_directory
 
 from ...core.errors import NotFound
 from ...core.ids import is_id
@@ -19,25 +20,27 @@ from ...core.records import TERMINAL
 from ...service import UPLOAD_CONTENT_TYPES
 from ..sessions import csrf_token, current_principal, ensure_workspace
 from . import bp
+from .assets import MODULES_FOLDER, MODULES_URL_PREFIX, AssetVersions, cache_control
+from .constants import accept_attribute, page_constants
+from .filters import TEMPLATE_FILTERS, exif_rows
 
-# What the file picker offers; the server and the processor decide for real.
-UPLOAD_EXTENSIONS = (
-    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".webp", ".tif", ".tiff", ".bmp", ".dib",
-    ".ico", ".heic", ".heif", ".avif",
-)
-CONVERT_FORMATS = (("jpeg", "JPEG"), ("png", "PNG"), ("webp", "WebP"), ("avif", "AVIF"), ("gif", "GIF"),
-                   ("tiff", "TIFF"), ("bmp", "BMP"))
-FITS = (("contain", "Contain: fit inside, keep proportions"),
-        ("cover", "Cover: fill the box, crop the rest"),
-        ("fill", "Fill: stretch to the exact size"))
 NOT_FOUND_WORDS = ("There is no image at this address in your workspace. It may have been deleted, "
                    "or it belongs to another workspace.")
-VERSIONED_CACHE_CONTROL = "public, max-age=31536000, immutable"
-UNVERSIONED_CACHE_CONTROL = "no-cache"
+
+for _name, _filter in TEMPLATE_FILTERS.items():
+    bp.add_app_template_filter(_filter, _name)
 
 
 def _components():
     return current_app.extensions["imageservice"]
+
+
+def _constants() -> dict[str, Any]:
+    settings = _components().settings
+    return page_constants(max_upload_bytes=settings.max_upload_bytes, convert_max_edge=settings.convert_max_edge,
+                          max_description_length=settings.max_description_length,
+                          quarantine_days=settings.quarantine_days,
+                          upload_content_types=UPLOAD_CONTENT_TYPES)
 
 
 # -- pages ----------------------------------------------------------------------------------------
@@ -52,19 +55,13 @@ def _workspace_context() -> dict[str, Any]:
         "workspace": workspace,
         "principal": principal,
         "usage": components.service.usage(principal),
-        "limits": {"max_upload_bytes": components.settings.max_upload_bytes,
-                   "convert_max_edge": components.settings.convert_max_edge},
     }
 
 
 @bp.get("/")
 def index():
     context = _workspace_context()
-    return render_template(
-        "index.html",
-        accept=",".join(sorted(UPLOAD_CONTENT_TYPES) + list(UPLOAD_EXTENSIONS)),
-        **context,
-    )
+    return render_template("index.html", accept=accept_attribute(UPLOAD_CONTENT_TYPES), **context)
 
 
 @bp.get("/images/<image_id>")
@@ -81,34 +78,11 @@ def image_detail(image_id: str):
         image=record.to_api(include_gps=True),
         settled=record.status in TERMINAL,
         exif_rows=exif_rows(record.exif or {}),
-        convert_formats=CONVERT_FORMATS,
-        fits=FITS,
         **context,
     )
 
 
 # -- cache-busted assets --------------------------------------------------------------------------
-
-
-class AssetVersions:
-    """Content hashes of static files, computed on first use and then remembered."""
-
-    def __init__(self) -> None:
-        self._hashes: dict[tuple[str, str], str] = {}
-        self._lock = threading.Lock()
-
-    def version(self, folder: Path, name: str) -> str:
-        """The first 12 hex digits of the file's sha256; FileNotFoundError outside ``folder``."""
-        key = (str(folder), name)
-        found = self._hashes.get(key)
-        if found is None:
-            path = (folder / name).resolve()
-            if folder.resolve() not in path.parents or not path.is_file():
-                raise FileNotFoundError(f"no static asset {name!r}")
-            found = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-            with self._lock:
-                self._hashes[key] = found
-        return found
 
 
 _assets = AssetVersions()
@@ -123,9 +97,27 @@ def asset_url(name: str) -> str:
     return f"{bp.static_url_path}/{name}?v={_assets.version(_static_folder(), name)}"
 
 
+def module_url(name: str) -> str:
+    """``/static/m/<version of static/js>/<name>``: the URL of a script module."""
+    _assets.version(_static_folder() / MODULES_FOLDER, name)  # refuses names outside the folder
+    return f"{bp.static_url_path}/{MODULES_URL_PREFIX}/{_assets.tree(_static_folder() / MODULES_FOLDER)}/{name}"
+
+
+@bp.get(f"/static/{MODULES_URL_PREFIX}/<version>/<path:name>")
+def script_module(version: str, name: str):
+    """A module under its folder's version: immutable when the version is current; a stale
+    version (a page from before a deploy) still gets today's file, but not for keeps."""
+    folder = _static_folder() / MODULES_FOLDER
+    response = send_from_directory(folder, name, mimetype="text/javascript", max_age=0)
+    response.headers["Cache-Control"] = cache_control(version == _assets.tree(folder))
+    return response
+
+
 @bp.app_context_processor
 def page_helpers() -> dict[str, Any]:
-    return {"asset_url": asset_url, "csrf_token": csrf_token()}
+    constants = _constants()
+    return {"asset_url": asset_url, "module_url": module_url, "csrf_token": csrf_token(),
+            "constants": constants, "constants_json": json.dumps(constants, separators=(",", ":"))}
 
 
 # The app's own static route (Flask's default) serves the same folder and matches first.
@@ -142,127 +134,5 @@ def cache_static(response):
             current = _assets.version(Path(folder), name) if folder else None
         except FileNotFoundError:
             current = None
-        versioned = current is not None and request.args.get("v") == current
-        response.headers["Cache-Control"] = VERSIONED_CACHE_CONTROL if versioned else UNVERSIONED_CACHE_CONTROL
+        response.headers["Cache-Control"] = cache_control(current is not None and request.args.get("v") == current)
     return response
-
-
-# -- formatting for templates ---------------------------------------------------------------------
-
-
-@bp.app_template_filter("filesize")
-def filesize(value: Any) -> str:
-    """Bytes in words: ``512 B``, ``1.2 KB``, ``3.4 MB`` (powers of 1024)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return "—"
-    size = float(value)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            if unit == "B":
-                return f"{int(size)} B"
-            return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"  # not reached
-
-
-@bp.app_template_filter("sentence")
-def sentence(value: Any) -> str:
-    """A message as a sentence: capital first letter, final full stop."""
-    text = str(value or "").strip()
-    if not text:
-        return ""
-    text = text[0].upper() + text[1:]
-    return text if text[-1] in ".!?" else text + "."
-
-
-@bp.app_template_filter("number")
-def number(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
-def _as_float(value: Any) -> float | None:
-    """EXIF numbers arrive as numbers, "a/b" strings or [numerator, denominator] pairs."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        if len(value) == 2 and all(isinstance(v, (int, float)) for v in value) and value[1]:
-            return value[0] / value[1]
-        if len(value) == 1:
-            return _as_float(value[0])
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if "/" in text:
-                top, bottom = text.split("/", 1)
-                return float(top) / float(bottom) if float(bottom) else None
-            return float(text)
-        except ValueError:
-            return None
-    return None
-
-
-def _trim(number_: float, digits: int = 1) -> str:
-    return f"{number_:.{digits}f}".rstrip("0").rstrip(".")
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)):
-        value = ", ".join(str(v) for v in value)
-    text = " ".join(str(value).replace("\x00", "").split())
-    return text or None
-
-
-def camera_name(exif: dict[str, Any]) -> str | None:
-    make, model = _text(exif.get("Make")), _text(exif.get("Model"))
-    if make and model and model.lower().startswith(make.split()[0].lower()):
-        return model
-    return " ".join(p for p in (make, model) if p) or None
-
-
-def exposure_text(value: Any) -> str | None:
-    seconds = _as_float(value)
-    if seconds is None or seconds <= 0:
-        return None
-    if seconds < 1:
-        return f"1/{round(1 / seconds)} s"
-    return f"{_trim(seconds)} s"
-
-
-def taken_at_text(value: Any) -> str | None:
-    text = _text(value)
-    if not text:
-        return None
-    date, _, time = text.partition(" ")
-    return f"{date.replace(':', '-')} {time}".strip()
-
-
-def exif_rows(exif: dict[str, Any]) -> list[tuple[str, str]]:
-    """The EXIF facts people look for, in words, skipping what the file does not say."""
-    aperture = _as_float(exif.get("FNumber"))
-    focal = _as_float(exif.get("FocalLength"))
-    iso = exif.get("ISOSpeedRatings", exif.get("PhotographicSensitivity"))
-    iso_number = _as_float(iso[0] if isinstance(iso, (list, tuple)) and iso else iso)
-    rows = [
-        ("Camera", camera_name(exif)),
-        ("Lens", _text(exif.get("LensModel"))),
-        ("Exposure", exposure_text(exif.get("ExposureTime"))),
-        ("Aperture", f"f/{_trim(aperture)}" if aperture else None),
-        ("ISO", str(int(iso_number)) if iso_number else None),
-        ("Focal length", f"{_trim(focal)} mm" if focal else None),
-        ("Taken at", taken_at_text(exif.get("DateTimeOriginal") or exif.get("DateTime"))),
-        ("Software", _text(exif.get("Software"))),
-    ]
-    return [(label, value) for label, value in rows if value]
-
-
-@bp.app_template_filter("coordinate")
-def coordinate(value: Any, positive: str, negative: str) -> str:
-    number_ = _as_float(value)
-    if number_ is None:
-        return "—"
-    return f"{abs(number_):.5f}° {positive if number_ >= 0 else negative}"

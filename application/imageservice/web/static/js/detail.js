@@ -1,18 +1,20 @@
 /* The image page: preview with a blurhash placeholder, live status until processed,
    in-place editing of tags and description, downloads, convert & resize, delete. */
-(function () {
-  "use strict";
 
-  var CIS = window.CIS;
-  var root = document.getElementById("detail");
-  if (!root) return;
+import { ApiError, api, downloadUrl, imagePath, startDownload } from "./api.js";
+import { paint } from "./blurhash.js";
+import { el, leaveNotice, toast } from "./dom.js";
+import { createWatcher } from "./poll.js";
+import { errorWords, formatBytes } from "./words.js";
+
+function start(root) {
   var imageId = root.dataset.imageId;
   var filename = root.dataset.filename;
-  var path = CIS.imagePath(imageId);
+  var path = imagePath(imageId);
 
   function showError(node, error) {
     if (!node) return;
-    node.textContent = error ? CIS.errorWords(error) : "";
+    node.textContent = error ? errorWords(error) : "";
     node.hidden = !error;
   }
 
@@ -23,29 +25,20 @@
   if (preview) {
     var w = Number(preview.getAttribute("width")), h = Number(preview.getAttribute("height"));
     if (placeholder && w && h) placeholder.height = Math.max(1, Math.min(96, Math.round(32 * h / w)));
-    if (placeholder && !(CIS.blurhash && CIS.blurhash.paint(placeholder, root.dataset.blurhash))) placeholder.hidden = true;
+    if (placeholder && !paint(placeholder, root.dataset.blurhash)) placeholder.hidden = true;
     preview.addEventListener("load", function () {
       preview.classList.add("is-loaded");
       if (placeholder) placeholder.hidden = true;
     });
-    CIS.downloadUrl(imageId, "preview").then(function (url) { preview.src = url; })
-      .catch(function (error) { CIS.toast("The preview could not be loaded: " + CIS.errorWords(error), "error"); });
+    downloadUrl(imageId, "preview").then(function (url) { preview.src = url; })
+      .catch(function (error) { toast("The preview could not be loaded: " + errorWords(error), "error"); });
   }
 
   // ---- live status until the image settles ------------------------------------------------
 
   if (root.dataset.settled !== "true") {
-    var status = root.dataset.status;
-    var poll = function () {
-      CIS.api("GET", path).then(function (record) {
-        if (record.status !== status) { location.reload(); return; }
-        setTimeout(poll, 1000);
-      }).catch(function (error) {
-        if (error instanceof CIS.ApiError && error.status === 404) { location.reload(); return; }
-        setTimeout(poll, 3000);
-      });
-    };
-    setTimeout(poll, 1000);
+    var reload = function () { location.reload(); };
+    createWatcher({ onChange: reload, onGone: reload }).watch({ image_id: imageId, status: root.dataset.status });
   }
 
   // ---- downloads --------------------------------------------------------------------------
@@ -57,10 +50,10 @@
       if (!button) return;
       var downloadError = document.getElementById("download-error");
       button.disabled = true;
-      CIS.downloadUrl(imageId, button.dataset.variant).then(function (url) {
+      downloadUrl(imageId, button.dataset.variant).then(function (url) {
         showError(downloadError, null);
         if (new URL(url, location.href).origin === location.origin || button.dataset.variant === "original") {
-          CIS.startDownload(url);
+          startDownload(url);
         } else {
           window.open(url, "_blank", "noopener");   // another origin ignores download=: show it
         }
@@ -78,6 +71,21 @@
     var convertStatus = document.getElementById("convert-status");
     var submit = document.getElementById("convert-submit");
     quality.addEventListener("input", function () { qualityValue.textContent = quality.value; });
+    var markText = document.getElementById("convert-watermark-text");
+    var markOpacity = document.getElementById("convert-watermark-opacity");
+    var markOpacityValue = document.getElementById("watermark-opacity-value");
+    markOpacity.addEventListener("input", function () { markOpacityValue.textContent = markOpacity.value + "%"; });
+
+    /** The text watermark the form asks for, or null when its text is empty. */
+    var watermark = function () {
+      var text = markText.value.trim();
+      if (!text) return null;
+      return {
+        text: text,
+        position: convertForm.elements.watermark_position.value,
+        opacity: Number(markOpacity.value) / 100
+      };
+    };
 
     var sizeField = function (name) {
       var field = convertForm.elements[name];
@@ -86,7 +94,7 @@
       var value = Number(text);
       var max = Number(field.max) || 8192;
       if (!Number.isInteger(value) || value < 1 || value > max) {
-        throw new CIS.ApiError(400, "invalid_parameter", "The " + name + " must be a whole number from 1 to " + max + ".");
+        throw new ApiError(400, "invalid_parameter", "The " + name + " must be a whole number from 1 to " + max + ".");
       }
       return value;
     };
@@ -103,23 +111,25 @@
         var width = sizeField("width"), height = sizeField("height");
         if (width) body.width = width;
         if (height) body.height = height;
+        var mark = watermark();
+        if (mark) body.watermark = mark;
       } catch (error) {
-        convertStatus.textContent = CIS.errorWords(error);
+        convertStatus.textContent = errorWords(error);
         convertStatus.classList.add("is-bad");
         return;
       }
       submit.disabled = true;
       convertStatus.classList.remove("is-bad");
       convertStatus.textContent = "Converting…";
-      CIS.api("POST", path + "/convert", body).then(function (result) {
+      api("POST", path + "/convert", body).then(function (result) {
         convertStatus.textContent = "";
         convertStatus.appendChild(document.createTextNode(
           "Made " + result.format.toUpperCase() + " " + result.width + " × " + result.height + ", " +
-          CIS.formatBytes(result.bytes) + ". "));
-        convertStatus.appendChild(CIS.el("a", { href: result.download_url, rel: "noopener", download: "", text: "Download again" }));
-        CIS.startDownload(result.download_url);
+          formatBytes(result.bytes) + ". "));
+        convertStatus.appendChild(el("a", { href: result.download_url, rel: "noopener", download: "", text: "Download again" }));
+        startDownload(result.download_url);
       }).catch(function (error) {
-        convertStatus.textContent = CIS.errorWords(error);
+        convertStatus.textContent = errorWords(error);
         convertStatus.classList.add("is-bad");
       }).then(function () { submit.disabled = false; });
     });
@@ -145,7 +155,7 @@
   function renderAbout(record) {
     var tagsView = document.getElementById("tags-view");
     tagsView.textContent = "";
-    record.tags.forEach(function (tag) { tagsView.appendChild(CIS.el("li", { className: "tag", text: tag })); });
+    record.tags.forEach(function (tag) { tagsView.appendChild(el("li", { className: "tag", text: tag })); });
     document.getElementById("description-view").textContent = record.description || "";
     document.getElementById("about-empty").hidden = Boolean(record.tags.length || record.description);
     editForm.elements.tags.value = record.tags.join(", ");
@@ -159,13 +169,13 @@
     event.preventDefault();
     var save = editForm.querySelector('button[type="submit"]');
     save.disabled = true;
-    CIS.api("PATCH", path, {
+    api("PATCH", path, {
       tags: editForm.elements.tags.value,
       description: editForm.elements.description.value
     }).then(function (record) {
       renderAbout(record);
       editing(false);
-      CIS.toast("Saved.");
+      toast("Saved.");
     }).catch(function (error) { showError(editError, error); })
       .then(function () { save.disabled = false; });
   });
@@ -182,8 +192,8 @@
   confirmButton.addEventListener("click", function () {
     confirmButton.disabled = true;
     confirmButton.textContent = "Deleting…";
-    CIS.api("DELETE", path).then(function () {
-      CIS.leaveNotice("Deleted " + filename + ".");
+    api("DELETE", path).then(function () {
+      leaveNotice("Deleted " + filename + ".");
       location.assign("/");
     }).catch(function (error) {
       showError(deleteError, error);
@@ -191,4 +201,7 @@
       confirmButton.textContent = "Delete";
     });
   });
-})();
+}
+
+const detail = document.getElementById("detail");
+if (detail) start(detail);

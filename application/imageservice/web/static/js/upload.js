@@ -1,24 +1,20 @@
 /* Uploads straight to storage: ask the API for a ticket, PUT the bytes to its upload_url with
    exactly its upload_headers (S3 or the local blob endpoint, maybe another origin), tell the API
    it is complete. One row per file with progress, speed and Cancel. */
-(function () {
-  "use strict";
 
-  var CIS = window.CIS;
-  var PARALLEL = 3;
-  var EXTENSION_TYPES = {
-    jpg: "image/jpeg", jpeg: "image/jpeg", jpe: "image/jpeg", jfif: "image/jpeg",
-    png: "image/png", apng: "image/apng", gif: "image/gif", webp: "image/webp",
-    tif: "image/tiff", tiff: "image/tiff", bmp: "image/bmp", dib: "image/bmp", ico: "image/x-icon",
-    heic: "image/heic", heif: "image/heif", avif: "image/avif"
-  };
-  var ALLOWED_TYPES = [
-    "image/jpeg", "image/pjpeg", "image/png", "image/apng", "image/gif", "image/webp", "image/tiff",
-    "image/bmp", "image/x-ms-bmp", "image/x-icon", "image/vnd.microsoft.icon", "image/heic", "image/heif",
-    "image/heic-sequence", "image/heif-sequence", "image/avif", "image/avif-sequence"
-  ];
-  var FORMATS_WORDS = "JPEG, PNG, GIF, WebP, TIFF, BMP, ICO, HEIC/HEIF or AVIF";
+import { ApiError, api, errorFromBody, imagePath } from "./api.js";
+import { config } from "./config.js";
+import { el, toast } from "./dom.js";
+import { errorWords, formatBytes, formatSpeed, rejectionWords } from "./words.js";
+import { currentLimits } from "./workspace.js";
 
+const PARALLEL = 3;
+const EXTENSION_TYPES = config.extension_types || {};
+const ALLOWED_TYPES = new Set(config.upload_content_types || []);
+const FORMATS_WORDS = config.upload_formats_words || "images";
+
+/** Start the uploader; ``gallery`` (may be null) shows the new images and says how they end. */
+export function createUploader(gallery) {
   var zone = document.getElementById("dropzone");
   if (!zone) return;
   var input = document.getElementById("file-input");
@@ -32,8 +28,7 @@
   var byImage = new Map();   // image_id -> upload, to report how processing ended
 
   function maxUploadBytes() {
-    if (CIS.limits && CIS.limits.max_upload_bytes) return CIS.limits.max_upload_bytes;
-    return Number(zone.dataset.maxUploadBytes) || Infinity;
+    return currentLimits().max_upload_bytes || Number(zone.dataset.maxUploadBytes) || Infinity;
   }
 
   function extensionOf(name) {
@@ -44,7 +39,7 @@
   /** The type to declare, or null when the file is not one we take. */
   function declaredType(file) {
     var type = (file.type || "").toLowerCase();
-    if (ALLOWED_TYPES.indexOf(type) >= 0) return type;
+    if (ALLOWED_TYPES.has(type)) return type;
     if (!type || type === "application/octet-stream") return EXTENSION_TYPES[extensionOf(file.name)] || null;
     return null;
   }
@@ -57,8 +52,8 @@
     if (file.size === 0) return "\u201c" + file.name + "\u201d is empty.";
     var limit = maxUploadBytes();
     if (file.size > limit) {
-      return "\u201c" + file.name + "\u201d is " + CIS.formatBytes(file.size) + "; the limit is " +
-        CIS.formatBytes(limit) + " per file.";
+      return "\u201c" + file.name + "\u201d is " + formatBytes(file.size) + "; the limit is " +
+        formatBytes(limit) + " per file.";
     }
     return null;
   }
@@ -66,10 +61,9 @@
   // ---- one row per file -------------------------------------------------------------------
 
   function makeRow(file) {
-    var el = CIS.el;
     var row = {
       pill: el("span", { className: "pill pill-pending", text: "Waiting" }),
-      amount: el("span", { className: "upload-amount", text: CIS.formatBytes(file.size) }),
+      amount: el("span", { className: "upload-amount", text: formatBytes(file.size) }),
       speed: el("span", { className: "upload-speed" }),
       progress: el("progress", { max: "100", value: "0", "aria-label": "Upload of " + file.name }),
       message: el("p", { className: "upload-message" }),
@@ -142,7 +136,7 @@
     setState(upload, "uploading", "Starting", "");
     upload.row.progress.hidden = false;
     upload.row.progress.removeAttribute("value");   // indeterminate until bytes move
-    return CIS.api("POST", "/api/images/upload", {
+    return api("POST", "/api/images/upload", {
       content_type: declaredType(file),
       size: file.size,
       filename: file.name,
@@ -152,24 +146,24 @@
       upload.imageId = ticket.image_id;
       byImage.set(ticket.image_id, upload);
       if (upload.state === "cancelled") { forget(upload); return null; }
-      CIS.gallery && CIS.gallery.addUpload({
+      gallery && gallery.addUpload({
         image_id: ticket.image_id, status: "pending", filename: file.name, size: file.size,
         tags: normalisedTags(tagsInput.value), created_at: new Date().toISOString()
       });
       return put(upload, ticket).then(function () {
         setState(upload, "finishing", "Finishing", "");
-        return CIS.api("POST", CIS.imagePath(ticket.image_id) + "/complete").catch(function () {
+        return api("POST", imagePath(ticket.image_id) + "/complete").catch(function () {
           // Storage events start processing too (aws mode); the gallery follows the status anyway.
           return null;
         });
       }).then(function () {
         setState(upload, "uploaded", "Uploaded", "Checking the image…");
         upload.row.progress.value = 100;
-        CIS.gallery && CIS.gallery.uploaded(ticket.image_id);
+        gallery && gallery.uploaded(ticket.image_id);
       });
     }).catch(function (error) {
       if (upload.state === "cancelled") return;
-      setState(upload, "failed", "Failed", CIS.errorWords(error), true);
+      setState(upload, "failed", "Failed", errorWords(error), true);
       if (upload.imageId) forget(upload);
     });
   }
@@ -205,23 +199,23 @@
         var row = upload.row;
         row.pill.textContent = "Uploading " + percent + "%";
         row.progress.value = percent;
-        row.amount.textContent = CIS.formatBytes(event.loaded) + " of " + CIS.formatBytes(event.total);
-        if (seconds > 0.2) row.speed.textContent = CIS.formatSpeed((event.loaded - first[1]) / seconds);
-        CIS.gallery && CIS.gallery.progress(ticket.image_id, percent);
+        row.amount.textContent = formatBytes(event.loaded) + " of " + formatBytes(event.total);
+        if (seconds > 0.2) row.speed.textContent = formatSpeed((event.loaded - first[1]) / seconds);
+        gallery && gallery.progress(ticket.image_id, percent);
       });
       xhr.addEventListener("load", function () {
         if (xhr.status >= 200 && xhr.status < 300) { resolve(); return; }
         var body = null;
         try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
-        var error = CIS.errorFromBody(xhr.status, body);
+        var error = errorFromBody(xhr.status, body);
         if (!body) error.message = "Storage refused the upload (HTTP " + xhr.status + ").";
         reject(error);
       });
       xhr.addEventListener("error", function () {
-        reject(new CIS.ApiError(0, "network", "The upload was interrupted. Check your connection and try again."));
+        reject(new ApiError(0, "network", "The upload was interrupted. Check your connection and try again."));
       });
       xhr.addEventListener("abort", function () {
-        reject(new CIS.ApiError(0, "cancelled", "Cancelled."));
+        reject(new ApiError(0, "cancelled", "Cancelled."));
       });
       upload.row.progress.value = 0;
       xhr.send(upload.file);
@@ -235,27 +229,26 @@
     upload.row.progress.hidden = true;
     if (wasSending) wasSending.abort();
     if (upload.imageId) forget(upload);
-    CIS.toast("Cancelled " + upload.file.name + ".");
+    toast("Cancelled " + upload.file.name + ".");
   }
 
   /** Drop the record of an upload that will never arrive, so it does not linger as pending. */
   function forget(upload) {
     var id = upload.imageId;
-    CIS.gallery && CIS.gallery.remove(id);
-    CIS.api("DELETE", CIS.imagePath(id)).catch(function () { /* swept later */ })
-      .then(function () { CIS.gallery && CIS.gallery.remove(id); });
+    gallery && gallery.remove(id);
+    api("DELETE", imagePath(id)).catch(function () { /* swept later */ })
+      .then(function () { gallery && gallery.remove(id); });
   }
 
   // How processing ended, told by the gallery's live status.
-  document.addEventListener("cis:image", function (event) {
-    var record = event.detail;
+  if (gallery) gallery.onChange(function (record) {
     var upload = byImage.get(record.image_id);
     if (!upload || upload.state !== "uploaded") return;
     if (record.status === "ready") {
       setState(upload, "ready", "Ready", "");
       upload.row.progress.hidden = true;
     } else if (record.status === "rejected") {
-      var reason = CIS.sentence((record.error && record.error.message) || "The file could not be processed.");
+      var reason = rejectionWords(record.error);
       setState(upload, "rejected", "Rejected", reason, true);
       upload.row.progress.hidden = true;
     } else if (record.status === "processing") {
@@ -301,4 +294,4 @@
   // A file dropped beside the zone must not make the browser navigate away to it.
   window.addEventListener("dragover", function (event) { if (carriesFiles(event)) event.preventDefault(); });
   window.addEventListener("drop", function (event) { if (carriesFiles(event)) event.preventDefault(); });
-})();
+}
