@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .adapters.imaging_pool import build_imaging_runner
 from .admission import AnonymousAdmission, AnonymousLimits
@@ -11,6 +13,10 @@ from .pipeline import Pipeline, PipelineConfig
 from .ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics, SignedUrlEndpoint
 from .service import ImageService
 from .settings import Settings
+
+if TYPE_CHECKING:  # boto3 is imported only in aws mode
+    from .adapters.aws.factory import AwsClients
+    from .adapters.aws.worker import SqsLambdaWorker
 
 
 @dataclass
@@ -21,7 +27,7 @@ class Components:
     queue: JobQueue
     service: ImageService
     pipeline: Pipeline
-    aws_clients: object | None = None  # aws mode: the boto3 clients, for Flask-Session and setup
+    aws_clients: AwsClients | None = None  # aws mode: the boto3 clients, for Flask-Session and setup
     metrics: Metrics = NO_METRICS  # ops: local SQLite (GET /metrics) or EMF lines (aws)
     admission: AnonymousAdmission | None = None  # edge: budgets of anonymous workspaces
     notifications: NotificationDelivery | None = None  # edge: what notify jobs do
@@ -88,3 +94,18 @@ def build_local_adapters(settings: Settings):
             max_attempts=settings.job_max_attempts,
         ),
     )
+
+
+def build_sqs_worker(components: Components, stop: threading.Event | None = None) -> SqsLambdaWorker:
+    """aws mode's ``imageservice worker``: the Lambda's event processor fed by SQS long polls."""
+    from .adapters.aws.processor import EventProcessor
+    from .adapters.aws.sqs import SqsJobQueue
+    from .adapters.aws.worker import SqsLambdaWorker
+
+    settings, clients, queue = components.settings, components.aws_clients, components.queue
+    if clients is None or not isinstance(queue, SqsJobQueue):
+        raise RuntimeError("the SQS worker needs aws mode's components")
+    processor = EventProcessor(components.pipeline, settings.job_max_attempts, settings.job_visibility_timeout,
+                               notifications=components.notifications)
+    return SqsLambdaWorker(clients.sqs, queue, processor, region=clients.region,
+                           poll_seconds=settings.worker_poll_seconds, stop=stop)

@@ -42,9 +42,9 @@ def cmd_worker(args, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     if settings.backend == "aws":
-        from .adapters.aws.worker import SqsLambdaWorker
+        from .bootstrap import build_sqs_worker
 
-        SqsLambdaWorker(components, stop).run_forever()
+        build_sqs_worker(components, stop).run_forever()
     else:
         from .worker import Worker
 

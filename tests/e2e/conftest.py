@@ -53,18 +53,24 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory):
-    """``imageservice serve`` on a free port with its own data dir, as ``make run`` starts it."""
+def live_service(tmp_path_factory):
+    """``imageservice serve`` on a free port with its own data dir, as ``make run`` starts it:
+    its base URL and that data dir."""
     root = tmp_path_factory.mktemp("live")
     server, base = start_service(root / "data", root / "server.log",
                                  IMAGESERVICE_MAX_UPLOAD_BYTES=str(E2E_MAX_UPLOAD_BYTES))
     try:
-        yield base
+        yield base, root / "data"
     finally:
         server.stop()
         logs = ARTIFACTS / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         shutil.copy(root / "server.log", logs / "browser-server.log")
+
+
+@pytest.fixture(scope="module")
+def live_server(live_service) -> str:
+    return live_service[0]
 
 
 @pytest.fixture

@@ -264,6 +264,35 @@ def test_refused_files_never_leave_the_browser_and_uploads_can_be_cancelled(page
     assert len(tickets) == 1
 
 
+def test_quarantined_files_say_why_on_the_card_and_the_detail_page(page, live_service, tmp_path, screenshots):
+    """A scan that denies a file leaves it ``rejected`` with ``malware`` and the signature as
+    the message (the pipeline's scanner tests prove that part); here the record is made so by
+    the server's own catalog, and the pages must say it in words."""
+    from imageservice.adapters.local.catalog import SqliteCatalog
+
+    page.goto("/")
+    page.set_input_files("#file-input", write(tmp_path, "suspect.png", imagefactory.png_bytes(200, 150)))
+    expect_status(page, "suspect.png", "ready")
+    record = page.request.get("/api/images").json()["images"][0]
+    catalog = SqliteCatalog(live_service[1] / "catalog.sqlite3")
+    stored = catalog.get(record["user_id"], record["image_id"])
+    assert catalog.put(stored.copy(status="rejected", error={"code": "malware", "message": "Eicar-Test-Signature"}))
+
+    words = "Quarantined: a virus scanner flagged this file (Eicar-Test-Signature)."
+    page.reload()
+    card = tile(page, "suspect.png")
+    expect(card).to_have_attribute("data-status", "rejected")
+    expect(card.locator(".tile-state")).to_have_text("Quarantined")
+    expect(card.locator(".tile-reason")).to_have_text(words)
+    assert words in card.locator("a").get_attribute("aria-label")
+    screenshot(page, screenshots / "gallery-quarantined.png")
+    card.locator("a").click()
+    expect(page.locator(".message-title")).to_have_text("This file was quarantined")
+    expect(page.locator("#rejection-reason")).to_have_text(words)
+    expect(page.locator("#convert-form")).to_have_count(0)
+    screenshot(page, screenshots / "detail-quarantined.png")
+
+
 def test_phone_width_keyboard_and_page_screenshots(browser, live_server, page, tmp_path, screenshots):
     # Keyboard: Tab reaches the upload button, its focus is visible, Enter opens the picker.
     page.goto("/")

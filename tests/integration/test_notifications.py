@@ -180,7 +180,7 @@ def test_settings_need_a_secret_with_a_webhook(tmp_path):
 
 def test_sns_delivers_to_an_sqs_subscription_filtered_by_type(moto_server, aws_names, tmp_path):
     from imageservice.adapters.aws.setup import setup_resources
-    from imageservice.adapters.aws.worker import SqsLambdaWorker
+    from imageservice.bootstrap import build_sqs_worker
     from imageservice.commands import UploadCommand
     from imageservice.service import Principal
 
@@ -208,7 +208,7 @@ def test_sns_delivers_to_an_sqs_subscription_filtered_by_type(moto_server, aws_n
         components.service.complete(principal, ticket.image_id, None)
         tickets[name] = ticket.image_id
 
-    worker = SqsLambdaWorker(components)
+    worker = build_sqs_worker(components)
     received: dict[str, list] = {"image.ready": [], "image.rejected": []}
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline and not all(received.values()):

@@ -367,6 +367,42 @@ def test_convert_form_offers_exactly_what_the_service_converts(client, photo_id)
     assert tuple(re.findall(r'value="([^"]+)"', fits)) == conversions.FITS
 
 
+def test_convert_form_offers_a_text_watermark_with_position_and_opacity(client, photo_id):
+    from imageservice.core import conversions
+
+    html = client.get(f"/images/{photo_id}").get_data(as_text=True)
+    page = parse(html)
+    text = next(i for i in page.inputs if i.get("id") == "convert-watermark-text")
+    assert text["maxlength"] == str(conversions.WATERMARK_TEXT_MAX)
+    opacity = next(i for i in page.inputs if i.get("id") == "convert-watermark-opacity")
+    assert (opacity["type"], opacity["min"], opacity["max"]) == ("range", "5", "100")
+    assert opacity["value"] == str(round(conversions.WatermarkSpec().opacity * 100))
+    positions = re.search(r'<select id="convert-watermark-position".*?</select>', html, re.S).group(0)
+    assert tuple(re.findall(r'value="([^"]+)"', positions)) == conversions.WATERMARK_POSITIONS
+    assert re.search(r'<option value="bottom-right" selected>Bottom right</option>', positions)
+
+
+def _reject(client, components, image_id: str, code: str, message: str) -> None:
+    """Turn a stored record into the rejection the pipeline writes for a denied scan (the
+    scanner's own tests prove the pipeline writes it; this proves the pages say it)."""
+    user_id = client.get(f"/api/images/{image_id}").get_json()["user_id"]
+    record = components.catalog.get(user_id, image_id)
+    assert components.catalog.put(record.copy(status="rejected", error={"code": code, "message": message}))
+
+
+@pytest.mark.parametrize("code, message, words", [
+    ("malware", "Eicar-Test-Signature", "Quarantined: a virus scanner flagged this file (Eicar-Test-Signature)."),
+    ("moderation", "explicit content", "Quarantined: the content check refused this file (explicit content)."),
+])
+def test_quarantined_detail_says_why_in_words(client, components, settings, photo_id, code, message, words):
+    _reject(client, components, photo_id, code, message)
+    html = client.get(f"/images/{photo_id}").get_data(as_text=True)
+    assert "This file was quarantined" in html
+    assert f'<p class="rejection-reason" id="rejection-reason">{words}</p>' in html
+    assert f"deleted after {settings.quarantine_days} days" in html
+    assert 'id="convert-form"' not in html and 'data-variant="original"' not in html
+
+
 def test_pages_hand_the_server_constants_to_the_scripts(client, settings):
     """One source: the meta tag the modules read carries what the templates render from."""
     import json

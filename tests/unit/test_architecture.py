@@ -53,6 +53,13 @@ def test_core_imports_nothing_outside_core():
         assert not outside, (path, outside)
 
 
+def test_adapters_never_import_the_wiring_or_the_web():
+    # Adapters get their collaborators through their constructors (bootstrap hands them in).
+    for path in (PACKAGE / "adapters").rglob("*.py"):
+        upward = {name for name in _relative_imports(path) if name.split(".")[0] in ("bootstrap", "web", "cli")}
+        assert not upward, (path, upward)
+
+
 def test_only_the_imaging_package_imports_pillow():
     importers = {
         path.relative_to(PACKAGE).as_posix()

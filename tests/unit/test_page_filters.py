@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from imageservice.core.conversions import CONVERT_FORMATS, FITS, WATERMARK_POSITIONS
+from imageservice.core.conversions import (
+    CONVERT_FORMATS, FITS, OPACITY_RANGE, WATERMARK_POSITIONS, WATERMARK_TEXT_MAX, WatermarkSpec,
+)
 from imageservice.core.errors import REJECTION_CODES
 from imageservice.core.records import STATUSES
 from imageservice.web.pages import assets, constants, filters
@@ -62,13 +64,17 @@ def test_every_rejection_code_and_status_has_words():
 
 def test_page_constants_come_from_core_and_settings():
     values = constants.page_constants(max_upload_bytes=123, convert_max_edge=456, max_description_length=78,
-                                      upload_content_types={"image/png", "image/jpeg"})
-    assert (values["max_upload_bytes"], values["convert_max_edge"], values["max_description_length"]) == (123, 456, 78)
+                                      quarantine_days=9, upload_content_types={"image/png", "image/jpeg"})
+    assert (values["max_upload_bytes"], values["convert_max_edge"], values["max_description_length"],
+            values["quarantine_days"]) == (123, 456, 78, 9)
     assert values["upload_content_types"] == ["image/jpeg", "image/png"]
     assert [v for v, _ in values["convert_formats"]] == list(CONVERT_FORMATS)
     assert [v for v, _ in values["fits"]] == list(FITS)
     assert [v for v, _ in values["watermark_positions"]] == list(WATERMARK_POSITIONS)
-    assert values["watermark_default_position"] in WATERMARK_POSITIONS
+    assert values["watermark_default_position"] == WatermarkSpec().position
+    assert values["watermark_opacity_percent"] == {"min": round(OPACITY_RANGE[0] * 100), "max": 100,
+                                                   "default": round(WatermarkSpec().opacity * 100)}
+    assert values["watermark_max_text"] == WATERMARK_TEXT_MAX
     assert [v for v, _ in values["statuses"]] == list(STATUSES)
     assert set(values["rejection_words"]) == REJECTION_CODES
     # Every value has words of its own, not the bare value.

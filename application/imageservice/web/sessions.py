@@ -68,7 +68,9 @@ def init_app(app: Flask, components: Components) -> None:
     app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     if settings.backend == "aws":
         app.config["SESSION_TYPE"] = "dynamodb"
-        app.config["SESSION_DYNAMODB"] = components.aws_clients.dynamodb_resource  # type: ignore[union-attr]
+        if components.aws_clients is None:
+            raise RuntimeError("aws mode's sessions need the boto3 clients")
+        app.config["SESSION_DYNAMODB"] = components.aws_clients.dynamodb_resource
         app.config["SESSION_DYNAMODB_TABLE"] = settings.session_table or "Sessions"
     else:
         from cachelib.file import FileSystemCache

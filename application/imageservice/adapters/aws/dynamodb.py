@@ -282,7 +282,8 @@ class DynamoCatalog:
             "ExpressionAttributeValues": values,
             "ScanIndexForward": False,
             "ConsistentRead": True,
-            "Limit": query.limit + 1 if not filters else max(query.limit + 1, FILTERED_READ_BUDGET),
+            # Time bounds drop only the key range's slack; tag and status may drop most items.
+            "Limit": max(query.limit + 1, FILTERED_READ_BUDGET) if query.tag or query.status else query.limit + 1,
         }
         if filters:
             request["FilterExpression"] = " AND ".join(filters)

@@ -16,29 +16,28 @@ import threading
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...bootstrap import Components
 from ...core.errors import TransientError
 from .errors import transient_errors
 from .events import sqs_lambda_event
 from .processor import EventProcessor
-from .sqs import MAX_BATCH, MAX_WAIT_SECONDS
+from .sqs import MAX_BATCH, MAX_WAIT_SECONDS, SqsJobQueue
 
 log = logging.getLogger(__name__)
 
 
 class SqsLambdaWorker:
-    def __init__(self, components: Components, stop: threading.Event | None = None, *, batch_size: int = MAX_BATCH):
-        settings = components.settings
-        clients = components.aws_clients
-        self.sqs = clients.sqs  # type: ignore[union-attr]
-        self.region = clients.region  # type: ignore[union-attr]
-        self.queue = components.queue
-        self.queue_url = settings.queue_url
+    def __init__(self, sqs_client, queue: SqsJobQueue, processor: EventProcessor, *, region: str,
+                 poll_seconds: float, batch_size: int = MAX_BATCH, stop: threading.Event | None = None):
+        """``sqs_client``: the boto3 SQS client ``queue`` uses; ``processor``: the Lambda's own
+        event processor; ``region``: what Lambda writes into each record's ``awsRegion``;
+        ``poll_seconds`` (IMAGESERVICE_WORKER_POLL_SECONDS): the long poll, rounded up, 1 to 20 s."""
+        self.sqs = sqs_client
+        self.queue = queue
+        self.queue_url = queue.queue_url
+        self.region = region
+        self.processor = processor
         self.batch_size = max(1, min(MAX_BATCH, batch_size))
-        # IMAGESERVICE_WORKER_POLL_SECONDS drives the long poll: small in tests, up to 20.
-        self.wait_seconds = min(MAX_WAIT_SECONDS, max(1, math.ceil(settings.worker_poll_seconds)))
-        self.processor = EventProcessor(components.pipeline, settings.job_max_attempts, settings.job_visibility_timeout,
-                                        notifications=components.notifications)
+        self.wait_seconds = min(MAX_WAIT_SECONDS, max(1, math.ceil(poll_seconds)))
         self.stop = stop or threading.Event()
 
     def run_once(self) -> int:
@@ -53,7 +52,7 @@ class SqsLambdaWorker:
             ).get("Messages", [])
         if not messages:
             return 0
-        event = sqs_lambda_event(messages, self.queue.queue_arn(), self.region)  # type: ignore[attr-defined]
+        event = sqs_lambda_event(messages, self.queue.queue_arn(), self.region)
         response = self.processor.handle(event)
         failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]

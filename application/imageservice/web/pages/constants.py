@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...core.conversions import CONVERT_FORMATS, FITS, WATERMARK_POSITIONS
+from ...core.conversions import (
+    CONVERT_FORMATS, FITS, OPACITY_RANGE, WATERMARK_POSITIONS, WATERMARK_TEXT_MAX, WatermarkSpec,
+)
 from ...core.errors import REJECTION_CODES
 from ...core.records import STATUSES
 
@@ -30,9 +32,8 @@ FIT_LABELS = {"contain": "Contain: fit inside, keep proportions",
               "fill": "Fill: stretch to the exact size"}
 POSITION_LABELS = {"top-left": "Top left", "top-right": "Top right", "bottom-left": "Bottom left",
                    "bottom-right": "Bottom right", "center": "Centre"}
-DEFAULT_WATERMARK_POSITION = "bottom-right"
-DEFAULT_WATERMARK_OPACITY = 0.5
-WATERMARK_MAX_TEXT = 100
+# The API's defaults are the form's defaults.
+DEFAULT_WATERMARK = WatermarkSpec()
 STATUS_WORDS = {"pending": "Pending", "processing": "Processing", "ready": "Ready", "rejected": "Rejected"}
 
 # Words for a rejection whose record carries no message of its own.
@@ -61,8 +62,12 @@ def labelled(values: tuple[str, ...], labels: dict[str, str]) -> list[tuple[str,
     return [(value, labels.get(value, value)) for value in values]
 
 
+def percent(fraction: float) -> int:
+    return round(fraction * 100)
+
+
 def page_constants(*, max_upload_bytes: int, convert_max_edge: int, max_description_length: int,
-                   upload_content_types: frozenset[str] | set[str]) -> dict[str, Any]:
+                   quarantine_days: int, upload_content_types: frozenset[str] | set[str]) -> dict[str, Any]:
     """Everything the pages need from the server, as plain JSON-able values."""
     return {
         "max_upload_bytes": max_upload_bytes,
@@ -74,9 +79,12 @@ def page_constants(*, max_upload_bytes: int, convert_max_edge: int, max_descript
         "convert_formats": labelled(CONVERT_FORMATS, FORMAT_LABELS),
         "fits": labelled(FITS, FIT_LABELS),
         "watermark_positions": labelled(WATERMARK_POSITIONS, POSITION_LABELS),
-        "watermark_default_position": DEFAULT_WATERMARK_POSITION,
-        "watermark_default_opacity": DEFAULT_WATERMARK_OPACITY,
-        "watermark_max_text": WATERMARK_MAX_TEXT,
+        "watermark_default_position": DEFAULT_WATERMARK.position,
+        # The form's opacity slider counts in percent; the API takes a fraction.
+        "watermark_opacity_percent": {"min": percent(OPACITY_RANGE[0]), "max": percent(OPACITY_RANGE[1]),
+                                      "default": percent(DEFAULT_WATERMARK.opacity)},
+        "watermark_max_text": WATERMARK_TEXT_MAX,
+        "quarantine_days": quarantine_days,
         "statuses": labelled(STATUSES, STATUS_WORDS),
         "rejection_words": {code: REJECTION_WORDS.get(code, "The file could not be processed.")
                             for code in sorted(REJECTION_CODES)},

@@ -71,6 +71,21 @@ function start(root) {
     var convertStatus = document.getElementById("convert-status");
     var submit = document.getElementById("convert-submit");
     quality.addEventListener("input", function () { qualityValue.textContent = quality.value; });
+    var markText = document.getElementById("convert-watermark-text");
+    var markOpacity = document.getElementById("convert-watermark-opacity");
+    var markOpacityValue = document.getElementById("watermark-opacity-value");
+    markOpacity.addEventListener("input", function () { markOpacityValue.textContent = markOpacity.value + "%"; });
+
+    /** The text watermark the form asks for, or null when its text is empty. */
+    var watermark = function () {
+      var text = markText.value.trim();
+      if (!text) return null;
+      return {
+        text: text,
+        position: convertForm.elements.watermark_position.value,
+        opacity: Number(markOpacity.value) / 100
+      };
+    };
 
     var sizeField = function (name) {
       var field = convertForm.elements[name];
@@ -96,6 +111,8 @@ function start(root) {
         var width = sizeField("width"), height = sizeField("height");
         if (width) body.width = width;
         if (height) body.height = height;
+        var mark = watermark();
+        if (mark) body.watermark = mark;
       } catch (error) {
         convertStatus.textContent = errorWords(error);
         convertStatus.classList.add("is-bad");
