@@ -32,8 +32,9 @@ FIT_LABELS = {"contain": "Contain: fit inside, keep proportions",
               "fill": "Fill: stretch to the exact size"}
 POSITION_LABELS = {"top-left": "Top left", "top-right": "Top right", "bottom-left": "Bottom left",
                    "bottom-right": "Bottom right", "center": "Centre"}
-# The API's defaults are the form's defaults.
-DEFAULT_WATERMARK = WatermarkSpec()
+# The API's defaults are the form's defaults (read from the class: a WatermarkSpec with
+# neither text nor image_id is not a valid value to construct).
+DEFAULT_WATERMARK = WatermarkSpec  # its class attributes are the field defaults
 STATUS_WORDS = {"pending": "Pending", "processing": "Processing", "ready": "Ready", "rejected": "Rejected"}
 
 # Words for a rejection whose record carries no message of its own.
