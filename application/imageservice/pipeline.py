@@ -38,6 +38,7 @@ class PipelineConfig:
     lease_seconds: int
     limits: imaging.ImagingLimits
     session_ttl: int
+    quota_bytes: int | None = None  # None: no byte quota to re-check (unit tests' default)
 
     @classmethod
     def from_settings(cls, settings) -> "PipelineConfig":
@@ -49,6 +50,7 @@ class PipelineConfig:
             lease_seconds=settings.job_visibility_timeout,
             limits=imaging_limits(settings),
             session_ttl=settings.session_ttl,
+            quota_bytes=settings.quota_bytes,
         )
 
     def derivative_specs(self) -> list[imaging.DerivativeSpec]:
@@ -171,6 +173,7 @@ class Pipeline:
             raise ImageRejected(
                 "too_large", f"The file has more than the {self.config.max_upload_bytes} bytes allowed."
             ) from exc
+        self._check_byte_quota(record, len(data))
         try:
             result = self.imaging.process(data, self.config.derivative_specs(), self.config.limits)
         except TooExpensive as exc:  # over its memory or time budget: a retry would fail alike
@@ -218,6 +221,23 @@ class Pipeline:
             return SKIPPED
         self.metrics.increment("images_processed")
         return READY_OUTCOME
+
+    def _check_byte_quota(self, record: ImageRecord, real_size: int) -> None:
+        """The owner's bytes counted with the object's real size, not the declared one.
+
+        The upload request checked the quota against ``size``; an object dropped straight into
+        the bucket (adopted) or one whose size was not what was declared is only known here.
+        Raises ImageRejected("quota_exceeded").
+        """
+        if self.config.quota_bytes is None:
+            return
+        others = self.catalog.usage(record.user_id).bytes - (record.size or 0)
+        if others + real_size > self.config.quota_bytes:
+            raise ImageRejected(
+                "quota_exceeded",
+                f"The file's {real_size} bytes would take its owner past the quota of "
+                f"{self.config.quota_bytes} bytes.",
+            )
 
     def _reject(self, record: ImageRecord, rejection: ImageRejected) -> str:
         log.info("rejected %s/%s: %s", record.user_id, record.image_id, rejection.code,

@@ -27,8 +27,13 @@ class WatermarkSpec:
     scale: float = 0.2
 
     def __post_init__(self) -> None:
-        """The one check of a watermark's values.  Raises BadRequest(code="invalid_parameter")."""
-        if (self.text is None) == (self.image_id is None):
+        """The one check of a watermark's values.  Raises BadRequest(code="invalid_parameter").
+
+        ``WatermarkSpec()`` stays constructible (the pages read its defaults from it); a mark
+        with neither text nor an image is refused where JSON becomes one (watermark_from) and
+        draws nothing in the imaging code.
+        """
+        if self.text is not None and self.image_id is not None:
             raise _bad("watermark needs either text or image_id (not both).")
         if self.text is not None and (
             not isinstance(self.text, str) or not self.text.strip() or len(self.text) > WATERMARK_TEXT_MAX
@@ -132,6 +137,8 @@ def watermark_from(value: Any) -> WatermarkSpec:
     unknown = set(value) - WATERMARK_FIELDS
     if unknown:
         raise _bad(f"watermark has no field {', '.join(sorted(unknown))}.")
+    if value.get("text") is None and value.get("image_id") is None:
+        raise _bad("watermark needs either text or image_id (not both).")
     return WatermarkSpec(
         text=value.get("text"), image_id=value.get("image_id"),
         position=value.get("position", "bottom-right"),
