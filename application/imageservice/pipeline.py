@@ -70,6 +70,17 @@ def imaging_limits(settings) -> imaging.ImagingLimits:
     )
 
 
+def remove_image_objects(blobs: BlobStore, record: ImageRecord) -> None:
+    """The one removal routine (pipeline and delete): the original, derivatives and conversions.
+
+    Idempotent: removing what is already gone is not an error, so a failed run can be repeated.
+    Quarantined files are not touched: they stay for review until their expiry.
+    """
+    blobs.delete(record.original_key)
+    for prefix in keys.image_prefixes(record.user_id, record.image_id, record.ephemeral):
+        blobs.delete_prefix(prefix)
+
+
 # A claim's lease ends this long before its job can be delivered again.
 LEASE_MARGIN_SECONDS = 1.0
 
@@ -262,9 +273,7 @@ class Pipeline:
             log.warning("could not release %s; its lease will lapse", record.image_id)
 
     def _remove_objects(self, record: ImageRecord) -> None:
-        self.blobs.delete(record.original_key)
-        for prefix in keys.image_prefixes(record.user_id, record.image_id, record.ephemeral):
-            self.blobs.delete_prefix(prefix)
+        remove_image_objects(self.blobs, record)
 
     def _adopt(self, parsed: keys.OriginalKey) -> keys.OriginalKey | None:
         """Give an object dropped straight into the bucket an id and a record.

@@ -295,6 +295,30 @@ def test_one_polling_policy_backs_off_while_an_image_waits(page):
         assert gap >= delay / 1000 * 0.9, (gaps, expected)
 
 
+def test_convert_form_sends_the_text_watermark_the_api_takes(page, tmp_path):
+    page.goto("/")
+    page.set_input_files("#file-input", write(tmp_path, "mark.png", imagefactory.png_bytes(320, 240)))
+    expect_status(page, "mark.png", "ready")
+    tile(page, "mark.png").locator("a").click()
+    expect(page.locator("h1")).to_have_text("mark.png")
+    page.select_option("#convert-format", "png")
+    # Without text, no watermark is asked for.
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/convert")) as plain:
+        page.click("#convert-submit")
+    assert "watermark" not in plain.value.post_data_json
+    expect(page.locator("#convert-status")).to_contain_text("Made PNG")
+    page.fill("#convert-watermark-text", "  © Ada  ")
+    page.select_option("#convert-watermark-position", "top-left")
+    page.locator("#convert-watermark-opacity").fill("75")
+    expect(page.locator("#watermark-opacity-value")).to_have_text("75%")
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/convert")) as marked:
+        page.click("#convert-submit")
+    assert marked.value.post_data_json["watermark"] == {"text": "© Ada", "position": "top-left", "opacity": 0.75}
+    response = marked.value.response()
+    assert response.status == 200, response.text()
+    expect(page.locator("#convert-status")).to_contain_text("Made PNG")
+
+
 def test_quarantined_files_say_why_on_the_card_and_the_detail_page(page, live_service, tmp_path, screenshots):
     """A scan that denies a file leaves it ``rejected`` with ``malware`` and the signature as
     the message (the pipeline's scanner tests prove that part); here the record is made so by
