@@ -228,8 +228,7 @@ class Pipeline:
         )
         self.announce(ready)
         if not self.catalog.put(ready, expect_status=[PROCESSING]):
-            self._remove_objects(record)  # deleted while we worked: leave nothing behind
-            return SKIPPED
+            return self._lost_final_write(record)
         self.metrics.increment("images_processed")
         return READY_OUTCOME
 
@@ -253,6 +252,9 @@ class Pipeline:
     def _reject(self, record: ImageRecord, rejection: ImageRejected) -> str:
         log.info("rejected %s/%s: %s", record.user_id, record.image_id, rejection.code,
                  extra={"image_id": record.image_id, "code": rejection.code})
+        current = self.catalog.get(record.user_id, record.image_id)
+        if current is not None and current.status != PROCESSING:
+            return SKIPPED  # another processor finished it after our lease lapsed: its result stands
         self.metrics.increment("images_rejected", code=rejection.code)
         self._remove_objects(record)
         rejected = record.copy(
@@ -271,6 +273,17 @@ class Pipeline:
             self.catalog.put(record.copy(status=PENDING, lease_until=None), expect_status=[PROCESSING])
         except TransientError:
             log.warning("could not release %s; its lease will lapse", record.image_id)
+
+    def _lost_final_write(self, record: ImageRecord) -> str:
+        """Our conditional write found the record no longer ``processing``.
+
+        Deleted while we worked: leave nothing behind. Finished by another processor that took
+        over after our lease lapsed (a slow run outlived its job's visibility): its record and
+        objects stand, and ours went to the same deterministic keys, so nothing is extra.
+        """
+        if self.catalog.get(record.user_id, record.image_id) is None:
+            self._remove_objects(record)
+        return SKIPPED
 
     def _remove_objects(self, record: ImageRecord) -> None:
         remove_image_objects(self.blobs, record)
