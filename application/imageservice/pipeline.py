@@ -18,6 +18,7 @@ from typing import Callable
 from .ports import NO_METRICS, BlobNotFound, BlobStore, BlobTooLarge, Catalog, ImagingRunner, Metrics
 from .core import correlation
 from .core import imaging, keys
+from .core.conversions import WatermarkSpec
 from .core.errors import ImageRejected, TooExpensive, TransientError
 from .core.ids import new_id
 from .core.filenames import sanitize_filename
@@ -39,6 +40,7 @@ class PipelineConfig:
     limits: imaging.ImagingLimits
     session_ttl: int
     quota_bytes: int | None = None  # None: no byte quota to re-check (unit tests' default)
+    preview_watermark_text: str = ""  # a text mark on every preview; empty: none
 
     @classmethod
     def from_settings(cls, settings) -> "PipelineConfig":
@@ -51,12 +53,15 @@ class PipelineConfig:
             limits=imaging_limits(settings),
             session_ttl=settings.session_ttl,
             quota_bytes=settings.quota_bytes,
+            preview_watermark_text=settings.preview_watermark_text,
         )
 
     def derivative_specs(self) -> list[imaging.DerivativeSpec]:
         # Largest first: the imaging package makes each one from the previous (cascade).
         return [
-            imaging.DerivativeSpec("preview", self.preview_edge, self.derivative_quality),
+            imaging.DerivativeSpec("preview", self.preview_edge, self.derivative_quality,
+                                   watermark=WatermarkSpec(text=self.preview_watermark_text)
+                                   if self.preview_watermark_text else None),
             imaging.DerivativeSpec("thumb", self.thumb_edge, self.derivative_quality),
         ]
 
