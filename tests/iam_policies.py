@@ -48,11 +48,10 @@ NOT_RUN_BY_A_ROLE = {"setup.py", "worker.py"}
 # What each role's own code is (paths relative to the repository).
 ROLE_CODE = {
     "app": ["application/imageservice/service.py", "application/imageservice/admission.py",
-            "application/imageservice/objects.py",
-            "application/imageservice/web/**/*.py"],
+            "application/imageservice/removal.py", "application/imageservice/web/**/*.py"],
     "processor": ["application/imageservice/core/pipeline.py", "application/imageservice/pipeline.py",
                   "application/imageservice/adapters/aws/processor.py", "lambda/handler.py",
-                  "application/imageservice/notifications.py", "application/imageservice/objects.py"],
+                  "application/imageservice/notifications.py", "application/imageservice/removal.py"],
 }
 # Lambda's event source mapping polls the queue with the function's role
 # (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions).
@@ -393,7 +392,7 @@ def port_methods(paths: list[Path]) -> set[tuple[str, str]]:
             if isinstance(node.value, ast.Attribute) and node.value.attr in PORT_ADAPTERS:
                 used.add((node.value.attr, node.attr))
             elif isinstance(node.value, ast.Name) and node.value.id in PORT_ADAPTERS:
-                used.add((node.value.id, node.attr))  # a port handed in as a parameter (blobs.delete)
+                used.add((node.value.id, node.attr))  # a port handed in as a parameter: blobs.delete
             elif (isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
                   and node.value.func.id == "getattr"):
                 used.update((port, node.attr) for port in named_ports)

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from .objects import remove_image_objects
+from .removal import remove_image_objects
 from .ports import NO_METRICS, Scanner, BlobNotFound, BlobStore, BlobTooLarge, Catalog, ImagingRunner, Metrics
 from .core import correlation
 from .core import imaging, keys
+from .core.conversions import WatermarkSpec
 from .core.errors import ImageRejected, TooExpensive, TransientError
 from .core.ids import new_id
 from .core.filenames import sanitize_filename
@@ -40,6 +41,7 @@ class PipelineConfig:
     limits: imaging.ImagingLimits
     session_ttl: int
     quota_bytes: int | None = None  # None: no byte quota to re-check (unit tests' default)
+    preview_watermark_text: str = ""  # a text mark on every preview; empty: none
 
     @classmethod
     def from_settings(cls, settings) -> "PipelineConfig":
@@ -52,12 +54,15 @@ class PipelineConfig:
             limits=imaging_limits(settings),
             session_ttl=settings.session_ttl,
             quota_bytes=settings.quota_bytes,
+            preview_watermark_text=settings.preview_watermark_text,
         )
 
     def derivative_specs(self) -> list[imaging.DerivativeSpec]:
         # Largest first: the imaging package makes each one from the previous (cascade).
         return [
-            imaging.DerivativeSpec("preview", self.preview_edge, self.derivative_quality),
+            imaging.DerivativeSpec("preview", self.preview_edge, self.derivative_quality,
+                                   watermark=WatermarkSpec(text=self.preview_watermark_text)
+                                   if self.preview_watermark_text else None),
             imaging.DerivativeSpec("thumb", self.thumb_edge, self.derivative_quality),
         ]
 
@@ -223,8 +228,7 @@ class Pipeline:
         )
         self.announce(ready)
         if not self.catalog.put(ready, expect_status=[PROCESSING]):
-            self._remove_objects(record)  # deleted while we worked: leave nothing behind
-            return SKIPPED
+            return self._lost_final_write(record)
         self.metrics.increment("images_processed")
         return READY_OUTCOME
 
@@ -265,6 +269,9 @@ class Pipeline:
     def _reject(self, record: ImageRecord, rejection: ImageRejected) -> str:
         log.info("rejected %s/%s: %s", record.user_id, record.image_id, rejection.code,
                  extra={"image_id": record.image_id, "code": rejection.code})
+        current = self.catalog.get(record.user_id, record.image_id)
+        if current is not None and current.status != PROCESSING:
+            return SKIPPED  # another processor finished it after our lease lapsed: its result stands
         self.metrics.increment("images_rejected", code=rejection.code)
         self._remove_objects(record)
         rejected = record.copy(
@@ -283,6 +290,17 @@ class Pipeline:
             self.catalog.put(record.copy(status=PENDING, lease_until=None), expect_status=[PROCESSING])
         except TransientError:
             log.warning("could not release %s; its lease will lapse", record.image_id)
+
+    def _lost_final_write(self, record: ImageRecord) -> str:
+        """Our conditional write found the record no longer ``processing``.
+
+        Deleted while we worked: leave nothing behind. Finished by another processor that took
+        over after our lease lapsed (a slow run outlived its job's visibility): its record and
+        objects stand, and ours went to the same deterministic keys, so nothing is extra.
+        """
+        if self.catalog.get(record.user_id, record.image_id) is None:
+            self._remove_objects(record)
+        return SKIPPED
 
     def _remove_objects(self, record: ImageRecord) -> None:
         remove_image_objects(self.blobs, record)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping
 
+from .core.conversions import WATERMARK_TEXT_MAX
+
 PREFIX = "IMAGESERVICE_"
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -128,6 +130,9 @@ class Settings:
     topic_arn: str = ""  # aws mode: SNS topic of image.ready / image.rejected events
     quarantine_days: int = 30  # days a denied file stays under quarantine/ (S3 lifecycle in aws)
 
+    # imaging: a text watermark on every preview derivative (issue 11); empty: none
+    preview_watermark_text: str = ""
+
     # pipeline: malware scanning and content moderation (issue 11; adapters/scanners.py). Every
     # original is scanned after sniffing and before any derivative is written; a scanner that
     # cannot be reached is a transient error (retried, then dead-lettered), never a pass.
@@ -183,6 +188,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}WEBHOOK_URL needs {PREFIX}WEBHOOK_SECRET (requests are signed with it)")
         if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
             raise SettingsError(f"{PREFIX}WEBHOOK_URL must be an http(s) URL")
+        if len(self.preview_watermark_text) > WATERMARK_TEXT_MAX:
+            raise SettingsError(f"{PREFIX}PREVIEW_WATERMARK_TEXT may have at most {WATERMARK_TEXT_MAX} characters")
         if self.web_workers < 0:
             raise SettingsError(f"{PREFIX}WEB_WORKERS must be 0 (CPU-based) or more")
         for name in ("web_threads", "web_timeout", "port"):

@@ -187,6 +187,29 @@ def test_a_record_deleted_while_processing_leaves_nothing_behind(blobs, clock):
     assert blobs.objects == {}
 
 
+def test_a_slow_run_overtaken_by_a_takeover_leaves_the_finished_image_intact(blobs, clock):
+    """Our lease lapsed mid-run and another processor finished the image: our final write fails,
+    and the ready image's original and derivatives must survive it."""
+    def finish_elsewhere(catalog, claimed):
+        catalog.put(claimed.copy(status=READY, lease_until=None))
+
+    catalog = MeddlingCatalog(finish_elsewhere)
+    pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock, imaging=INLINE)
+    record = pending(catalog, blobs, imagefactory.png_bytes(64, 48))
+    assert pipeline.process_key(record.original_key) == SKIPPED
+    assert catalog.get("alice", record.image_id).status == READY
+    assert {record.original_key} | derivative_keys(record) <= set(blobs.objects)
+
+
+def test_a_rejection_after_a_takeover_finished_the_image_removes_nothing(blobs, clock):
+    catalog = MeddlingCatalog(lambda catalog, claimed: catalog.put(claimed.copy(status=READY, lease_until=None)))
+    pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock, imaging=INLINE)
+    record = pending(catalog, blobs, b"not an image at all")
+    assert pipeline.process_key(record.original_key) == SKIPPED
+    assert catalog.get("alice", record.image_id).status == READY
+    assert record.original_key in blobs.objects
+
+
 def test_tags_edited_while_processing_survive(blobs, clock):
     catalog = MeddlingCatalog(lambda catalog, claimed: catalog.put(claimed.copy(tags=["edited"])))
     pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock, imaging=INLINE)

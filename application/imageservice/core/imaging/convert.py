@@ -8,7 +8,7 @@ from PIL import Image
 
 from ..conversions import ConversionRequest, check_within_limits
 from ..errors import Unprocessable
-from . import encoding, pixels
+from . import encoding, pixels, watermark
 from .model import EncodedImage, ImagingLimits
 from .opening import Source, open_within_limits, rejecting_decode_errors
 
@@ -38,12 +38,14 @@ def convert_image(
     fmt, quality = request.format, request.quality
     with open_within_limits(data, limits) as source:
         target, region = _plan_output(source.displayed_size, request, limits)
+        # After resizing and orientation: the mark is sized and placed on the output itself.
+        mark = watermark.prepare(request.watermark, target, logo=logo, limits=limits) if request.watermark else None
         if source.animated and fmt in encoding.ANIMATED_OUTPUTS:
             _check_animation_output(source.frames, target, limits)
-            return _convert_animation(source, fmt, target, region, quality, max_output_bytes)
+            return _convert_animation(source, fmt, target, region, quality, max_output_bytes, mark)
         needed = pixels.needed_size(source.displayed_size, target, region)
         upright = pixels.upright_srgb(source, needed)
-        output = pixels.resize(upright, target, _box_in(upright, region))
+        output = watermark.stamp(pixels.resize(upright, target, _box_in(upright, region)), mark)
         return encoding.encode(output, fmt, quality, max_bytes=max_output_bytes)
 
 
@@ -126,7 +128,7 @@ def _check_animation_output(frames: int, target: tuple[int, int], limits: Imagin
 
 def _convert_animation(
     source: Source, fmt: str, target: tuple[int, int], region: pixels.Box, quality: int | None,
-    max_output_bytes: int | None,
+    max_output_bytes: int | None, mark: watermark.Mark | None,
 ) -> EncodedImage:
     """Every frame decoded (Pillow composites them onto the canvas), resized and re-encoded,
     one at a time as the encoder asks for it."""
@@ -138,7 +140,8 @@ def _convert_animation(
             image.seek(index)
             upright = pixels.upright_srgb(source, None)
             duration = int(image.info.get("duration") or 100)  # known only once decoded (WebP)
-            return encoding.prepare_for(fmt, pixels.resize(upright, target, _box_in(upright, region))), duration
+            resized = pixels.resize(upright, target, _box_in(upright, region))
+            return encoding.prepare_for(fmt, watermark.stamp(resized, mark)), duration
 
     frames = _FrameStream(source.frames, frame)
     return encoding.encode_animation(frames, frames.durations, loop, fmt, quality, max_bytes=max_output_bytes)

@@ -1,4 +1,5 @@
-"""What one image keeps in the blob store, removed in one place (the pipeline and delete)."""
+"""Removing an image's objects: one routine for the pipeline (rejections, deletions met while
+processing) and for the service (delete, sweep)."""
 
 from __future__ import annotations
 
