@@ -298,7 +298,8 @@ def test_what_each_role_must_not_do_is_denied(enforced):
     assert denied(lambda: processor["s3"].get_object(Bucket=bucket, Key="conversions/alice/x/y.png"))
     assert denied(lambda: processor["s3"].get_object(Bucket=bucket, Key="quarantine/alice/x"))
     assert denied(lambda: processor["s3"].get_object(Bucket=bucket, Key="derivatives/alice/x/thumb.webp"))
-    assert denied(lambda: processor["sqs"].send_message(QueueUrl=queue, MessageBody="{}"))
+    # The processor queues image events (notify jobs) on the jobs queue, and nowhere else.
+    assert denied(lambda: processor["sqs"].send_message(QueueUrl=dead_letters, MessageBody="{}"))
     assert denied(lambda: processor["sqs"].delete_queue(QueueUrl=queue))
     assert denied(lambda: processor["sqs"].receive_message(QueueUrl=dead_letters))
     assert denied(lambda: processor["dynamodb"].delete_item(TableName=table, Key={"user_id": {"S": "a"}, "image_id": {"S": "b"}}))
