@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench lambda-zip system-deps clean
+.PHONY: run test test-fast bench bench-api lambda-zip system-deps clean
 
 $(RUNTIME): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ test-fast: $(TESTDEPS)
 bench: $(RUNTIME)
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) bench/bench_pipeline.py
+
+# The request path beside a bare Flask app, and the catalog at 100 000 records (bench/bench_api.py);
+# BENCH_API_ARGS=--strict exits non-zero when a target is missed. wrk comes from Debian.
+bench-api: $(RUNTIME)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk (apt-get install wrk)"; exit 2; }
+	$(PY) bench/bench_api.py $(BENCH_API_ARGS)
 
 lambda-zip: $(RUNTIME)
 	$(PY) lambda/build_zip.py

@@ -52,6 +52,7 @@ REQUIREMENTS = (
     "pillow==13.0.0",
     "pillow-heif==1.8.1",
     "blurhash-rs==2.0.0",
+    "fontpkg-noto-sans==2.15",  # the preview watermark's font
     "aws-lambda-powertools==3.37.0",
     # powertools' own dependencies, pinned so that a new release cannot change the zip
     "jmespath==1.1.0",

@@ -14,6 +14,11 @@ from .settings import Settings, SettingsError
 
 GUNICORN_CONFIG = "python:imageservice.gunicorn_conf"
 WSGI_APP = "imageservice.web:create_app()"
+# `serve` (the embedded default, facing clients directly): gunicorn's asyncio worker reads whole
+# requests on its event loop before the app's threads see them, so slow clients cannot take
+# every thread (issue 9); the container behind the ALB keeps gthread and WSGI_APP.
+SERVE_WORKER_CLASS = "asgi"
+SERVE_APP = "imageservice.web.asgi:create_asgi_app()"
 
 
 def _components(settings: Settings):
@@ -26,7 +31,8 @@ def cmd_serve(args, settings: Settings) -> int:
     """Replace this process with gunicorn running the app (and, in local mode, job threads)."""
     env = dict(os.environ)
     env.setdefault("IMAGESERVICE_PUBLIC_URL", f"http://{args.host}:{args.port}")
-    argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind", f"{args.host}:{args.port}", WSGI_APP]
+    argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind", f"{args.host}:{args.port}",
+            "--worker-class", SERVE_WORKER_CLASS, SERVE_APP]
     os.execve(sys.executable, argv, env)
     return 0  # not reached
 

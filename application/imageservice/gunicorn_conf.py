@@ -1,44 +1,32 @@
-"""Gunicorn settings for the web app, read from the environment.
+"""Gunicorn settings for the web app, taken from imageservice's Settings.
 
 A gunicorn configuration module: the container starts
 
     gunicorn --config python:imageservice.gunicorn_conf "imageservice.web:create_app()"
 
-and gunicorn reads this module's lower-case names. Reading the environment here, at import,
-is the purpose of a config module; nothing else happens on import.
+and gunicorn reads this module's lower-case names. The values come from ``Settings.from_env()``
+(the one place the environment is parsed); reading them here, at import, is the purpose of a
+config module; nothing else happens on import.
 
-Environment (all optional):
+Settings used (environment ``IMAGESERVICE_<NAME>``): ``host``/``port`` (also ``PORT``) or a full
+``bind``; ``web_workers`` (0: 2 x usable CPUs + 1, at most MAX_AUTO_WORKERS), ``web_threads``,
+``web_timeout``, ``web_max_requests`` (+ ``web_max_requests_jitter``), ``log_level``.
+``FORWARDED_ALLOW_IPS`` is gunicorn's own variable: proxies whose X-Forwarded-* headers are
+trusted (loopback); on ECS the VPC range, since the load balancer's nodes live there.
 
-    PORT                      port to listen on (8000)
-    IMAGESERVICE_HOST         address to listen on (0.0.0.0: every interface of the container)
-    IMAGESERVICE_BIND         full bind spec, overrides the two above ("127.0.0.1:8123", "unix:/tmp/s")
-    IMAGESERVICE_WEB_WORKERS  worker processes (2 x usable CPUs + 1, at most MAX_AUTO_WORKERS)
-    IMAGESERVICE_WEB_THREADS  threads per worker (4)
-    IMAGESERVICE_WEB_TIMEOUT  seconds a request may take before its worker is restarted (60)
-    IMAGESERVICE_LOG_LEVEL    gunicorn's log level (info)
-    FORWARDED_ALLOW_IPS       proxies whose X-Forwarded-* headers are trusted (loopback); on
-                              ECS the VPC range, since the load balancer's nodes live there
+``imageservice serve`` runs the same module with gunicorn's asyncio worker and the app behind a
+WSGI-to-ASGI bridge (web/asgi.py), so slow clients hold sockets, not threads. The container
+keeps the gthread worker: there the ALB receives whole requests before it forwards them.
 """
 
 from __future__ import annotations
 
 import os
 
+from imageservice.settings import Settings
+
 MAX_AUTO_WORKERS = 8
 SHARED_MEMORY_DIR = "/dev/shm"
-
-
-def _int_from_env(name: str, default: int, minimum: int = 1) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be at least {minimum}")
-    return value
 
 
 def usable_cpus() -> int:
@@ -49,40 +37,40 @@ def usable_cpus() -> int:
 
 
 def default_workers(cpus: int) -> int:
-    """Gunicorn's rule of thumb, 2 x CPUs + 1, capped: image conversions run in the workers
-    and each one may hold a large decoded image in memory."""
+    """Gunicorn's rule of thumb, 2 x CPUs + 1, capped: each worker holds the app and its caches."""
     return min(2 * cpus + 1, MAX_AUTO_WORKERS)
 
 
-def bind_address() -> str:
-    explicit = os.environ.get("IMAGESERVICE_BIND", "").strip()
-    if explicit:
-        return explicit
-    host = os.environ.get("IMAGESERVICE_HOST", "").strip() or "0.0.0.0"
-    port = _int_from_env("PORT", 8000)
+def bind_address(settings: Settings) -> str:
+    if settings.bind:
+        return settings.bind
+    host = settings.host or "0.0.0.0"
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return f"{host}:{port}"
+    return f"{host}:{settings.port}"
 
 
-bind = [bind_address()]
-workers = _int_from_env("IMAGESERVICE_WEB_WORKERS", default_workers(usable_cpus()))
+_settings = Settings.from_env()
+
+bind = [bind_address(_settings)]
+workers = _settings.web_workers or default_workers(usable_cpus())
 # Threads let a worker wait on S3 and DynamoDB for one request while serving another.
 worker_class = "gthread"
-threads = _int_from_env("IMAGESERVICE_WEB_THREADS", 4)
-timeout = _int_from_env("IMAGESERVICE_WEB_TIMEOUT", 60)
+threads = _settings.web_threads
+timeout = _settings.web_timeout
 # ECS waits 30 s (StopTimeout) between SIGTERM and SIGKILL; finish in-flight requests before.
 graceful_timeout = 25
 # Longer than the ALB's 60 s idle timeout, so the ALB, not gunicorn, closes idle connections
 # (otherwise a request can race a closing connection and get a 502).
 keepalive = 75
-# Restart workers now and then: long-lived processes that decode large images fragment memory.
-max_requests = 1000
-max_requests_jitter = 100
+max_requests = _settings.web_max_requests
+max_requests_jitter = _settings.web_max_requests_jitter
 
-accesslog = "-"  # stdout
+# The app writes one structured JSON line per request on stdout (web/observability.py);
+# gunicorn's own access line would be a second, unstructured one per request.
+accesslog = None
 errorlog = "-"  # stderr
-loglevel = os.environ.get("IMAGESERVICE_LOG_LEVEL", "info").lower()
+loglevel = _settings.log_level.lower()
 
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
@@ -102,6 +90,10 @@ def post_worker_init(worker):
     """Local mode: each web worker process also runs a job-worker thread (see imageservice.worker)."""
     from imageservice.worker import post_worker_init as start_jobs
 
+    if not hasattr(worker, "wsgi"):  # the asyncio worker of `serve`: the Flask app is inside the bridge
+        worker.wsgi = worker.asgi.app
+    if "imageservice" not in getattr(worker.wsgi, "extensions", {}):
+        return  # another app under this config (bench/bare_flask.py)
     start_jobs(worker)
 
 

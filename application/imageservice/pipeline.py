@@ -18,6 +18,7 @@ from typing import Callable
 from .ports import NO_METRICS, BlobNotFound, BlobStore, BlobTooLarge, Catalog, ImagingRunner, Metrics
 from .core import correlation
 from .core import imaging, keys
+from .core.conversions import WatermarkSpec
 from .core.errors import ImageRejected, TooExpensive, TransientError
 from .core.ids import new_id
 from .core.filenames import sanitize_filename
@@ -38,6 +39,8 @@ class PipelineConfig:
     lease_seconds: int
     limits: imaging.ImagingLimits
     session_ttl: int
+    quota_bytes: int | None = None  # None: no byte quota to re-check (unit tests' default)
+    preview_watermark_text: str = ""  # a text mark on every preview; empty: none
 
     @classmethod
     def from_settings(cls, settings) -> "PipelineConfig":
@@ -49,12 +52,16 @@ class PipelineConfig:
             lease_seconds=settings.job_visibility_timeout,
             limits=imaging_limits(settings),
             session_ttl=settings.session_ttl,
+            quota_bytes=settings.quota_bytes,
+            preview_watermark_text=settings.preview_watermark_text,
         )
 
     def derivative_specs(self) -> list[imaging.DerivativeSpec]:
         # Largest first: the imaging package makes each one from the previous (cascade).
         return [
-            imaging.DerivativeSpec("preview", self.preview_edge, self.derivative_quality),
+            imaging.DerivativeSpec("preview", self.preview_edge, self.derivative_quality,
+                                   watermark=WatermarkSpec(text=self.preview_watermark_text)
+                                   if self.preview_watermark_text else None),
             imaging.DerivativeSpec("thumb", self.thumb_edge, self.derivative_quality),
         ]
 
@@ -66,6 +73,17 @@ def imaging_limits(settings) -> imaging.ImagingLimits:
         max_frames=settings.max_frames,
         convert_max_edge=settings.convert_max_edge,
     )
+
+
+def remove_image_objects(blobs: BlobStore, record: ImageRecord) -> None:
+    """The one removal routine (pipeline and delete): the original, derivatives and conversions.
+
+    Idempotent: removing what is already gone is not an error, so a failed run can be repeated.
+    Quarantined files are not touched: they stay for review until their expiry.
+    """
+    blobs.delete(record.original_key)
+    for prefix in keys.image_prefixes(record.user_id, record.image_id, record.ephemeral):
+        blobs.delete_prefix(prefix)
 
 
 # A claim's lease ends this long before its job can be delivered again.
@@ -171,6 +189,7 @@ class Pipeline:
             raise ImageRejected(
                 "too_large", f"The file has more than the {self.config.max_upload_bytes} bytes allowed."
             ) from exc
+        self._check_byte_quota(record, len(data))
         try:
             result = self.imaging.process(data, self.config.derivative_specs(), self.config.limits)
         except TooExpensive as exc:  # over its memory or time budget: a retry would fail alike
@@ -214,14 +233,33 @@ class Pipeline:
         )
         self.announce(ready)
         if not self.catalog.put(ready, expect_status=[PROCESSING]):
-            self._remove_objects(record)  # deleted while we worked: leave nothing behind
-            return SKIPPED
+            return self._lost_final_write(record)
         self.metrics.increment("images_processed")
         return READY_OUTCOME
+
+    def _check_byte_quota(self, record: ImageRecord, real_size: int) -> None:
+        """The owner's bytes counted with the object's real size, not the declared one.
+
+        The upload request checked the quota against ``size``; an object dropped straight into
+        the bucket (adopted) or one whose size was not what was declared is only known here.
+        Raises ImageRejected("quota_exceeded").
+        """
+        if self.config.quota_bytes is None:
+            return
+        others = self.catalog.usage(record.user_id).bytes - (record.size or 0)
+        if others + real_size > self.config.quota_bytes:
+            raise ImageRejected(
+                "quota_exceeded",
+                f"The file's {real_size} bytes would take its owner past the quota of "
+                f"{self.config.quota_bytes} bytes.",
+            )
 
     def _reject(self, record: ImageRecord, rejection: ImageRejected) -> str:
         log.info("rejected %s/%s: %s", record.user_id, record.image_id, rejection.code,
                  extra={"image_id": record.image_id, "code": rejection.code})
+        current = self.catalog.get(record.user_id, record.image_id)
+        if current is not None and current.status != PROCESSING:
+            return SKIPPED  # another processor finished it after our lease lapsed: its result stands
         self.metrics.increment("images_rejected", code=rejection.code)
         self._remove_objects(record)
         rejected = record.copy(
@@ -241,10 +279,19 @@ class Pipeline:
         except TransientError:
             log.warning("could not release %s; its lease will lapse", record.image_id)
 
+    def _lost_final_write(self, record: ImageRecord) -> str:
+        """Our conditional write found the record no longer ``processing``.
+
+        Deleted while we worked: leave nothing behind. Finished by another processor that took
+        over after our lease lapsed (a slow run outlived its job's visibility): its record and
+        objects stand, and ours went to the same deterministic keys, so nothing is extra.
+        """
+        if self.catalog.get(record.user_id, record.image_id) is None:
+            self._remove_objects(record)
+        return SKIPPED
+
     def _remove_objects(self, record: ImageRecord) -> None:
-        self.blobs.delete(record.original_key)
-        for prefix in keys.image_prefixes(record.user_id, record.image_id, record.ephemeral):
-            self.blobs.delete_prefix(prefix)
+        remove_image_objects(self.blobs, record)
 
     def _adopt(self, parsed: keys.OriginalKey) -> keys.OriginalKey | None:
         """Give an object dropped straight into the bucket an id and a record.

@@ -42,7 +42,7 @@ from .core.errors import (
 )
 from .core.filenames import download_name, sanitize_filename, with_extension
 from .core.ids import is_id, new_id
-from .pipeline import imaging_limits
+from .pipeline import imaging_limits, remove_image_objects
 from .core.text import normalise_tag
 from .core.records import DONE, PENDING, READY, ImageRecord, Job, ListQuery, OwnerLimits, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
@@ -373,9 +373,7 @@ class ImageService:
 
     def remove(self, record: ImageRecord) -> None:
         """Original, derivatives, conversions, then the record (so a failure can be retried)."""
-        self.blobs.delete(record.original_key)
-        for prefix in keys.image_prefixes(record.user_id, record.image_id, record.ephemeral):
-            self.blobs.delete_prefix(prefix)
+        remove_image_objects(self.blobs, record)
         self.catalog.delete(record.user_id, record.image_id)
 
     def sweep(self, batch: int = 100) -> dict[str, int]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping
 
+from .core.conversions import WATERMARK_TEXT_MAX
+
 PREFIX = "IMAGESERVICE_"
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -87,7 +89,20 @@ class Settings:
 
     # web
     session_cookie_secure: bool = False
-    web_workers: int = 2
+
+    # web server (catalog: gunicorn_conf.py and `serve` read these)
+    host: str = "0.0.0.0"  # the container listens on every interface; `serve` passes its --host
+    port: int = 8000  # also from PORT
+    bind: str = ""  # a full gunicorn bind ("127.0.0.1:8123", "unix:/tmp/s"); overrides host/port
+    web_workers: int = 0  # 0: 2 x usable CPUs + 1, at most 8
+    web_threads: int = 4  # per worker
+    web_timeout: int = 60  # seconds a request may take before its worker is restarted
+    # Workers are recycled after this many requests (+ up to the jitter, so they never restart
+    # together): a safety net against slow growth, not a churn (1000 restarted each worker
+    # about every 0.7 s under load, and each restart re-imports the app).
+    web_max_requests: int = 100_000
+    web_max_requests_jitter: int = 20_000
+    log_level: str = "INFO"
 
     # edge (requests, anonymous workspaces, notifications)
     # The longest request target (path + query) the app answers; longer is 414 in the JSON shape.
@@ -115,6 +130,9 @@ class Settings:
     topic_arn: str = ""  # aws mode: SNS topic of image.ready / image.rejected events
     quarantine_days: int = 30  # days a denied file stays under quarantine/ (S3 lifecycle in aws)
 
+    # imaging: a text watermark on every preview derivative (issue 11); empty: none
+    preview_watermark_text: str = ""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
         """Read every ``IMAGESERVICE_*`` variable (plus AWS region/endpoint) into a Settings.
@@ -134,6 +152,8 @@ class Settings:
                 values["aws_region"] = region
         if "aws_endpoint_url" not in values and env.get("AWS_ENDPOINT_URL"):
             values["aws_endpoint_url"] = env["AWS_ENDPOINT_URL"]
+        if "port" not in values and env.get("PORT"):
+            values["port"] = _parse(next(f for f in fields(cls) if f.name == "port"), env["PORT"])
         if "s3_endpoint_url" not in values and env.get("AWS_ENDPOINT_URL_S3"):
             values["s3_endpoint_url"] = env["AWS_ENDPOINT_URL_S3"]
         values.update(overrides)
@@ -156,6 +176,13 @@ class Settings:
             raise SettingsError(f"{PREFIX}WEBHOOK_URL needs {PREFIX}WEBHOOK_SECRET (requests are signed with it)")
         if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
             raise SettingsError(f"{PREFIX}WEBHOOK_URL must be an http(s) URL")
+        if len(self.preview_watermark_text) > WATERMARK_TEXT_MAX:
+            raise SettingsError(f"{PREFIX}PREVIEW_WATERMARK_TEXT may have at most {WATERMARK_TEXT_MAX} characters")
+        if self.web_workers < 0:
+            raise SettingsError(f"{PREFIX}WEB_WORKERS must be 0 (CPU-based) or more")
+        for name in ("web_threads", "web_timeout", "port"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
         for name in ("max_upload_bytes", "max_pixels", "max_frames", "thumb_edge", "preview_edge",
                      "imaging_max_jobs", "imaging_memory_bytes", "imaging_timeout_seconds"):
             if getattr(self, name) <= 0:

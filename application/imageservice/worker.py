@@ -14,6 +14,7 @@ import time
 
 from .bootstrap import Components
 from .core.records import NOTIFY_JOB, ReceivedJob
+from .core.retries import attempts_exhausted
 from .notifications import retry_delay
 from .pipeline import lease_before_redelivery
 
@@ -35,7 +36,7 @@ class Worker:
             if notify:
                 outcome = self.components.notifications.deliver(job.payload or {})
             else:
-                final = received.attempts >= self.settings.job_max_attempts
+                final = attempts_exhausted(received.attempts, self.settings.job_max_attempts)
                 lease_until = lease_before_redelivery(received.visible_again_at) if received.visible_again_at else None
                 outcome = self.components.pipeline.process_key(job.key, final_attempt=final, lease_until=lease_until,
                                                                request_id=job.request_id)

@@ -284,7 +284,6 @@ def test_a_truncated_png_is_rejected_corrupt(server):
 SLOW_CLIENTS = 50
 
 
-@pytest.mark.xfail(strict=True, reason="until the embedded server reads requests with timeouts (issue 9 item 6)")
 def test_healthz_answers_within_a_second_under_slow_clients(server):
     host, port = server.base.removeprefix("http://").split(":")
     sockets = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -262,6 +263,60 @@ def test_refused_files_never_leave_the_browser_and_uploads_can_be_cancelled(page
         page.wait_for_timeout(100)
     assert page.request.get("/api/images").json()["images"] == []
     assert len(tickets) == 1
+
+
+def test_one_polling_policy_backs_off_while_an_image_waits(page):
+    """An upload that never arrives stays pending: the gallery asks about it less and less often
+    (poll.js: 1 s, then x1.3 per quiet round up to 10 s), not once a second forever."""
+    page.goto("/")
+    csrf = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    ticket = page.request.post("/api/images/upload", headers={"X-CSRF-Token": csrf},
+                               data={"content_type": "image/png", "size": 100, "filename": "never.png"}).json()
+    asked: list[float] = []
+    path = f"/api/images/{ticket['image_id']}"
+    page.on("request", lambda r: asked.append(time.monotonic()) if r.url.endswith(path) else None)
+    page.reload()
+    expect_status(page, "never.png", "pending")
+    page.wait_for_timeout(7000)
+    policy = page.evaluate("""async () => {
+        const entry = document.querySelector('script[type=module][src$="/index.js"]').src;
+        const poll = await import(entry.replace(/index[.]js$/, "poll.js"));
+        const delays = [];
+        let delay = 0;
+        for (let i = 0; i < 12; i++) { delay = poll.nextDelay(delay, false); delays.push(delay); }
+        return {delays: delays, reset: poll.nextDelay(delays[5], true), policy: poll.POLICY};
+    }""")
+    expected = policy["delays"]
+    assert expected[:4] == [1000, 1300, 1690, 2197] and expected[-1] == policy["policy"]["MAX_DELAY_MS"] == 10000
+    assert policy["reset"] == 1000
+    gaps = [later - earlier for earlier, later in zip(asked, asked[1:])]
+    assert 3 <= len(asked) <= 5, gaps   # once a second would have asked 7 times
+    for gap, delay in zip(gaps, expected[1:]):
+        assert gap >= delay / 1000 * 0.9, (gaps, expected)
+
+
+def test_convert_form_sends_the_text_watermark_the_api_takes(page, tmp_path):
+    page.goto("/")
+    page.set_input_files("#file-input", write(tmp_path, "mark.png", imagefactory.png_bytes(320, 240)))
+    expect_status(page, "mark.png", "ready")
+    tile(page, "mark.png").locator("a").click()
+    expect(page.locator("h1")).to_have_text("mark.png")
+    page.select_option("#convert-format", "png")
+    # Without text, no watermark is asked for.
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/convert")) as plain:
+        page.click("#convert-submit")
+    assert "watermark" not in plain.value.post_data_json
+    expect(page.locator("#convert-status")).to_contain_text("Made PNG")
+    page.fill("#convert-watermark-text", "  © Ada  ")
+    page.select_option("#convert-watermark-position", "top-left")
+    page.locator("#convert-watermark-opacity").fill("75")
+    expect(page.locator("#watermark-opacity-value")).to_have_text("75%")
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/convert")) as marked:
+        page.click("#convert-submit")
+    assert marked.value.post_data_json["watermark"] == {"text": "© Ada", "position": "top-left", "opacity": 0.75}
+    response = marked.value.response()
+    assert response.status == 200, response.text()
+    expect(page.locator("#convert-status")).to_contain_text("Made PNG")
 
 
 def test_quarantined_files_say_why_on_the_card_and_the_detail_page(page, live_service, tmp_path, screenshots):

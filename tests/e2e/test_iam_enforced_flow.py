@@ -298,7 +298,7 @@ def test_what_each_role_must_not_do_is_denied(enforced):
     assert denied(lambda: processor["s3"].get_object(Bucket=bucket, Key="conversions/alice/x/y.png"))
     assert denied(lambda: processor["s3"].get_object(Bucket=bucket, Key="quarantine/alice/x"))
     assert denied(lambda: processor["s3"].get_object(Bucket=bucket, Key="derivatives/alice/x/thumb.webp"))
-    # The processor queues image events (notify jobs) on the jobs queue, and nowhere else.
+    # (SendMessage on the job queue is granted: the pipeline queues its image events as notify jobs.)
     assert denied(lambda: processor["sqs"].send_message(QueueUrl=dead_letters, MessageBody="{}"))
     assert denied(lambda: processor["sqs"].delete_queue(QueueUrl=queue))
     assert denied(lambda: processor["sqs"].receive_message(QueueUrl=dead_letters))

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pytest
 import requests
 
+from imageservice.adapters.imaging_pool import InlineImagingRunner
 from imageservice.adapters.aws.factory import build_aws_clients
 from imageservice.adapters.aws.s3 import S3BlobStore
 from imageservice.ports import SINGLE_USE_UPLOAD_HEADERS
@@ -156,7 +157,7 @@ def test_a_replay_after_the_image_is_ready_leaves_the_validated_bytes(store, tmp
     from imageservice.pipeline import Pipeline, PipelineConfig
 
     catalog = FakeCatalog()
-    pipeline = Pipeline(store, catalog, PipelineConfig.from_settings(make_settings(tmp_path)))
+    pipeline = Pipeline(store, catalog, PipelineConfig.from_settings(make_settings(tmp_path)), imaging=InlineImagingRunner())
     data = imagefactory.png_bytes(64, 48)
     image_id = new_id()
     record = ImageRecord(image_id=image_id, user_id="alice", status=PENDING, filename="a.png", size=len(data),

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imageservice.core import imaging
+from imageservice.core.conversions import ConversionRequest
 from imageservice.core.errors import REJECTION_CODES, ImageRejected, Unprocessable
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
@@ -164,7 +165,7 @@ def run_case(data: bytes, convert_to: str | None) -> None:
         assert result.info.width >= 1 and set(result.derivatives) == {"preview", "thumb"}
         if convert_to:
             try:
-                encoded = imaging.convert_image(data, format=convert_to, width=64, limits=LIMITS)
+                encoded = imaging.convert_image(data, ConversionRequest(convert_to, width=64), LIMITS)
             except ImageRejected as rejected:
                 assert rejected.code in REJECTION_CODES
             except Unprocessable as refused:

@@ -6,11 +6,16 @@ import imagefactory as f
 import pytest
 
 from imageservice.core import imaging
+from imageservice.core.conversions import conversion_request_from
 from imageservice.core.errors import ImageRejected, Unprocessable
 
 THUMB = [imaging.DerivativeSpec("thumb", 32)]
 W, H = 64, 48  # every fixture below is 64x48 = 3072 pixels a frame
 PIXELS = W * H
+
+
+def convert(data: bytes, limits: imaging.ImagingLimits = imaging.ImagingLimits(), **params) -> imaging.EncodedImage:
+    return imaging.convert_image(data, conversion_request_from(params), limits)
 
 
 def accepted(data: bytes, limits: imaging.ImagingLimits) -> imaging.ProcessedImage:
@@ -46,19 +51,19 @@ def test_max_pixels(make):
 
 def test_max_pixels_applies_to_convert_input():
     with pytest.raises(ImageRejected) as caught:
-        imaging.convert_image(f.jpeg_bytes(W, H), format="png", width=10, limits=imaging.ImagingLimits(max_pixels=PIXELS - 1))
+        convert(f.jpeg_bytes(W, H), format="png", width=10, limits=imaging.ImagingLimits(max_pixels=PIXELS - 1))
     assert caught.value.code == "too_many_pixels"
 
 
 def test_max_pixels_applies_to_convert_output():
     limits = imaging.ImagingLimits(max_pixels=100 * 100)
-    data = f.jpeg_bytes(10, 10)
-    imaging.convert_image(data, format="png", width=100, height=100, fit="fill", limits=limits)
+    data = f.jpeg_bytes(60, 60)
+    convert(data, format="png", width=100, height=100, fit="fill", enlarge=True, limits=limits)
     with pytest.raises(Unprocessable) as caught:
-        imaging.convert_image(data, format="png", width=101, height=100, fit="fill", limits=limits)
+        convert(data, format="png", width=101, height=100, fit="fill", enlarge=True, limits=limits)
     assert (caught.value.code, caught.value.status) == ("limit_exceeded", 422)
     with pytest.raises(Unprocessable):  # width alone can imply too many pixels as well
-        imaging.convert_image(f.jpeg_bytes(10, 20), format="png", width=100, limits=limits)
+        convert(f.jpeg_bytes(60, 120), format="png", width=100, enlarge=True, limits=limits)
 
 
 # --- max_frames -------------------------------------------------------------------------------
@@ -107,20 +112,20 @@ def test_max_animation_pixels_does_not_apply_to_stills():
 def test_convert_max_edge(side):
     limits = imaging.ImagingLimits(convert_max_edge=100)
     data = f.jpeg_bytes(W, W)  # square, so the implied side equals the given one
-    imaging.convert_image(data, format="png", limits=limits, **{side: 100})
+    assert convert(data, format="png", enlarge=True, limits=limits, **{side: 100}).width == 100
     with pytest.raises(Unprocessable) as caught:
-        imaging.convert_image(data, format="png", limits=limits, **{side: 101})
+        convert(data, format="png", enlarge=True, limits=limits, **{side: 101})
     assert (caught.value.code, caught.value.status) == ("limit_exceeded", 422)
 
 
 def test_convert_max_edge_applies_to_the_implied_side():
     limits = imaging.ImagingLimits(convert_max_edge=100)
     with pytest.raises(Unprocessable):
-        imaging.convert_image(f.jpeg_bytes(10, 50), format="png", width=30, limits=limits)  # height would be 150
+        convert(f.jpeg_bytes(40, 200), format="png", width=30, limits=limits)  # height would be 150
 
 
 def test_original_larger_than_convert_max_edge_is_scaled_down_to_fit():
-    encoded = imaging.convert_image(f.jpeg_bytes(640, 480), format="png", limits=imaging.ImagingLimits(convert_max_edge=320))
+    encoded = convert(f.jpeg_bytes(640, 480), format="png", limits=imaging.ImagingLimits(convert_max_edge=320))
     assert (encoded.width, encoded.height) == (320, 240)
 
 

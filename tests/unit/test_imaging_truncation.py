@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from imageservice.core import imaging
+from imageservice.core.conversions import ConversionRequest
 from imageservice.core.errors import ImageRejected
 
 SPECS = [imaging.DerivativeSpec("preview", 1440), imaging.DerivativeSpec("thumb", 256)]
@@ -54,7 +55,7 @@ def assert_rejected_corrupt(data: bytes) -> None:
         imaging.process_image(data, SPECS)
     assert processed.value.code == "corrupt", processed.value
     with pytest.raises(ImageRejected) as converted:
-        imaging.convert_image(data, format="png")
+        imaging.convert_image(data, ConversionRequest("png"))
     assert converted.value.code == "corrupt", converted.value
 
 

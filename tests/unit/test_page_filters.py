@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from imageservice.core.conversions import (
-    CONVERT_FORMATS, FITS, OPACITY_RANGE, WATERMARK_POSITIONS, WATERMARK_TEXT_MAX, WatermarkSpec,
+    CONVERT_FORMATS, FITS, OPACITY_RANGE, WATERMARK_POSITIONS, WATERMARK_TEXT_MAX,
 )
 from imageservice.core.errors import REJECTION_CODES
 from imageservice.core.records import STATUSES
@@ -71,9 +71,9 @@ def test_page_constants_come_from_core_and_settings():
     assert [v for v, _ in values["convert_formats"]] == list(CONVERT_FORMATS)
     assert [v for v, _ in values["fits"]] == list(FITS)
     assert [v for v, _ in values["watermark_positions"]] == list(WATERMARK_POSITIONS)
-    assert values["watermark_default_position"] == WatermarkSpec().position
+    assert values["watermark_default_position"] == "bottom-right"   # the API's default (issue 11)
     assert values["watermark_opacity_percent"] == {"min": round(OPACITY_RANGE[0] * 100), "max": 100,
-                                                   "default": round(WatermarkSpec().opacity * 100)}
+                                                   "default": 50}
     assert values["watermark_max_text"] == WATERMARK_TEXT_MAX
     assert [v for v, _ in values["statuses"]] == list(STATUSES)
     assert set(values["rejection_words"]) == REJECTION_CODES

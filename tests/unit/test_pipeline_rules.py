@@ -187,6 +187,29 @@ def test_a_record_deleted_while_processing_leaves_nothing_behind(blobs, clock):
     assert blobs.objects == {}
 
 
+def test_a_slow_run_overtaken_by_a_takeover_leaves_the_finished_image_intact(blobs, clock):
+    """Our lease lapsed mid-run and another processor finished the image: our final write fails,
+    and the ready image's original and derivatives must survive it."""
+    def finish_elsewhere(catalog, claimed):
+        catalog.put(claimed.copy(status=READY, lease_until=None))
+
+    catalog = MeddlingCatalog(finish_elsewhere)
+    pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock, imaging=INLINE)
+    record = pending(catalog, blobs, imagefactory.png_bytes(64, 48))
+    assert pipeline.process_key(record.original_key) == SKIPPED
+    assert catalog.get("alice", record.image_id).status == READY
+    assert {record.original_key} | derivative_keys(record) <= set(blobs.objects)
+
+
+def test_a_rejection_after_a_takeover_finished_the_image_removes_nothing(blobs, clock):
+    catalog = MeddlingCatalog(lambda catalog, claimed: catalog.put(claimed.copy(status=READY, lease_until=None)))
+    pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock, imaging=INLINE)
+    record = pending(catalog, blobs, b"not an image at all")
+    assert pipeline.process_key(record.original_key) == SKIPPED
+    assert catalog.get("alice", record.image_id).status == READY
+    assert record.original_key in blobs.objects
+
+
 def test_tags_edited_while_processing_survive(blobs, clock):
     catalog = MeddlingCatalog(lambda catalog, claimed: catalog.put(claimed.copy(tags=["edited"])))
     pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock, imaging=INLINE)
@@ -209,3 +232,53 @@ def test_an_object_dropped_into_the_bucket_is_adopted_under_a_new_id(pipeline, b
     assert adopted.original_key == keys.original_key("alice", adopted.image_id, False)
     assert "originals/alice/holiday.jpg" not in blobs.objects
     assert pipeline.process_key("originals/alice/holiday.jpg") == SKIPPED  # a repeated event
+
+
+# -- the byte quota against the real size (issue 9) ----------------------------------------
+
+
+def quota_pipeline(blobs, catalog, clock, quota_bytes: int) -> Pipeline:
+    return Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings(quota_bytes=quota_bytes)), clock=clock,
+                    imaging=INLINE)
+
+
+def declared_small(catalog, blobs, data: bytes) -> ImageRecord:
+    """A pending record that declared 10 bytes whose object is really ``data``."""
+    record = pending(catalog, blobs, data).copy(size=10)
+    catalog.put(record)
+    return record
+
+
+def test_an_object_larger_than_declared_is_rejected_past_the_byte_quota(blobs, catalog, clock):
+    data = imagefactory.png_bytes(300, 200)
+    catalog.put(pending(catalog, blobs, None).copy(status=READY))  # the owner already holds 100 bytes
+    record = declared_small(catalog, blobs, data)
+    pipeline = quota_pipeline(blobs, catalog, clock, quota_bytes=100 + len(data) - 1)
+    assert pipeline.process_key(record.original_key) == REJECTED_OUTCOME
+    stored = catalog.get("alice", record.image_id)
+    assert stored.error["code"] == "quota_exceeded" and str(len(data)) in stored.error["message"]
+    assert record.original_key not in blobs.objects and not derivative_keys(record) & set(blobs.objects)
+
+
+def test_the_real_size_exactly_at_the_quota_is_accepted(blobs, catalog, clock):
+    data = imagefactory.png_bytes(300, 200)
+    catalog.put(pending(catalog, blobs, None).copy(status=READY))
+    record = declared_small(catalog, blobs, data)
+    assert quota_pipeline(blobs, catalog, clock, 100 + len(data)).process_key(record.original_key) == READY_OUTCOME
+
+
+def test_an_adopted_object_counts_against_the_byte_quota(blobs, catalog, clock):
+    data = imagefactory.jpeg_bytes(320, 240)
+    blobs.put("originals/alice/holiday.jpg", data, "image/jpeg")
+    assert quota_pipeline(blobs, catalog, clock, len(data) - 1).process_key("originals/alice/holiday.jpg") \
+        == REJECTED_OUTCOME
+    [adopted] = catalog.records.values()
+    assert adopted.error["code"] == "quota_exceeded" and blobs.objects == {}
+
+
+def test_a_replayed_upload_for_a_rejected_record_is_removed(pipeline, blobs, catalog):
+    record = pending(catalog, blobs, b"not an image")
+    assert pipeline.process_key(record.original_key) == REJECTED_OUTCOME
+    blobs.put(record.original_key, imagefactory.png_bytes(8, 8), "image/png")  # the URL used again
+    assert pipeline.process_key(record.original_key) == SKIPPED
+    assert blobs.objects == {} and catalog.get("alice", record.image_id).error["code"] == "not_an_image"

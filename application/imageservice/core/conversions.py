@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
-from .errors import BadRequest
+from .errors import BadRequest, Unprocessable
 
 CONVERT_FORMATS = ("jpeg", "png", "webp", "avif", "gif", "tiff", "bmp")
 LOSSLESS_FORMATS = frozenset({"png", "gif", "tiff", "bmp"})
@@ -26,6 +26,28 @@ class WatermarkSpec:
     opacity: float = 0.5
     scale: float = 0.2
 
+    def __post_init__(self) -> None:
+        """The one check of a watermark's values.  Raises BadRequest(code="invalid_parameter").
+
+        ``WatermarkSpec()`` stays constructible (the pages read its defaults from it); a mark
+        with neither text nor an image is refused where JSON becomes one (watermark_from) and
+        draws nothing in the imaging code.
+        """
+        if self.text is not None and self.image_id is not None:
+            raise _bad("watermark needs either text or image_id (not both).")
+        if self.text is not None and (
+            not isinstance(self.text, str) or not self.text.strip() or len(self.text) > WATERMARK_TEXT_MAX
+        ):
+            raise _bad(f"watermark.text must be 1 to {WATERMARK_TEXT_MAX} characters.")
+        if self.image_id is not None and (not isinstance(self.image_id, str) or not self.image_id):
+            raise _bad("watermark.image_id must be an image id.")
+        if self.position not in WATERMARK_POSITIONS:
+            raise _bad(f"watermark.position must be one of {', '.join(WATERMARK_POSITIONS)}.")
+        for name, bounds in (("opacity", OPACITY_RANGE), ("scale", SCALE_RANGE)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not bounds[0] <= value <= bounds[1]:
+                raise _bad(f"watermark.{name} must be a number from {bounds[0]} to {bounds[1]}.")
+
 
 @dataclass(frozen=True)
 class ConversionRequest:
@@ -36,6 +58,24 @@ class ConversionRequest:
     quality: int | None = None
     enlarge: bool = False
     watermark: WatermarkSpec | None = None
+
+    def __post_init__(self) -> None:
+        """The one check of a conversion's values, whoever builds it (the API through
+        conversion_request_from, or code).  Raises BadRequest(code="invalid_parameter")."""
+        if self.format not in CONVERT_FORMATS:
+            raise _bad(f"format must be one of {', '.join(CONVERT_FORMATS)}.")
+        if self.fit not in FITS:
+            raise _bad(f"fit must be one of {', '.join(FITS)}.")
+        for name, low, high in (("width", 1, None), ("height", 1, None), ("quality", *QUALITY_RANGE)):
+            value = getattr(self, name)
+            if value is not None and (
+                not _is_whole(value) or value < low or (high is not None and value > high)
+            ):
+                raise _bad(f"{name} must be a whole number from {low}" + (f" to {high}." if high else " up."))
+        if not isinstance(self.enlarge, bool):
+            raise _bad("enlarge must be true or false.")
+        if self.watermark is not None and not isinstance(self.watermark, WatermarkSpec):
+            raise _bad("watermark must be an object.")
 
     def normalised(self) -> "ConversionRequest":
         """The same request with what cannot change the output removed (quality for lossless
@@ -64,27 +104,31 @@ WATERMARK_FIELDS = frozenset({"text", "image_id", "position", "opacity", "scale"
 
 def conversion_request_from(params: Mapping[str, Any]) -> ConversionRequest:
     """A ConversionRequest from decoded JSON (``user_id`` and other keys are the caller's
-    business). Raises BadRequest(code="invalid_parameter") naming the first bad field; limits
-    that are settings (convert_max_edge, max_pixels) are the imaging code's, as 422."""
-    fmt = params.get("format")
-    if not isinstance(fmt, str) or _alias(fmt) not in CONVERT_FORMATS:
-        raise _bad(f"format must be one of {', '.join(CONVERT_FORMATS)}.")
-    fit = params.get("fit", "contain")
-    if not isinstance(fit, str) or fit.lower() not in FITS:
-        raise _bad(f"fit must be one of {', '.join(FITS)}.")
-    enlarge = params.get("enlarge", False)
-    if not isinstance(enlarge, bool):
-        raise _bad("enlarge must be true or false.")
+    business). Only JSON's types are handled here (``"jpg"``, ``"PNG"``, ``300.0``); the values
+    are checked where the request is constructed.  Raises BadRequest(code="invalid_parameter")
+    naming the first bad field; limits that are settings (convert_max_edge, max_pixels) are the
+    imaging code's, as 422 (check_within_limits)."""
+    fmt, fit = params.get("format"), params.get("fit", "contain")
     watermark = params.get("watermark")
     return ConversionRequest(
-        format=_alias(fmt),
-        width=_whole(params, "width", 1, None),
-        height=_whole(params, "height", 1, None),
-        fit=fit.lower(),
-        quality=_whole(params, "quality", *QUALITY_RANGE),
-        enlarge=enlarge,
+        format=_alias(fmt) if isinstance(fmt, str) else fmt,
+        width=_whole(params.get("width")),
+        height=_whole(params.get("height")),
+        fit=fit.lower() if isinstance(fit, str) else fit,
+        quality=_whole(params.get("quality")),
+        enlarge=params.get("enlarge", False),
         watermark=None if watermark is None else watermark_from(watermark),
     )
+
+
+def check_within_limits(request: ConversionRequest, *, max_edge: int, max_pixels: int) -> None:
+    """The bounds that are settings (``convert_max_edge``, ``max_pixels``): the imaging code
+    calls this with its limits.  Raises Unprocessable(code="limit_exceeded")."""
+    for name, value in (("width", request.width), ("height", request.height)):
+        if value is not None and value > max_edge:
+            raise Unprocessable(f"{name} may be at most {max_edge}.", code="limit_exceeded")
+    if request.width is not None and request.height is not None and request.width * request.height > max_pixels:
+        raise Unprocessable(f"width x height may be at most {max_pixels} pixels.", code="limit_exceeded")
 
 
 def watermark_from(value: Any) -> WatermarkSpec:
@@ -93,20 +137,12 @@ def watermark_from(value: Any) -> WatermarkSpec:
     unknown = set(value) - WATERMARK_FIELDS
     if unknown:
         raise _bad(f"watermark has no field {', '.join(sorted(unknown))}.")
-    text, image_id = value.get("text"), value.get("image_id")
-    if (text is None) == (image_id is None):
+    if value.get("text") is None and value.get("image_id") is None:
         raise _bad("watermark needs either text or image_id (not both).")
-    if text is not None and (not isinstance(text, str) or not text.strip() or len(text) > WATERMARK_TEXT_MAX):
-        raise _bad(f"watermark.text must be 1 to {WATERMARK_TEXT_MAX} characters.")
-    if image_id is not None and (not isinstance(image_id, str) or not image_id):
-        raise _bad("watermark.image_id must be an image id.")
-    position = value.get("position", "bottom-right")
-    if position not in WATERMARK_POSITIONS:
-        raise _bad(f"watermark.position must be one of {', '.join(WATERMARK_POSITIONS)}.")
     return WatermarkSpec(
-        text=text, image_id=image_id, position=position,
-        opacity=_fraction(value, "opacity", 0.5, OPACITY_RANGE),
-        scale=_fraction(value, "scale", 0.2, SCALE_RANGE),
+        text=value.get("text"), image_id=value.get("image_id"),
+        position=value.get("position", "bottom-right"),
+        opacity=value.get("opacity", 0.5), scale=value.get("scale", 0.2),
     )
 
 
@@ -115,23 +151,13 @@ def _alias(fmt: str) -> str:
     return {"jpg": "jpeg", "tif": "tiff"}.get(fmt, fmt)
 
 
-def _whole(params: Mapping[str, Any], name: str, low: int, high: int | None) -> int | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
-        raise _bad(f"{name} must be a whole number from {low}" + (f" to {high}." if high else " up."))
-    return value
+def _whole(value: Any) -> Any:
+    """JSON has one number type: 300.0 is the whole number 300."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _fraction(params: Mapping[str, Any], name: str, default: float, bounds: tuple[float, float]) -> float:
-    value = params.get(name, default)
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise _bad(f"watermark.{name} must be a number from {low} to {high}.")
-    return float(value)
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _bad(message: str) -> BadRequest:

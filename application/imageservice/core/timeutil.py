@@ -14,7 +14,8 @@ def to_iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # glibc's %Y does not pad years before 1000 ("779-..."), which from_iso cannot read back.
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def from_iso(value: str) -> datetime:

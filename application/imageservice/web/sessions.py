@@ -23,6 +23,7 @@ import secrets
 from datetime import timedelta
 
 from flask import Flask, current_app, g, request, session
+from flask.sessions import SecureCookieSession, SessionInterface
 from flask_session import Session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -60,6 +61,27 @@ class _State:
         self.signer = URLSafeTimedSerializer(secret_key, salt=VISITOR_SALT)
 
 
+class _BearerSkipsSessions(SessionInterface):
+    """A token-authenticated API call never uses the session: it gets an empty, unsaved one
+    instead of a session-store read and write (catalog: the request-path budget of issue 10)."""
+
+    def __init__(self, inner: SessionInterface):
+        self.inner = inner
+
+    def open_session(self, app, request):
+        if "Authorization" in request.headers:
+            return SecureCookieSession()
+        return self.inner.open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if "Authorization" in request.headers:
+            return None
+        return self.inner.save_session(app, session, response)
+
+    def make_null_session(self, app):
+        return self.inner.make_null_session(app)
+
+
 def init_app(app: Flask, components: Components) -> None:
     settings = components.settings
     app.config["SESSION_PERMANENT"] = True
@@ -81,6 +103,7 @@ def init_app(app: Flask, components: Components) -> None:
             default_timeout=settings.session_ttl, mode=0o600,
         )
     Session(app)
+    app.session_interface = _BearerSkipsSessions(app.session_interface)
     app.extensions[EXTENSION] = state = _State(components, app.config["SECRET_KEY"])
 
     @app.after_request

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ...core.records import NOTIFY_JOB, Job
+from ...core.retries import attempts_exhausted
 from ...notifications import NotificationDelivery
 from ...pipeline import Pipeline, lease_before_redelivery
 from .events import is_direct_s3_event, jobs_from_message_body, jobs_from_s3_records, receive_count
@@ -58,7 +59,7 @@ class EventProcessor:
     def handle_sqs_record(self, record: SQSRecord, lease_until: str | None = None) -> list[str]:
         """Process every key one SQS message carries; raises to report the record failed."""
         attempt = receive_count(record.raw_event)
-        final = attempt >= self.max_attempts
+        final = attempts_exhausted(attempt, self.max_attempts)
         outcomes = []
         for job in jobs_from_message_body(record.body):
             if job.kind == NOTIFY_JOB:

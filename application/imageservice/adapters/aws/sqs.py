@@ -16,6 +16,7 @@ import math
 from botocore.exceptions import ClientError
 
 from ...core.records import Job, ReceivedJob
+from ...core.retries import attempts_exhausted
 from .errors import error_code, transient_errors
 from .events import MalformedMessage, app_message_body, jobs_from_message_body
 
@@ -91,7 +92,7 @@ class SqsJobQueue:
         once instead, so the next receive lets the redrive policy move it to the dead-letter
         queue; returns False in that case. ``reason`` is only logged (see module docstring).
         """
-        last = received.attempts >= self.max_attempts
+        last = attempts_exhausted(received.attempts, self.max_attempts)
         timeout = 0 if last else max(0, min(MAX_VISIBILITY, int(delay)))
         log.info("job %s attempt %d failed (%s); %s", received.job.key, received.attempts, reason,
                  "dead-lettering" if last else f"retrying in {timeout}s")

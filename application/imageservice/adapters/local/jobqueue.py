@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from ...core.records import Job, ReceivedJob
+from ...core.retries import attempts_exhausted
 from .sqlite import SqliteDatabase
 
 SCHEMA = """
@@ -115,7 +116,7 @@ class SqliteJobQueue:
 
     def retry(self, received: ReceivedJob, delay: int, reason: str) -> bool:
         """Make the job visible again after ``delay`` s, or dead-letter it after the last attempt."""
-        dead = received.attempts >= self.max_attempts
+        dead = attempts_exhausted(received.attempts, self.max_attempts)
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE jobs SET visible_at = ?, dead = ?, last_error = ?, receipt = NULL WHERE receipt = ?",

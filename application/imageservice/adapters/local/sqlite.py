@@ -29,6 +29,10 @@ class SqliteDatabase:
         self._local = threading.local()
         self._schema_lock = threading.Lock()
         self._schema_ready = False
+        # Writers of this process queue here instead of in SQLite's busy handler, which sleeps
+        # 1, 2, 5 ... 100 ms between tries: under concurrent uploads those sleeps, not the
+        # sub-millisecond transactions, set the pace. Other processes still meet the busy timeout.
+        self._write_lock = threading.RLock()
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -61,17 +65,18 @@ class SqliteDatabase:
         """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front, so read-then-write
         sequences inside are atomic across processes."""
         conn = conn or self.connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise TransientError(f"database busy: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise TransientError(f"database busy: {exc}") from exc
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
 
     def ping(self) -> None:
         self.connection().execute("SELECT 1").fetchone()

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from PIL import Image
 
-from ..errors import ImageRejected
+from ..errors import ImageRejected, Unprocessable
 from . import pixels
 from .model import EncodedImage
 
@@ -32,7 +32,7 @@ _OUTPUTS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _prepare_for(fmt: str, image: Image.Image) -> Image.Image:
+def prepare_for(fmt: str, image: Image.Image) -> Image.Image:
     """The pixels the encoder for ``fmt`` should get, with no metadata attached."""
     image = pixels.drop_opaque_alpha(image)
     if fmt in ("jpeg", "bmp"):
@@ -42,7 +42,7 @@ def _prepare_for(fmt: str, image: Image.Image) -> Image.Image:
 
 
 def _save_options(fmt: str, quality: int | None) -> dict[str, Any]:
-    """Encoder options.  Metadata is never passed, and ``info`` is emptied by _prepare_for."""
+    """Encoder options.  Metadata is never passed, and ``info`` is emptied by prepare_for."""
     q = quality if quality is not None else _DEFAULT_QUALITY
     if fmt == "jpeg":
         return {"quality": q}
@@ -57,32 +57,52 @@ def _save_options(fmt: str, quality: int | None) -> dict[str, Any]:
     return {}
 
 
-def encode(image: Image.Image, fmt: str, quality: int | None) -> EncodedImage:
+def encode(image: Image.Image, fmt: str, quality: int | None, *, max_bytes: int | None = None) -> EncodedImage:
+    """``image`` as ``fmt``.  Raises Unprocessable("output_too_large") past ``max_bytes``."""
     pillow_format, content_type, extension = _OUTPUTS[fmt]
-    prepared = _prepare_for(fmt, image)
-    buffer = io.BytesIO()
+    prepared = prepare_for(fmt, image)
+    buffer = _CappedBuffer(max_bytes)
     with _rejecting_encode_errors(fmt):
         prepared.save(buffer, pillow_format, **_save_options(fmt, quality))
     return EncodedImage(buffer.getvalue(), fmt, content_type, extension, prepared.width, prepared.height)
 
 
 def encode_animation(
-    frames: list[Image.Image], durations: list[int], loop: int | None, fmt: str, quality: int | None
+    frames: Image.Image, durations: list[int], loop: int | None, fmt: str, quality: int | None,
+    *, max_bytes: int | None = None,
 ) -> EncodedImage:
+    """Every frame of the multi-frame image ``frames`` (already prepared with prepare_for).
+
+    The encoder reads the frames by seeking, so a lazy sequence is encoded one frame at a time:
+    Pillow's WebP encoder holds only the frame it is adding; its GIF and APNG writers keep
+    their own copies of the frames until the end.  ``durations`` may grow while frames are read.
+    """
     pillow_format, content_type, extension = _OUTPUTS[fmt]
-    prepared = [_prepare_for(fmt, frame) for frame in frames]
     options = _save_options(fmt, quality)
     if loop is not None:
         options["loop"] = int(loop)
-    if fmt == "gif" and any(frame.mode == "RGBA" for frame in prepared):
+    if fmt == "gif" and frames.mode == "RGBA":
         options["disposal"] = 2  # restore to background so transparent areas stay transparent
-    buffer = io.BytesIO()
+    buffer = _CappedBuffer(max_bytes)
     with _rejecting_encode_errors(fmt):
-        prepared[0].save(
-            buffer, pillow_format, save_all=True, append_images=prepared[1:], duration=durations, **options
-        )
-    width, height = prepared[0].size
-    return EncodedImage(buffer.getvalue(), fmt, content_type, extension, width, height)
+        frames.save(buffer, pillow_format, save_all=True, duration=durations, **options)
+    return EncodedImage(buffer.getvalue(), fmt, content_type, extension, frames.width, frames.height)
+
+
+class _CappedBuffer(io.BytesIO):
+    """An in-memory output that refuses to grow past ``limit`` bytes, so an encoder writing
+    an oversized file stops at the limit instead of finishing it first."""
+
+    def __init__(self, limit: int | None) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data) -> int:  # type: ignore[override]
+        if self.limit is not None and self.tell() + len(data) > self.limit:
+            raise Unprocessable(
+                f"the converted image would be larger than {self.limit} bytes", code="output_too_large"
+            )
+        return super().write(data)
 
 
 @contextmanager

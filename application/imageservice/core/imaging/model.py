@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..conversions import WatermarkSpec
+
 
 # --------------------------------------------------------------------------------------------
 # Public types
@@ -20,15 +22,19 @@ class ImagingLimits:
 
 @dataclass(frozen=True)
 class DerivativeSpec:
-    """One derivative to make: a WebP whose long edge is at most ``long_edge`` (never upscaled)."""
+    """One derivative to make: a WebP whose long edge is at most ``long_edge`` (never upscaled),
+    with an optional text ``watermark`` (a logo needs another image's bytes: conversions only)."""
 
     name: str
     long_edge: int
     quality: int = 80
+    watermark: WatermarkSpec | None = None
 
     def __post_init__(self) -> None:
         if self.long_edge < 1 or not 1 <= self.quality <= 100:
             raise ValueError(f"invalid derivative spec {self!r}")
+        if self.watermark is not None and self.watermark.text is None:
+            raise ValueError(f"a derivative's watermark is a text: {self!r}")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Sequence
 
-from . import blurhash, encoding, metadata, pixels
+from . import blurhash, encoding, metadata, pixels, watermark
 from .model import DerivativeSpec, EncodedImage, ImageInfo, ImagingLimits, ProcessedImage
 from .opening import open_within_limits
 
@@ -33,7 +33,10 @@ def process_image(
             for spec in specs:
                 size = pixels.fit_long_edge(displayed, spec.long_edge)
                 current = pixels.resize(current, size, resample=pixels.DERIVATIVE_RESAMPLE)
-                pending[spec.name] = encoders.submit(encoding.encode, current, "webp", spec.quality)
+                # The next derivative is made from the unmarked pixels: a mark asked for the
+                # preview must not reach the thumb.
+                output = watermark.stamp(current, watermark.prepare(spec.watermark, size)) if spec.watermark else current
+                pending[spec.name] = encoders.submit(encoding.encode, output, "webp", spec.quality)
             placeholder = blurhash.encode(current)
             encoded = {name: future.result() for name, future in pending.items()}
 

@@ -7,6 +7,7 @@ CSP stays ``script-src 'self'``). Values come from core and settings; this modul
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from ...core.conversions import (
@@ -32,8 +33,9 @@ FIT_LABELS = {"contain": "Contain: fit inside, keep proportions",
               "fill": "Fill: stretch to the exact size"}
 POSITION_LABELS = {"top-left": "Top left", "top-right": "Top right", "bottom-left": "Bottom left",
                    "bottom-right": "Bottom right", "center": "Centre"}
-# The API's defaults are the form's defaults.
-DEFAULT_WATERMARK = WatermarkSpec()
+# The API's defaults are the form's defaults (read off the fields: a spec without text or logo
+# is not a valid value to build).
+WATERMARK_DEFAULTS = {field.name: field.default for field in fields(WatermarkSpec)}
 STATUS_WORDS = {"pending": "Pending", "processing": "Processing", "ready": "Ready", "rejected": "Rejected"}
 
 # Words for a rejection whose record carries no message of its own.
@@ -79,10 +81,10 @@ def page_constants(*, max_upload_bytes: int, convert_max_edge: int, max_descript
         "convert_formats": labelled(CONVERT_FORMATS, FORMAT_LABELS),
         "fits": labelled(FITS, FIT_LABELS),
         "watermark_positions": labelled(WATERMARK_POSITIONS, POSITION_LABELS),
-        "watermark_default_position": DEFAULT_WATERMARK.position,
+        "watermark_default_position": WATERMARK_DEFAULTS["position"],
         # The form's opacity slider counts in percent; the API takes a fraction.
         "watermark_opacity_percent": {"min": percent(OPACITY_RANGE[0]), "max": percent(OPACITY_RANGE[1]),
-                                      "default": percent(DEFAULT_WATERMARK.opacity)},
+                                      "default": percent(WATERMARK_DEFAULTS["opacity"])},
         "watermark_max_text": WATERMARK_TEXT_MAX,
         "quarantine_days": quarantine_days,
         "statuses": labelled(STATUSES, STATUS_WORDS),

@@ -1,0 +1,20 @@
+"""The yardstick of bench_api.py: a bare Flask hello-world behind the same bridge and server as
+``imageservice serve`` (gunicorn's asyncio worker, a2wsgi with the same thread count)."""
+
+from __future__ import annotations
+
+import os
+
+from a2wsgi import WSGIMiddleware
+from flask import Flask, jsonify
+
+app = Flask(__name__)
+
+
+@app.route("/", defaults={"path": ""}, methods=["GET", "POST"])
+@app.route("/<path:path>", methods=["GET", "POST"])
+def hello(path: str):
+    return jsonify(hello="world")
+
+
+asgi_app = WSGIMiddleware(app, workers=int(os.environ.get("IMAGESERVICE_WEB_THREADS", "4")))
