@@ -146,8 +146,6 @@ def run_imaging_attack(server: Server, attack: attacks.Attack) -> dict:
     return result
 
 
-@pytest.mark.xfail(strict=True, reason="until conversions are capped at max_upload_bytes and never enlarge "
-                   "by default (issue 9 item 2)")
 def test_repeated_conversions_cannot_fill_the_disk(server):
     image_id = server.upload(imagefactory.png_bytes(16, 16), "image/png", "tiny.png")
     assert server.wait_processed(image_id)["status"] == "ready"

@@ -22,7 +22,6 @@ tests and tools, never wired by bootstrap.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import os
@@ -104,20 +103,7 @@ def run_imaging(kind: str, data: bytes, args: tuple) -> Any:
         specs, limits = args
         return imaging.process_image(data, specs, limits)
     request, limits, logo, max_output_bytes = args
-    if "request" not in inspect.signature(imaging.convert_image).parameters:
-        return _legacy_convert(imaging, data, request, limits, max_output_bytes)
     return imaging.convert_image(data, request, limits, logo=logo, max_output_bytes=max_output_bytes)
-
-
-def _legacy_convert(imaging, data: bytes, request, limits, max_output_bytes: int | None) -> Any:
-    """Bridge to the keyword-argument convert_image until it takes a ConversionRequest."""
-    from ..core.errors import Unprocessable
-
-    encoded = imaging.convert_image(data, format=request.format, width=request.width, height=request.height,
-                                    fit=request.fit, quality=request.quality, limits=limits)
-    if max_output_bytes is not None and len(encoded.data) > max_output_bytes:
-        raise Unprocessable(f"The output would have more than {max_output_bytes} bytes.", code="output_too_large")
-    return encoded
 
 
 class InlineImagingRunner:
