@@ -48,10 +48,10 @@ NOT_RUN_BY_A_ROLE = {"setup.py", "worker.py"}
 # What each role's own code is (paths relative to the repository).
 ROLE_CODE = {
     "app": ["application/imageservice/service.py", "application/imageservice/admission.py",
-            "application/imageservice/web/**/*.py"],
+            "application/imageservice/removal.py", "application/imageservice/web/**/*.py"],
     "processor": ["application/imageservice/core/pipeline.py", "application/imageservice/pipeline.py",
                   "application/imageservice/adapters/aws/processor.py", "lambda/handler.py",
-                  "application/imageservice/notifications.py"],
+                  "application/imageservice/notifications.py", "application/imageservice/removal.py"],
 }
 # Lambda's event source mapping polls the queue with the function's role
 # (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions).
@@ -380,41 +380,23 @@ def _role_files(role: str) -> Iterator[Path]:
 
 def port_methods(paths: list[Path]) -> set[tuple[str, str]]:
     """(port, method) pairs the code at ``paths`` uses: ``<x>.blobs.put`` (called or passed
-    on as a bound method), ``blobs.put`` in a function whose parameter is named after the port,
-    ``getattr(components, name).ping()`` with ``name`` one of the port names written in the
-    same module, and the same inside package functions the code imports and calls
-    (``from .pipeline import remove_image_objects``)."""
+    on as a bound method), and ``getattr(components, name).ping()`` with ``name`` one of the
+    port names written in the same module."""
     used = set()
     for path in paths:
         tree = ast.parse(path.read_text())
         named_ports = {c.value for c in ast.walk(tree) if isinstance(c, ast.Constant) and c.value in PORT_ADAPTERS}
-        for scope in [tree, *_imported_functions(path, tree)]:
-            for node in ast.walk(scope):
-                if not isinstance(node, ast.Attribute):
-                    continue
-                if isinstance(node.value, ast.Attribute) and node.value.attr in PORT_ADAPTERS:
-                    used.add((node.value.attr, node.attr))
-                elif isinstance(node.value, ast.Name) and node.value.id in PORT_ADAPTERS:
-                    used.add((node.value.id, node.attr))
-                elif (isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
-                      and node.value.func.id == "getattr"):
-                    used.update((port, node.attr) for port in named_ports)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute):
+                continue
+            if isinstance(node.value, ast.Attribute) and node.value.attr in PORT_ADAPTERS:
+                used.add((node.value.attr, node.attr))
+            elif isinstance(node.value, ast.Name) and node.value.id in PORT_ADAPTERS:
+                used.add((node.value.id, node.attr))  # a port handed in as a parameter: blobs.delete
+            elif (isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
+                  and node.value.func.id == "getattr"):
+                used.update((port, node.attr) for port in named_ports)
     return used
-
-
-def _imported_functions(path: Path, tree: ast.Module) -> list[ast.FunctionDef]:
-    """Top-level functions of sibling package modules that ``tree`` imports relatively and calls."""
-    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    found = []
-    for node in tree.body:
-        if not (isinstance(node, ast.ImportFrom) and node.level == 1 and node.module):
-            continue
-        module = path.parent.joinpath(*node.module.split(".")).with_suffix(".py")
-        wanted = {alias.name for alias in node.names} & called
-        if not wanted or not module.exists():
-            continue
-        found += [f for f in ast.parse(module.read_text()).body if isinstance(f, ast.FunctionDef) and f.name in wanted]
-    return found
 
 
 def flask_session_calls() -> list[Call]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+from .removal import remove_image_objects
 from .ports import NO_METRICS, BlobNotFound, BlobStore, BlobTooLarge, Catalog, ImagingRunner, Metrics
 from .core import correlation
 from .core import imaging, keys
@@ -73,17 +74,6 @@ def imaging_limits(settings) -> imaging.ImagingLimits:
         max_frames=settings.max_frames,
         convert_max_edge=settings.convert_max_edge,
     )
-
-
-def remove_image_objects(blobs: BlobStore, record: ImageRecord) -> None:
-    """The one removal routine (pipeline and delete): the original, derivatives and conversions.
-
-    Idempotent: removing what is already gone is not an error, so a failed run can be repeated.
-    Quarantined files are not touched: they stay for review until their expiry.
-    """
-    blobs.delete(record.original_key)
-    for prefix in keys.image_prefixes(record.user_id, record.image_id, record.ephemeral):
-        blobs.delete_prefix(prefix)
 
 
 # A claim's lease ends this long before its job can be delivered again.

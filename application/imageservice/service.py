@@ -42,7 +42,8 @@ from .core.errors import (
 )
 from .core.filenames import download_name, sanitize_filename, with_extension
 from .core.ids import is_id, new_id
-from .pipeline import imaging_limits, remove_image_objects
+from .pipeline import imaging_limits
+from .removal import remove_image_objects
 from .core.text import normalise_tag
 from .core.records import DONE, PENDING, READY, ImageRecord, Job, ListQuery, OwnerLimits, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
