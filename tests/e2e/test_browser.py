@@ -13,6 +13,7 @@ import time
 from datetime import date, timedelta
 
 import pytest
+from PIL import Image, ImageChops
 
 import imagefactory
 from browser_steps import convert_to_png_300x200_fill
@@ -48,7 +49,7 @@ def expect_status(page, filename: str, status: str) -> None:
 
 def screenshot(page, path) -> None:
     """A still picture: transitions finished, no caret or focus ring left from typing."""
-    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
     page.screenshot(path=path, full_page=True, animations="disabled", caret="hide")
 
 
@@ -295,28 +296,46 @@ def test_one_polling_policy_backs_off_while_an_image_waits(page):
         assert gap >= delay / 1000 * 0.9, (gaps, expected)
 
 
-def test_convert_form_sends_the_text_watermark_the_api_takes(page, tmp_path):
-    page.goto("/")
-    page.set_input_files("#file-input", write(tmp_path, "mark.png", imagefactory.png_bytes(320, 240)))
-    expect_status(page, "mark.png", "ready")
-    tile(page, "mark.png").locator("a").click()
-    expect(page.locator("h1")).to_have_text("mark.png")
+def convert_to_png(page, tmp_path, name: str):
+    """Submit the detail page's convert form as PNG (lossless: equal pixels stay equal)."""
     page.select_option("#convert-format", "png")
-    # Without text, no watermark is asked for.
-    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/convert")) as plain:
+    with page.expect_download() as download_info:
         page.click("#convert-submit")
-    assert "watermark" not in plain.value.post_data_json
+    saved = tmp_path / name
+    download_info.value.save_as(saved)
     expect(page.locator("#convert-status")).to_contain_text("Made PNG")
-    page.fill("#convert-watermark-text", "  © Ada  ")
+    with Image.open(saved) as image:
+        return image.convert("RGB")
+
+
+def test_convert_with_a_text_watermark_marks_the_chosen_corner_only(page, tmp_path, screenshots):
+    page.goto("/")
+    page.set_input_files("#file-input", write(tmp_path, "flat.png", imagefactory.png_bytes(600, 400)))
+    expect_status(page, "flat.png", "ready")
+    tile(page, "flat.png").locator("a").click()
+    expect(page.locator("h1")).to_have_text("flat.png")
+
+    converts = []
+    page.on("request", lambda r: converts.append(r.post_data_json) if r.method == "POST" and r.url.endswith("/convert") else None)
+    plain = convert_to_png(page, tmp_path, "plain.png")
+    page.fill("#convert-watermark-text", "  © Cloud Image Service  ")
     page.select_option("#convert-watermark-position", "top-left")
     page.locator("#convert-watermark-opacity").fill("75")
     expect(page.locator("#watermark-opacity-value")).to_have_text("75%")
-    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/convert")) as marked:
-        page.click("#convert-submit")
-    assert marked.value.post_data_json["watermark"] == {"text": "© Ada", "position": "top-left", "opacity": 0.75}
-    response = marked.value.response()
-    assert response.status == 200, response.text()
-    expect(page.locator("#convert-status")).to_contain_text("Made PNG")
+    screenshot(page, screenshots / "detail-watermark-form.png")
+    marked = convert_to_png(page, tmp_path, "marked.png")
+    # Without text the form asks for no watermark; with it, the API's object (opacity a fraction).
+    assert "watermark" not in converts[0]
+    assert converts[1]["watermark"] == {"text": "© Cloud Image Service", "position": "top-left", "opacity": 0.75}
+
+    assert marked.size == plain.size == (600, 400)
+    width, height = plain.size
+    difference = ImageChops.difference(plain, marked)
+    top_left = difference.crop((0, 0, width // 2, height // 2)).getbbox()
+    assert top_left is not None, "the watermark changed nothing in its corner"
+    for corner in ((width // 2, 0, width, height // 2), (0, height // 2, width // 2, height),
+                   (width // 2, height // 2, width, height)):
+        assert difference.crop(corner).getbbox() is None, f"pixels changed outside the top-left corner: {corner}"
 
 
 def test_quarantined_files_say_why_on_the_card_and_the_detail_page(page, live_service, tmp_path, screenshots):
