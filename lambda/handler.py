@@ -19,6 +19,7 @@ from imageservice.adapters.aws.factory import build_aws_adapters, build_event_to
 from imageservice.adapters.aws.metrics import PowertoolsMetrics
 from imageservice.adapters.aws.processor import EventProcessor
 from imageservice.adapters.imaging_pool import build_imaging_runner
+from imageservice.adapters.scanners import build_scanner
 from imageservice.notifications import EventPublisher, NotificationDelivery, build_webhook, notification_targets
 from imageservice.pipeline import Pipeline, PipelineConfig
 from imageservice.settings import Settings
@@ -40,7 +41,8 @@ def _event_processor() -> EventProcessor:
         # Image events: queued by the pipeline (notify jobs on the same queue), delivered here.
         publisher = EventPublisher(queue, notification_targets(settings))
         pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=PowertoolsMetrics(SERVICE),
-                            imaging=build_imaging_runner(settings), announce=publisher.announce)
+                            imaging=build_imaging_runner(settings), announce=publisher.announce,
+                            scanner=build_scanner(settings))
         notifications = NotificationDelivery(catalog, build_webhook(settings), build_event_topic(settings, clients))
         _processor = EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout, logger=logger,
                                     notifications=notifications)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .adapters.imaging_pool import build_imaging_runner
+from .adapters.scanners import build_scanner
 from .admission import AnonymousAdmission, AnonymousLimits
 from .notifications import EventPublisher, NotificationDelivery, build_webhook, notification_targets
 from .pipeline import Pipeline, PipelineConfig
@@ -55,6 +56,7 @@ def build_components(settings: Settings) -> Components:
         queue=queue,
         service=ImageService(blobs, catalog, queue, settings, metrics=metrics, admission=admission, imaging=imaging),
         pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics, imaging=imaging,
+                          scanner=build_scanner(settings),
                           announce=EventPublisher(queue, notification_targets(settings)).announce),
         aws_clients=clients,
         metrics=metrics,

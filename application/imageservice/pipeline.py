@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Callable
 
 from .removal import remove_image_objects
-from .ports import NO_METRICS, BlobNotFound, BlobStore, BlobTooLarge, Catalog, ImagingRunner, Metrics
+from .ports import NO_METRICS, Scanner, BlobNotFound, BlobStore, BlobTooLarge, Catalog, ImagingRunner, Metrics
 from .core import correlation
 from .core import imaging, keys
 from .core.conversions import WatermarkSpec
@@ -96,7 +96,11 @@ READY_OUTCOME, REJECTED_OUTCOME, SKIPPED = "ready", "rejected", "skipped"
 class Pipeline:
     def __init__(self, blobs: BlobStore, catalog: Catalog, config: PipelineConfig,
                  clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS, *,
-                 imaging: ImagingRunner, announce: Callable[[ImageRecord], None] = lambda record: None):
+                 imaging: ImagingRunner, announce: Callable[[ImageRecord], None] = lambda record: None,
+                 scanner: Scanner | None = None):
+        # scanner: None when none is configured; otherwise every original is scanned before
+        # any derivative is written (issue 11).
+        self.scanner = scanner
         # announce(record): called just before a ready/rejected record is written, to queue its
         # image.ready / image.rejected event (notifications.EventPublisher.announce).
         self.announce = announce
@@ -180,6 +184,7 @@ class Pipeline:
                 "too_large", f"The file has more than the {self.config.max_upload_bytes} bytes allowed."
             ) from exc
         self._check_byte_quota(record, len(data))
+        self._scan(record, data)
         try:
             result = self.imaging.process(data, self.config.derivative_specs(), self.config.limits)
         except TooExpensive as exc:  # over its memory or time budget: a retry would fail alike
@@ -226,6 +231,23 @@ class Pipeline:
             return self._lost_final_write(record)
         self.metrics.increment("images_processed")
         return READY_OUTCOME
+
+    def _scan(self, record: ImageRecord, data: bytes) -> None:
+        """Sniff, then ask the scanner; a denied file is copied to quarantine and rejected.
+
+        Raises ImageRejected (``not_an_image``/``unsupported_format`` from sniffing, or the
+        scanner's ``malware``/``moderation``); a TransientError from the scanner propagates, so
+        the job is retried and the file is never published unscanned.
+        """
+        if self.scanner is None:
+            return
+        imaging.sniff(data)  # not an image at all: rejected as such, nothing worth a scan
+        verdict = self.scanner.scan(data)
+        if verdict.allowed:
+            return
+        # Kept for review under a key no download URL names; _reject then removes the original.
+        self.blobs.put(keys.quarantine_key(record.original_key), data, "application/octet-stream")
+        raise ImageRejected(verdict.code or "malware", verdict.reason or "A scanner denied the file.")
 
     def _check_byte_quota(self, record: ImageRecord, real_size: int) -> None:
         """The owner's bytes counted with the object's real size, not the declared one.

@@ -132,6 +132,23 @@ class SignedUrlEndpoint(Protocol):
         """The object's size in bytes, or None when it does not exist."""
 
 
+@dataclass(frozen=True)
+class ScanVerdict:
+    """A scanner's answer: ``allowed``, or denied with a rejection ``code`` (``malware`` or
+    ``moderation``) and a ``reason`` (the signature name, or the moderator's words)."""
+
+    allowed: bool
+    code: str | None = None
+    reason: str | None = None
+
+
+@runtime_checkable
+class Scanner(Protocol):
+    def scan(self, data: bytes) -> ScanVerdict:
+        """Judge one file's bytes. Raises core.errors.TransientError when the scanner cannot be
+        reached or answers nonsense: the job is retried, and the file never passes unscanned."""
+
+
 @runtime_checkable
 class Catalog(Protocol):
     def create(self, record: ImageRecord, *, limits: OwnerLimits | None = None) -> None:

@@ -133,6 +133,14 @@ class Settings:
     # imaging: a text watermark on every preview derivative (issue 11); empty: none
     preview_watermark_text: str = ""
 
+    # pipeline: malware scanning and content moderation (issue 11; adapters/scanners.py). Every
+    # original is scanned after sniffing and before any derivative is written; a scanner that
+    # cannot be reached is a transient error (retried, then dead-lettered), never a pass.
+    scanner: str = "none"  # none | clamav (clamd INSTREAM) | http (a moderation endpoint)
+    clamd_address: str = "unix:/run/clamav/clamd.ctl"  # unix:/path or host:port
+    moderation_url: str = ""  # http scanner: POST the bytes, answer {"verdict": "allow"|"deny", "reason"}
+    scanner_timeout: float = 30.0  # seconds for one scan (connect, send, verdict)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
         """Read every ``IMAGESERVICE_*`` variable (plus AWS region/endpoint) into a Settings.
@@ -165,6 +173,10 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
+        if self.scanner not in ("none", "clamav", "http"):
+            raise SettingsError(f"{PREFIX}SCANNER must be 'none', 'clamav' or 'http', not {self.scanner!r}")
+        if self.scanner == "http" and not self.moderation_url:
+            raise SettingsError(f"{PREFIX}SCANNER=http needs {PREFIX}MODERATION_URL")
         if self.backend not in ("local", "aws"):
             raise SettingsError(f"{PREFIX}BACKEND must be 'local' or 'aws', not {self.backend!r}")
         if self.backend == "aws":

@@ -282,3 +282,54 @@ def test_a_replayed_upload_for_a_rejected_record_is_removed(pipeline, blobs, cat
     blobs.put(record.original_key, imagefactory.png_bytes(8, 8), "image/png")  # the URL used again
     assert pipeline.process_key(record.original_key) == SKIPPED
     assert blobs.objects == {} and catalog.get("alice", record.image_id).error["code"] == "not_an_image"
+
+
+# -- scanning (issue 11): after sniffing, before any derivative --------------------------------
+
+
+class DenyingScanner:
+    def __init__(self, verdict=None, error: Exception | None = None):
+        from imageservice.ports import ScanVerdict
+
+        self.verdict = verdict or ScanVerdict(False, "malware", "The file matches the malware signature Test.Sig.")
+        self.error = error
+        self.scanned: list[bytes] = []
+
+    def scan(self, data: bytes):
+        self.scanned.append(data)
+        if self.error:
+            raise self.error
+        return self.verdict
+
+
+def test_a_denied_file_is_quarantined_before_any_derivative_is_written(blobs, catalog, clock):
+    scanner = DenyingScanner()
+    pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock, imaging=INLINE,
+                        scanner=scanner)
+    data = imagefactory.png_bytes(64, 48)
+    record = pending(catalog, blobs, data)
+    assert pipeline.process_key(record.original_key) == REJECTED_OUTCOME
+    assert scanner.scanned == [data]
+    assert blobs.puts == [record.original_key, keys.quarantine_key(record.original_key)]  # no derivative
+    assert set(blobs.objects) == {keys.quarantine_key(record.original_key)}
+    stored = catalog.get("alice", record.image_id)
+    assert stored.error["code"] == "malware" and "Test.Sig" in stored.error["message"]
+
+
+def test_a_non_image_is_rejected_by_sniffing_without_a_scan(blobs, catalog, clock):
+    scanner = DenyingScanner()
+    pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock, imaging=INLINE,
+                        scanner=scanner)
+    record = pending(catalog, blobs, b"<html></html>")
+    assert pipeline.process_key(record.original_key) == REJECTED_OUTCOME
+    assert scanner.scanned == [] and catalog.get("alice", record.image_id).error["code"] == "not_an_image"
+
+
+def test_a_scanner_that_is_down_releases_the_claim_for_a_retry(blobs, catalog, clock):
+    pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(Settings()), clock=clock, imaging=INLINE,
+                        scanner=DenyingScanner(error=TransientError("clamd is down")))
+    record = pending(catalog, blobs, imagefactory.png_bytes(64, 48))
+    with pytest.raises(TransientError):
+        pipeline.process_key(record.original_key)
+    assert catalog.get("alice", record.image_id).status == PENDING
+    assert blobs.puts == [record.original_key]  # nothing published unscanned

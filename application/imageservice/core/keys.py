@@ -51,6 +51,16 @@ def conversion_key(user_id: str, image_id: str, digest: str, ext: str, ephemeral
     return f"{_root(ephemeral)}{CONVERSIONS}{user_id}/{image_id}/{digest}.{ext}"
 
 
+QUARANTINE = "quarantine/"
+
+
+def quarantine_key(original_key: str) -> str:
+    """Where a scanner-denied original is kept for review: a prefix no download URL names
+    (downloads are presigned for originals, derivatives and conversions only) and that a
+    lifecycle rule (aws) or the sweeper (local) empties after the quarantine days."""
+    return f"{QUARANTINE}{original_key}"
+
+
 def image_prefixes(user_id: str, image_id: str, ephemeral: bool) -> list[str]:
     """Prefixes holding everything made from one image (derivatives and conversions)."""
     root = _root(ephemeral)
