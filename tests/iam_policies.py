@@ -378,24 +378,49 @@ def _role_files(role: str) -> Iterator[Path]:
         yield from sorted(ROOT.glob(pattern))
 
 
+# Modules whose module-level functions take ports as arguments (``remove_image_objects(blobs,
+# record)``): a role whose code calls such a function by name uses the ports it uses.
+SHARED_FUNCTION_MODULES = ["application/imageservice/pipeline.py"]
+
+
+def _port_uses(node: ast.AST, named_ports: set[str]) -> set[tuple[str, str]]:
+    used = set()
+    for sub in ast.walk(node):
+        if not isinstance(sub, ast.Attribute):
+            continue
+        if isinstance(sub.value, ast.Attribute) and sub.value.attr in PORT_ADAPTERS:
+            used.add((sub.value.attr, sub.attr))  # self.blobs.put
+        elif isinstance(sub.value, ast.Name) and sub.value.id in PORT_ADAPTERS:
+            used.add((sub.value.id, sub.attr))  # blobs.put (a function's parameter)
+        elif (isinstance(sub.value, ast.Call) and isinstance(sub.value.func, ast.Name)
+              and sub.value.func.id == "getattr"):
+            used.update((port, sub.attr) for port in named_ports)
+    return used
+
+
+def shared_functions() -> dict[str, ast.FunctionDef]:
+    found = {}
+    for pattern in SHARED_FUNCTION_MODULES:
+        for path in ROOT.glob(pattern):
+            for node in ast.parse(path.read_text()).body:
+                if isinstance(node, ast.FunctionDef):
+                    found[node.name] = node
+    return found
+
+
 def port_methods(paths: list[Path]) -> set[tuple[str, str]]:
     """(port, method) pairs the code at ``paths`` uses: ``<x>.blobs.put`` (called or passed
     on as a bound method), and ``getattr(components, name).ping()`` with ``name`` one of the
     port names written in the same module."""
     used = set()
+    shared = shared_functions()
     for path in paths:
         tree = ast.parse(path.read_text())
         named_ports = {c.value for c in ast.walk(tree) if isinstance(c, ast.Constant) and c.value in PORT_ADAPTERS}
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Attribute):
-                continue
-            if isinstance(node.value, ast.Attribute) and node.value.attr in PORT_ADAPTERS:
-                used.add((node.value.attr, node.attr))
-            elif isinstance(node.value, ast.Name) and node.value.id in PORT_ADAPTERS:
-                used.add((node.value.id, node.attr))  # a port handed in as a parameter: blobs.delete
-            elif (isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
-                  and node.value.func.id == "getattr"):
-                used.update((port, node.attr) for port in named_ports)
+        used |= _port_uses(tree, named_ports)
+        for call in ast.walk(tree):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in shared:
+                used |= _port_uses(shared[call.func.id], set())
     return used
 
 

@@ -46,9 +46,10 @@ def _iso_moment(value: str | None) -> str | None:
 
 Count = Annotated[int, BeforeValidator(_no_bool)]
 Tags = Annotated[list[str], BeforeValidator(_split_tags), WithJsonSchema({
-    "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}],
-    "description": "A list, or one comma-separated string.",
+    "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}, {"type": "null"}],
+    "description": "A list, or one comma-separated string (null: none).",
 })]
+Moment = Annotated[str, WithJsonSchema({"type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}]})]
 
 
 class Command(BaseModel):
@@ -56,17 +57,7 @@ class Command(BaseModel):
 
 
 class ActingCommand(Command):
-    """A request that may come as query parameters, where an empty value ("?tag=") means "not
-    given", as it always did."""
-
     user_id: str | None = Field(None, description="Your own user id, or any with an admin token.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_is_absent(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if v != ""}
-        return data
 
 
 class UploadCommand(ActingCommand):
@@ -85,10 +76,8 @@ class ListCommand(ActingCommand):
 
     tag: str | None = Field(None, description="Only images with this tag.")
     status: Literal[STATUSES] | None = Field(None, description="Only images in this state.")  # type: ignore[valid-type]
-    since: str | None = Field(None, description="created_at on or after (ISO 8601).",
-                              json_schema_extra={"format": "date-time"})
-    until: str | None = Field(None, description="created_at on or before (ISO 8601).",
-                              json_schema_extra={"format": "date-time"})
+    since: Moment | None = Field(None, description="created_at on or after (ISO 8601 date or date-time).")
+    until: Moment | None = Field(None, description="created_at on or before (ISO 8601 date or date-time).")
     limit: Count = Field(20, ge=1, description="Page size (at most the page_size_max setting).")
     cursor: str | None = Field(None, description="next_cursor of the previous page.")
 

@@ -69,8 +69,23 @@ max_requests_jitter = _settings.web_max_requests_jitter
 # The app writes one structured JSON line per request on stdout (web/observability.py);
 # gunicorn's own access line would be a second, unstructured one per request.
 accesslog = None
-errorlog = "-"  # stderr
+errorlog = "-"
 loglevel = _settings.log_level.lower()
+# ops: gunicorn's own lines (start, workers, signals) as JSON on stdout too, like the app's
+# (imageservice/logs.py).
+logconfig_dict = {
+    "root": {"level": loglevel.upper(), "handlers": ["json"]},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["json"], "propagate": False,
+                           "qualname": "gunicorn.error"},
+        "gunicorn.access": {"level": "WARNING", "handlers": ["json"], "propagate": False,
+                            "qualname": "gunicorn.access"},
+    },
+    "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"],
+                          "stream": "ext://sys.stdout"}},
+    "filters": {"request_id": {"()": "imageservice.logs.RequestIdFilter"}},
+    "formatters": {"json": {"()": "imageservice.logs.JsonFormatter"}},
+}
 
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 

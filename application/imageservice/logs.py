@@ -55,3 +55,4 @@ def configure(level: str | int = "INFO", stream: IO[str] | None = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)  # library warnings become JSON lines too, not stray stderr text

@@ -256,6 +256,9 @@ def test_the_whole_flow_succeeds_under_the_roles_policies(enforced):
     # nothing anywhere was refused, and the metrics and the request id went where they should
     refused = re.findall(r'.*HTTP/1\.1" 403 .*', enforced.moto.log_path.read_text())
     assert not refused and "AccessDenied" not in enforced.logs(), refused
+    for name in ("serve.log", "worker.log"):  # structured logs: every line one JSON object
+        lines = [line for line in (enforced.root / name).read_text().splitlines() if line.strip()]
+        assert lines and all(line.startswith("{") for line in lines), [ln for ln in lines if ln[:1] != "{"][:5]
     serve_lines = [json.loads(line) for line in (enforced.root / "serve.log").read_text().splitlines()
                    if line.startswith("{")]
     emf = {m["Name"] for line in serve_lines if "_aws" in line for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}

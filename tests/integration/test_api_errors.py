@@ -116,3 +116,10 @@ def test_admin_acts_for_any_user(client, components, worker, api):
     ticket = admin.ticket(user_id="carol", content_type="image/png", size=10)
     assert admin.call("GET", f"/api/images/{ticket['image_id']}?user_id=carol").get_json()["user_id"] == "carol"
     assert admin.call("DELETE", f"/api/images/{image_id}?user_id=alice").status_code == 204
+
+
+def test_the_upload_path_is_not_an_image_id(client, api):
+    # /images/upload names the upload call only: its OPTIONS and 405 list POST alone.
+    assert set(client.options("/api/images/upload").headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+    assert_error(api.call("GET", "/api/images/upload"), 405, "method_not_allowed")
+    assert "PATCH" in client.options("/api/images/01J00000000000000000000000").headers["Allow"]

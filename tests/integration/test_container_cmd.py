@@ -88,9 +88,12 @@ def test_container_command_serves_healthz_and_stops_on_sigterm(tmp_path):
     logs = f"--- stdout\n{stdout_path.read_text()}\n--- stderr\n{stderr_path.read_text()}"
     assert status == 200, f"GET /healthz answered {status}\n{logs}"
     assert returncode == 0, f"gunicorn did not stop cleanly on SIGTERM (exit {returncode})\n{logs}"
-    # Access log on stdout, gunicorn's own log on stderr, listening where it was told to.
-    assert "GET /healthz" in stdout_path.read_text(), logs
-    assert f"Listening at: http://127.0.0.1:{port}" in stderr_path.read_text(), logs
+    # Every line JSON on stdout: the app's line per request and gunicorn's own, listening
+    # where it was told to.
+    lines = [json.loads(line) for line in stdout_path.read_text().splitlines() if line.strip()]
+    assert any(line["logger"] == "imageservice.access" and line["path"] == "/healthz" for line in lines), logs
+    assert any(line["logger"] == "gunicorn.error" and line["message"].startswith(
+        f"Listening at: http://127.0.0.1:{port} ") for line in lines), logs
 
 
 def wait_for_healthz(server: subprocess.Popen, url: str) -> int | None:
@@ -118,7 +121,10 @@ def wait_for_healthz(server: subprocess.Popen, url: str) -> int | None:
 def test_config_binds_all_interfaces_on_port_8000_by_default(monkeypatch):
     config = load_config(monkeypatch)
     assert config["bind"] == ["0.0.0.0:8000"]
-    assert config["accesslog"] is None and config["errorlog"] == "-"  # the app logs each request as JSON
+    # gunicorn logs through imageservice.logs (JSON on stdout); the app logs each request.
+    assert config["accesslog"] is None and config["errorlog"] == "-"
+    assert config["logconfig_dict"]["formatters"]["json"]["()"] == "imageservice.logs.JsonFormatter"
+    assert config["logconfig_dict"]["handlers"]["json"]["stream"] == "ext://sys.stdout"
     assert config["forwarded_allow_ips"] == "127.0.0.1,::1"
     assert config["graceful_timeout"] < 30  # inside ECS's StopTimeout (30 s)
     assert config["keepalive"] > 60  # outlives the ALB's idle timeout

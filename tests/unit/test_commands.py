@@ -12,7 +12,7 @@ from imageservice.web.api.openapi import openapi_document
 
 def test_upload_command_from_a_query_string_or_json():
     command = UploadCommand.model_validate({"size": "120", "tags": "a, b", "filename": "", "content_type": "image/png"})
-    assert (command.size, command.tags, command.filename) == (120, ["a", " b"], None)
+    assert (command.size, command.tags, command.filename) == (120, ["a", " b"], "")
     assert UploadCommand.model_validate({"size": 5, "tags": ["x"]}).tags == ["x"]
     for bad in ({}, {"size": 0}, {"size": True}, {"size": 2.5}, {"size": 5, "tags": {"a": 1}},
                 {"size": 5, "description": 5}, {"size": 5, "user_id": 7}):

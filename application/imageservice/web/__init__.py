@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from flask import Flask
@@ -21,7 +20,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
         # gunicorn's `create_app()`: this process's logs become JSON lines on stdout.
         from .. import logs
 
-        logs.configure(os.environ.get("IMAGESERVICE_LOG_LEVEL", "INFO"))
+        settings = Settings.from_env()
+        logs.configure(settings.log_level.upper())
     settings = settings or (components.settings if components else Settings.from_env())
     components = components or build_components(settings)
 

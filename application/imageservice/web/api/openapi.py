@@ -81,8 +81,9 @@ def _watermark_schema() -> dict:
     c = conversions
     schema = _schema(c.WatermarkSpec)
     props = schema["properties"]
-    props["text"] = {"type": "string", "minLength": 1, "maxLength": c.WATERMARK_TEXT_MAX}
-    props["image_id"] = {"type": "string", "description": "Another ready image of yours, used as a logo."}
+    props["text"] = {"type": "string", "minLength": 1, "maxLength": c.WATERMARK_TEXT_MAX, "pattern": "\\S"}
+    props["image_id"] = {"type": "string", "minLength": 1,
+                         "description": "Another ready image of yours, used as a logo."}
     props["position"].update(enum=list(c.WATERMARK_POSITIONS))
     for name, (low, high) in (("opacity", c.OPACITY_RANGE), ("scale", c.SCALE_RANGE)):
         props[name].update(minimum=low, maximum=high)
@@ -130,21 +131,18 @@ def _body(name: str, required: bool) -> dict:
     return {"required": required, "content": {"application/json": {"schema": _ref(name)}}}
 
 
-def _query(model: Any, body_too: bool = False) -> list[dict]:
-    """A command's fields as query parameters (the nullable branch dropped: absent means null).
-    ``body_too``: the JSON body may carry them instead, so none is required in the query."""
+def _query(model: Any) -> list[dict]:
+    """A command's fields as query parameters (the nullable branch dropped: absent means null)."""
     schema = _schema(model)
     params = []
     for name, prop in schema["properties"].items():
         variants = [v for v in prop.get("anyOf", [prop]) if v.get("type") != "null"]
         plain = dict(variants[0]) if len(variants) == 1 else {"anyOf": variants}
-        plain.update({k: v for k, v in prop.items() if k in ("format", "enum", "minimum", "maximum")})
         plain.pop("title", None)
         plain.pop("description", None)
         if prop.get("default") is not None:
             plain["default"] = prop["default"]
-        required = not body_too and name in schema.get("required", [])
-        params.append({"name": name, "in": "query", "required": required,
+        params.append({"name": name, "in": "query", "required": name in schema.get("required", []),
                        "schema": plain, "description": prop.get("description", "")})
     return params
 
@@ -166,8 +164,11 @@ def _paths() -> dict:
     return {
         "/api/images/upload": {"post": {
             "summary": "Start an upload: get a presigned URL to PUT the bytes to",
-            "parameters": [IDEMPOTENCY_KEY, *_query(UploadCommand, body_too=True)],
-            "requestBody": _body("UploadRequest", required=False),
+            # The same fields are accepted as query parameters (curl-friendly; the body wins);
+            # the document states one form, so that a request is valid or not in one way.
+            "description": "The UploadRequest fields may also be sent as query parameters instead of a body.",
+            "parameters": [IDEMPOTENCY_KEY],
+            "requestBody": _body("UploadRequest", required=True),
             "responses": {"201": _json(_ref("UploadTicket"), "Upload URL issued"),
                           **_errors(400, 401, 403, 409, 413, 415, 422, 429)},
         }},

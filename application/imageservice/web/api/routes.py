@@ -35,7 +35,7 @@ PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})
 def authenticate_first():
     """Who is calling is settled before any body is read: an anonymous request with a hostile
     body (100 000 nested arrays) is refused for what it is, 401, without being parsed."""
-    if request.endpoint not in PUBLIC_ENDPOINTS:
+    if request.endpoint not in PUBLIC_ENDPOINTS and request.method != "OPTIONS":  # OPTIONS: Flask's own answer
         _principal()
 
 
@@ -140,7 +140,7 @@ def create_upload():
     return jsonify(asdict(ticket)), 201
 
 
-@bp.post("/images/<image_id>/complete")
+@bp.post("/images/<image_id:image_id>/complete")
 def complete_upload(image_id: str):
     result = _service().complete(_principal(), _image_id(image_id), _acting_user())
     return jsonify(asdict(result)), 202
@@ -152,12 +152,12 @@ def list_images():
     return jsonify(images=[_record_json(r) for r in page.images], next_cursor=page.next_cursor)
 
 
-@bp.get("/images/<image_id>")
+@bp.get("/images/<image_id:image_id>")
 def get_image(image_id: str):
     return jsonify(_record_json(_service().get(_principal(), _image_id(image_id), _acting_user())))
 
 
-@bp.patch("/images/<image_id>")
+@bp.patch("/images/<image_id:image_id>")
 def update_image(image_id: str):
     body = _json_body(required=True)
     command = _validated(UpdateCommand, body)
@@ -165,7 +165,7 @@ def update_image(image_id: str):
     return jsonify(_record_json(record))
 
 
-@bp.get("/images/<image_id>/download")
+@bp.get("/images/<image_id:image_id>/download")
 def download_image(image_id: str):
     command = _validated(DownloadCommand, dict(request.args.items()))
     result = _service().download(_principal(), _image_id(image_id), command.variant, command.user_id)
@@ -174,7 +174,7 @@ def download_image(image_id: str):
     return jsonify(asdict(result))
 
 
-@bp.post("/images/<image_id>/convert")
+@bp.post("/images/<image_id:image_id>/convert")
 def convert_image(image_id: str):
     body = _json_body()
     conversion = conversion_request_from(body)
@@ -182,7 +182,7 @@ def convert_image(image_id: str):
     return jsonify(asdict(result))
 
 
-@bp.delete("/images/<image_id>")
+@bp.delete("/images/<image_id:image_id>")
 def delete_image(image_id: str):
     _service().delete(_principal(), _image_id(image_id), _acting_user())
     return "", 204
