@@ -63,8 +63,24 @@ def runner(tmp_path):
     wait_for(lambda: not imaging_children())
 
 
+# Children of pools that earlier tests in this worker process left idle (app fixtures build a
+# pool per app; idle children leave on their own) are not this test's to count.
+FOREIGN_CHILDREN: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _children_of_other_tests():
+    FOREIGN_CHILDREN.clear()
+    FOREIGN_CHILDREN.update(_live_children())
+    yield
+
+
 def imaging_children() -> list[int]:
-    """Live imaging children of this process, from /proc."""
+    """Live imaging children of this process started during this test, from /proc."""
+    return [pid for pid in _live_children() if pid not in FOREIGN_CHILDREN]
+
+
+def _live_children() -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
