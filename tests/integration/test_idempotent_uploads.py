@@ -58,11 +58,11 @@ def test_an_expired_unused_url_is_renewed_for_the_same_record(api, components):
     # The record got the new URL's lifetime, so the sweeper leaves it alone.
     record = components.catalog.get("alice", first["image_id"])
     assert record.status == "pending" and record.upload_expires_at > shifted.isoformat()[:19]
-    data = imagefactory.png_bytes(8, 8)
     service.clock = utcnow
-    # The renewed URL works (the body's size matches what was signed).
-    ticket = upload(api, "fits", {**BODY, "size": len(data)}).get_json()
-    assert api.put(ticket, data).status_code == 200
+    # The renewed URL takes the bytes (exactly the signed size), and only once.
+    payload = b"\x89PNG" + b"\0" * (BODY["size"] - 4)
+    assert api.put(renewed, payload).status_code == 200
+    assert api.put(renewed, payload).status_code == 409
     assert image_ids(api).count(first["image_id"]) == 1
 
 
