@@ -43,13 +43,16 @@ FAKE_ORIGIN = "http://fake-storage.invalid"
 class FakeBlobStore:
     """Objects in a dict; presigned URLs point at an origin nobody can reach."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock=time.time) -> None:
         self.objects: dict[str, tuple[bytes, str]] = {}
+        self.stored_at: dict[str, float] = {}
+        self._clock = clock
         self._lock = threading.Lock()
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         with self._lock:
             self.objects[key] = (bytes(data), content_type)
+            self.stored_at[key] = self._clock()
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         with self._lock:
@@ -67,6 +70,13 @@ class FakeBlobStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self.objects.pop(key, None)
+
+    def expire_prefix(self, prefix: str, older_than: float) -> int:
+        with self._lock:
+            doomed = [key for key in self.objects if key.startswith(prefix) and self.stored_at.get(key, 0) < older_than]
+            for key in doomed:
+                del self.objects[key]
+        return len(doomed)
 
     def delete_prefix(self, prefix: str) -> int:
         with self._lock:

@@ -66,6 +66,11 @@ class BlobStore(Protocol):
     def delete_prefix(self, prefix: str) -> int:
         """Remove every object whose key starts with ``prefix``; returns how many went."""
 
+    def expire_prefix(self, prefix: str, older_than: float) -> int:
+        """Remove the objects under ``prefix`` stored before ``older_than`` (epoch seconds);
+        returns how many went. A store whose own lifecycle rule expires that prefix (S3) may
+        leave it to the rule and return 0."""
+
     def presign_upload(
         self, key: str, *, content_type: str | None, content_length: int | None, expires_in: int
     ) -> PresignedUpload:

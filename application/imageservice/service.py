@@ -378,9 +378,12 @@ class ImageService:
         self.catalog.delete(record.user_id, record.image_id)
 
     def sweep(self, batch: int = 100) -> dict[str, int]:
-        """Remove expired session workspaces and pending uploads whose URL lapsed long ago."""
+        """Remove expired session workspaces, pending uploads whose URL lapsed long ago, and
+        quarantined files older than the quarantine days (where no lifecycle rule does it)."""
         now = self.clock()
         counts = {"expired": 0, "abandoned": 0}
+        counts["quarantined"] = self.blobs.expire_prefix(
+            keys.QUARANTINE, (now - timedelta(days=self.settings.quarantine_days)).timestamp())
         for name, finder, moment in (
             ("expired", self.catalog.expired, now),
             ("abandoned", self.catalog.abandoned, now - timedelta(seconds=self.settings.pending_grace)),

@@ -235,7 +235,7 @@ def test_sweep_removes_expired_workspaces_and_abandoned_uploads(fakes, clock):
     abandoned = upload(service)
     kept = ready_image(service, BOB)
     clock.moment = NOW + timedelta(hours=2)
-    assert service.sweep() == {"expired": 1, "abandoned": 1}
+    assert service.sweep() == {"expired": 1, "abandoned": 1, "quarantined": 0}
     assert service.catalog.get(session.user_id, expiring.image_id) is None
     assert service.catalog.get("alice", abandoned.image_id) is None
     assert service.get(BOB, kept).status == READY
@@ -254,3 +254,14 @@ def test_no_token_is_made_for_a_session_or_malformed_user(service):
     for user_id in ("anon-someone", "", "a/b"):
         with pytest.raises(BadRequest):
             service.create_token(user_id)
+
+
+def test_sweep_expires_quarantined_files_after_the_quarantine_days(fakes, clock):
+    blobs = FakeBlobStore(clock=lambda: clock().timestamp())
+    service = service_with((blobs, fakes[1], fakes[2]), clock, quarantine_days=30)
+    blobs.put(keys.quarantine_key("originals/alice/old"), b"eicar", "application/octet-stream")
+    clock.moment = NOW + timedelta(days=20)
+    blobs.put(keys.quarantine_key("originals/alice/new"), b"eicar", "application/octet-stream")
+    clock.moment = NOW + timedelta(days=30, seconds=1)
+    assert service.sweep()["quarantined"] == 1
+    assert list(blobs.objects) == [keys.quarantine_key("originals/alice/new")]

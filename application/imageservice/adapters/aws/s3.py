@@ -80,6 +80,11 @@ class S3BlobStore:
         with transient_errors(f"delete {key}"):
             self.s3.delete_object(Bucket=self.bucket, Key=key)
 
+    def expire_prefix(self, prefix: str, older_than: float) -> int:
+        """Left to the bucket's lifecycle rule (the data template and ``setup`` expire
+        ``quarantine/`` after the quarantine days); the app's role may not touch quarantine."""
+        return 0
+
     def delete_prefix(self, prefix: str) -> int:
         """Remove every object whose key starts with ``prefix``; returns how many went.
 

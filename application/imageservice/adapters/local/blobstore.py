@@ -185,6 +185,25 @@ class FilesystemBlobStore:
         self._prune(folder.parent)
         return count
 
+    def expire_prefix(self, prefix: str, older_than: float) -> int:
+        """Remove the files under ``prefix`` last written before ``older_than`` (the local
+        stand-in for S3's lifecycle rule on quarantine/)."""
+        if not prefix.endswith("/"):
+            raise ValueError("local prefixes must end with '/'")
+        folder = self._path(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return 0
+        removed = 0
+        for path in [p for p in folder.rglob("*") if p.is_file()]:
+            try:
+                if path.stat().st_mtime < older_than:
+                    path.unlink()
+                    removed += 1
+                    self._prune(path.parent)
+            except FileNotFoundError:
+                continue  # another sweeper took it
+        return removed
+
     def _prune(self, folder: Path) -> None:
         root = self.root.resolve()
         folder = folder.resolve()
