@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Protocol
 
 from .core.errors import TooManyRequests
@@ -51,7 +51,7 @@ class AnonymousLimits:
 
     @classmethod
     def from_settings(cls, settings) -> "AnonymousLimits":
-        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+        return settings.section(cls)
 
 
 class AnonymousAdmission:

@@ -45,17 +45,7 @@ class PipelineConfig:
 
     @classmethod
     def from_settings(cls, settings) -> "PipelineConfig":
-        return cls(
-            max_upload_bytes=settings.max_upload_bytes,
-            thumb_edge=settings.thumb_edge,
-            preview_edge=settings.preview_edge,
-            derivative_quality=settings.derivative_quality,
-            lease_seconds=settings.job_visibility_timeout,
-            limits=imaging_limits(settings),
-            session_ttl=settings.session_ttl,
-            quota_bytes=settings.quota_bytes,
-            preview_watermark_text=settings.preview_watermark_text,
-        )
+        return settings.section(cls, lease_seconds=settings.job_visibility_timeout, limits=imaging_limits(settings))
 
     def derivative_specs(self) -> list[imaging.DerivativeSpec]:
         # Largest first: the imaging package makes each one from the previous (cascade).
@@ -68,12 +58,7 @@ class PipelineConfig:
 
 
 def imaging_limits(settings) -> imaging.ImagingLimits:
-    return imaging.ImagingLimits(
-        max_pixels=settings.max_pixels,
-        max_animation_pixels=settings.max_animation_pixels,
-        max_frames=settings.max_frames,
-        convert_max_edge=settings.convert_max_edge,
-    )
+    return settings.section(imaging.ImagingLimits)
 
 
 # A claim's lease ends this long before its job can be delivered again.

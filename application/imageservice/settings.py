@@ -13,10 +13,11 @@ import os
 import secrets
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, TypeVar
 
 from .core.conversions import WATERMARK_TEXT_MAX
 
+T = TypeVar("T")
 PREFIX = "IMAGESERVICE_"
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -171,6 +172,18 @@ class Settings:
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+    def section(self, config_cls: type[T], *, prefix: str = "", **values) -> T:
+        """A component's config dataclass, each field copied from the setting named
+        ``prefix`` + the field's name; ``values`` gives the fields that have no such setting.
+
+        The one place settings become configs, so a new limit is a field in two dataclasses
+        and nothing else (a misspelt field fails here, at start-up).
+        """
+        for field in fields(config_cls):  # type: ignore[arg-type]
+            if field.name not in values:
+                values[field.name] = getattr(self, prefix + field.name)
+        return config_cls(**values)
 
     def validate(self) -> None:
         if self.scanner not in ("none", "clamav", "http"):

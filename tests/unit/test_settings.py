@@ -70,3 +70,18 @@ def test_generated_secret_is_shared_through_the_data_dir(tmp_path):
 def test_every_field_has_an_environment_name():
     names = {PREFIX + f.name.upper() for f in fields(Settings)}
     assert "IMAGESERVICE_MAX_UPLOAD_BYTES" in names and "IMAGESERVICE_QUEUE_URL" in names
+
+
+def test_a_section_copies_the_settings_of_its_fields_names():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Budget:
+        max_jobs: int
+        memory_bytes: int
+        lease: int
+
+    settings = Settings(imaging_max_jobs=3, imaging_memory_bytes=512)
+    assert settings.section(Budget, prefix="imaging_", lease=9) == Budget(3, 512, 9)
+    with pytest.raises(AttributeError):
+        settings.section(Budget)  # no setting is called max_jobs: a misspelt field fails at start-up

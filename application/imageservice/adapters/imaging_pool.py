@@ -78,12 +78,7 @@ class ImagingBudget:
 
     @classmethod
     def from_settings(cls, settings) -> "ImagingBudget":
-        return cls(
-            max_jobs=settings.imaging_max_jobs,
-            memory_bytes=settings.imaging_memory_bytes,
-            timeout_seconds=settings.imaging_timeout_seconds,
-            queue_seconds=settings.imaging_queue_seconds,
-        )
+        return settings.section(cls, prefix="imaging_")
 
 
 def build_imaging_runner(settings) -> "ProcessImagingRunner":
