@@ -1,4 +1,4 @@
-"""Request-path benchmark (issue 10): the API beside a bare Flask app, and the catalog at 100 000
+"""Request-path benchmark: the API beside a bare Flask app, and the catalog at 100 000
 records for one owner.
 
 Part 1, throughput: ``imageservice serve`` as shipped (gunicorn's asyncio worker, 2 workers,

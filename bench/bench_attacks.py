@@ -1,4 +1,4 @@
-"""The attack files of issue 9: peak memory and time with imaging inline (as before the budget)
+"""The attack files: peak memory and time with imaging inline (as before the budget)
 and through the imaging pool (as now), side by side.
 
     python bench/bench_attacks.py [--only NAME] [--inline-cap-mib N]

@@ -1,4 +1,4 @@
-"""The attack files of issue 9, made on the spot (tiny inputs that cost a lot to decode or encode),
+"""The attack files, made on the spot (tiny inputs that cost a lot to decode or encode),
 shared by the budget tests, the abuse suite and ``bench/bench_attacks.py``."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ GUNICORN_CONFIG = "python:imageservice.gunicorn_conf"
 WSGI_APP = "imageservice.web:create_app()"
 # `serve` (the embedded default, facing clients directly): gunicorn's asyncio worker reads whole
 # requests on its event loop before the app's threads see them, so slow clients cannot take
-# every thread (issue 9); the container behind the ALB keeps gthread and WSGI_APP.
+# every thread; the container behind the ALB keeps gthread and WSGI_APP.
 SERVE_WORKER_CLASS = "asgi"
 SERVE_APP = "imageservice.web.asgi:create_asgi_app()"
 

@@ -84,7 +84,7 @@ class Pipeline:
                  imaging: ImagingRunner, announce: Callable[[ImageRecord], None] = lambda record: None,
                  scanner: Scanner | None = None):
         # scanner: None when none is configured; otherwise every original is scanned before
-        # any derivative is written (issue 11).
+        # any derivative is written.
         self.scanner = scanner
         # announce(record): called just before a ready/rejected record is written, to queue its
         # image.ready / image.rejected event (notifications.EventPublisher.announce).

@@ -286,7 +286,7 @@ NO_METRICS = NoMetrics()
 
 @runtime_checkable
 class ImagingRunner(Protocol):
-    """Where imaging work runs, and under which budget (issue 9).
+    """Where imaging work runs, and under which budget.
 
     Both calls raise what the imaging functions raise (ImageRejected, BadRequest,
     Unprocessable), plus ``core.errors.TooExpensive`` when the job went over its memory or

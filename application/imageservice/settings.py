@@ -64,13 +64,13 @@ class Settings:
     page_size_max: int = 100
     uploads_per_minute: int = 120
 
-    # api (issue 9): new conversion outputs per owner a minute (429 with Retry-After beyond);
+    # api: new conversion outputs per owner a minute (429 with Retry-After beyond);
     # cached answers to an equal request cost nothing
     conversions_per_minute: int = 30
-    # how long an Idempotency-Key of POST /api/images/upload answers repeats (issue 11)
+    # how long an Idempotency-Key of POST /api/images/upload answers repeats
     idempotency_ttl: int = 24 * 3600
 
-    # imaging budget (issue 9; adapters/imaging_pool.py): every decode and encode runs in a
+    # imaging budget (adapters/imaging_pool.py): every decode and encode runs in a
     # child process under an address-space ceiling (RLIMIT_AS) and a wall-clock limit, at most
     # imaging_max_jobs at once per process; a job that waited imaging_queue_seconds for a slot
     # gives up with 429 imaging_busy.
@@ -126,15 +126,15 @@ class Settings:
     webhook_timeout: float = 5.0
     notify_retry_delay: int = 10  # seconds before the 2nd attempt, doubling after (local queue)
 
-    # ops: issue 11 values the templates pass to the app and the processor (the events and
+    # ops: values the templates pass to the app and the processor (the events and
     # scanner code read them)
     topic_arn: str = ""  # aws mode: SNS topic of image.ready / image.rejected events
     quarantine_days: int = 30  # days a denied file stays under quarantine/ (S3 lifecycle in aws)
 
-    # imaging: a text watermark on every preview derivative (issue 11); empty: none
+    # imaging: a text watermark on every preview derivative; empty: none
     preview_watermark_text: str = ""
 
-    # pipeline: malware scanning and content moderation (issue 11; adapters/scanners.py). Every
+    # pipeline: malware scanning and content moderation (adapters/scanners.py). Every
     # original is scanned after sniffing and before any derivative is written; a scanner that
     # cannot be reached is a transient error (retried, then dead-lettered), never a pass.
     scanner: str = "none"  # none | clamav (clamd INSTREAM) | http (a moderation endpoint)

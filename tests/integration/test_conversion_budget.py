@@ -1,4 +1,4 @@
-"""Issue 9 item 2 and issue 11 item 1, API side: conversions within budgets, and watermarks.
+"""Conversions within budgets, and watermarks, through the API.
 
 The attack of the issue: a 16x16 PNG converted to BMP 6000x6000 ``fill`` answered a 108 MB file,
 and quality 1, 2, 3 wrote a new one each time, while /api/me still said 82 bytes.

@@ -1,4 +1,4 @@
-"""The imaging budget (issue 9): each IMAGESERVICE_IMAGING_* setting crossed on the real pool of
+"""The imaging budget: each IMAGESERVICE_IMAGING_* setting crossed on the real pool of
 child processes, and what the API and the pipeline make of a job over budget."""
 
 from __future__ import annotations

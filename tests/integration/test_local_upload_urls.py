@@ -94,7 +94,7 @@ def test_download_urls_are_signed_get_only(api, client, data):
     assert "sandbox" in response.headers["Content-Security-Policy"]
 
 
-# -- single use (issue 9): once an object exists, or the record left pending, no URL writes ---
+# -- single use: once an object exists, or the record left pending, no URL writes ---
 
 
 def _other_bytes(data: bytes) -> bytes:

@@ -128,7 +128,7 @@ def test_the_origin_is_the_gateway(store, seaweedfs):
     assert store.origins() == [seaweedfs.endpoint]
 
 
-# -- single use (issue 9): If-None-Match: * is signed into every upload URL --------------------
+# -- single use: If-None-Match: * is signed into every upload URL --------------------
 
 
 def test_an_upload_url_cannot_replace_the_object_it_stored(store):

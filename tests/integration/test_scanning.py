@@ -1,4 +1,4 @@
-"""Malware scanning and quarantine (issue 11) with a real clamd and a real HTTP moderation server.
+"""Malware scanning and quarantine with a real clamd and a real HTTP moderation server.
 
 clamd is started by a fixture on a temporary Unix socket (and a TCP port) with a signature
 database written here: the EICAR test signature (freshclam cannot reach its mirrors) and a hash

@@ -1,4 +1,4 @@
-"""schemathesis against the app's own /api/openapi.json (issue 9): valid and invalid requests
+"""schemathesis against the app's own /api/openapi.json: valid and invalid requests
 made from the spec, sent with a token to the real app (SQLite, files, the imaging pool), and
 every answer held to the spec: no server error, the documented status codes, content types,
 headers and bodies.

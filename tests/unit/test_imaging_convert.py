@@ -76,7 +76,7 @@ def test_contain_fits_inside_a_tall_box(photo):
     assert (encoded.width, encoded.height) == (100, 75)
 
 
-# --- enlargement (issue 9: never larger than the source unless asked, then at most 2x) ---------
+# --- enlargement (never larger than the source unless asked, then at most 2x) ---------
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ def test_page_constants_come_from_core_and_settings():
     assert [v for v, _ in values["convert_formats"]] == list(CONVERT_FORMATS)
     assert [v for v, _ in values["fits"]] == list(FITS)
     assert [v for v, _ in values["watermark_positions"]] == list(WATERMARK_POSITIONS)
-    assert values["watermark_default_position"] == "bottom-right"   # the API's default (issue 11)
+    assert values["watermark_default_position"] == "bottom-right"   # the API's default
     assert values["watermark_opacity_percent"] == {"min": round(OPACITY_RANGE[0] * 100), "max": 100,
                                                    "default": 50}
     assert values["watermark_max_text"] == WATERMARK_TEXT_MAX

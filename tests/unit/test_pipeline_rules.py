@@ -234,7 +234,7 @@ def test_an_object_dropped_into_the_bucket_is_adopted_under_a_new_id(pipeline, b
     assert pipeline.process_key("originals/alice/holiday.jpg") == SKIPPED  # a repeated event
 
 
-# -- the byte quota against the real size (issue 9) ----------------------------------------
+# -- the byte quota against the real size ----------------------------------------
 
 
 def quota_pipeline(blobs, catalog, clock, quota_bytes: int) -> Pipeline:
@@ -284,7 +284,7 @@ def test_a_replayed_upload_for_a_rejected_record_is_removed(pipeline, blobs, cat
     assert blobs.objects == {} and catalog.get("alice", record.image_id).error["code"] == "not_an_image"
 
 
-# -- scanning (issue 11): after sniffing, before any derivative --------------------------------
+# -- scanning: after sniffing, before any derivative --------------------------------
 
 
 class DenyingScanner:

@@ -1,4 +1,4 @@
-"""Imaging runners: where decodes and encodes run, and under which budget (issue 9).
+"""Imaging runners: where decodes and encodes run, and under which budget.
 
 ``ProcessImagingRunner`` (the service's): every imaging job runs in a child process, at most
 ``max_jobs`` at once per process. Each child lives under an address-space ceiling
@@ -69,7 +69,7 @@ PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 @dataclass(frozen=True)
 class ImagingBudget:
-    """The limits of issue 9, from settings: see ``Settings.imaging_*``."""
+    """The limits, from settings: see ``Settings.imaging_*``."""
 
     max_jobs: int = 2  # heavy jobs at once per process
     memory_bytes: int = 1024 * 1024 * 1024  # RLIMIT_AS of each child

@@ -3,7 +3,7 @@
 The asyncio worker reads every request's headers and body on its event loop, so a client that
 dribbles its headers holds a socket, not a thread; only whole requests reach the Flask app,
 which runs in a2wsgi's thread pool. gunicorn's gthread worker, by contrast, gives a connection a
-thread as soon as its first byte arrives (issue 9: ten slow sockets stopped /healthz).
+thread as soon as its first byte arrives (ten slow sockets stopped /healthz).
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class _State:
 
 class _BearerSkipsSessions(SessionInterface):
     """A token-authenticated API call never uses the session: it gets an empty, unsaved one
-    instead of a session-store read and write (catalog: the request-path budget of issue 10)."""
+    instead of a session-store read and write (catalog: the request-path budget)."""
 
     def __init__(self, inner: SessionInterface):
         self.inner = inner

@@ -27,7 +27,7 @@ UNSUPPORTED_NOTIFICATION_CODES = frozenset({"NotImplemented", "MethodNotAllowed"
 
 ORIGINAL_PREFIXES = ("originals/", "sessions/originals/")
 SESSION_PREFIX = "sessions/"
-QUARANTINE_PREFIX = "quarantine/"  # denied files (issue 11), as in data.yaml's ExpireQuarantine
+QUARANTINE_PREFIX = "quarantine/"  # denied files, as in data.yaml's ExpireQuarantine
 DEAD_LETTER_RETENTION = 14 * 24 * 3600  # SQS's longest
 MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 MISSING_BUCKET_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
