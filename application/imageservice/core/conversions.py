@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping
 
 from .errors import BadRequest, Unprocessable
@@ -81,8 +81,7 @@ class ConversionRequest:
         """The same request with what cannot change the output removed (quality for lossless
         formats), so equal outputs share one cache entry."""
         if self.format in LOSSLESS_FORMATS and self.quality is not None:
-            return ConversionRequest(self.format, self.width, self.height, self.fit, None,
-                                     self.enlarge, self.watermark)
+            return replace(self, quality=None)
         return self
 
     def cache_key(self) -> str:
@@ -98,7 +97,6 @@ QUALITY_RANGE = (1, 100)
 OPACITY_RANGE = (0.05, 1.0)
 SCALE_RANGE = (0.05, 1.0)
 WATERMARK_TEXT_MAX = 100
-CONVERSION_FIELDS = frozenset({"format", "width", "height", "fit", "quality", "enlarge", "watermark"})
 WATERMARK_FIELDS = frozenset({"text", "image_id", "position", "opacity", "scale"})
 
 
