@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from a2wsgi import WSGIMiddleware
+from imageservice.web.asgi import WsgiBridge
 from flask import Flask, jsonify
 
 app = Flask(__name__)
@@ -17,4 +17,4 @@ def hello(path: str):
     return jsonify(hello="world")
 
 
-asgi_app = WSGIMiddleware(app, workers=int(os.environ.get("IMAGESERVICE_WEB_THREADS", "4")))
+asgi_app = WsgiBridge(app, int(os.environ.get("IMAGESERVICE_WEB_THREADS", "4")))

@@ -114,7 +114,7 @@ def start_bare(root: Path, data_dir: Path) -> Server:
     env = service_env(data_dir, port)
     env["PYTHONPATH"] = str(REPO / "bench")
     argv = [sys.executable, "-m", "gunicorn", "--config", cli.GUNICORN_CONFIG, "--bind", f"127.0.0.1:{port}",
-            "--worker-class", cli.SERVE_WORKER_CLASS, "bare_flask:asgi_app"]
+            *cli.SERVE_OPTIONS, "bare_flask:asgi_app"]
     return Server(argv, env, root / "bare.log", port)
 
 

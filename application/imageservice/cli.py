@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 
@@ -16,8 +17,11 @@ GUNICORN_CONFIG = "python:imageservice.gunicorn_conf"
 WSGI_APP = "imageservice.web:create_app()"
 # `serve` (the embedded default, facing clients directly): gunicorn's asyncio worker reads whole
 # requests on its event loop before the app's threads see them, so slow clients cannot take
-# every thread; the container behind the ALB keeps gthread and WSGI_APP.
-SERVE_WORKER_CLASS = "asgi"
+# every thread; the container behind the ALB keeps gthread and WSGI_APP. Each worker listens on
+# a socket of its own (SO_REUSEPORT): asyncio accepts every waiting connection at once, so on
+# one shared socket a burst of keep-alive clients could all land on the first worker to wake
+# while the others idle; the kernel spreads them over the workers' sockets instead.
+SERVE_OPTIONS = ("--worker-class", "asgi", "--reuse-port")
 SERVE_APP = "imageservice.web.asgi:create_asgi_app()"
 
 
@@ -27,12 +31,30 @@ def _components(settings: Settings):
     return build_components(settings)
 
 
+def address_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None. SO_REUSEPORT sockets let a second
+    ``serve`` of the same user share a port with the first (each would get some of the
+    requests): a plain bind, tried first, is refused while anyone listens there."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
+            probe.bind(address)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def cmd_serve(args, settings: Settings) -> int:
     """Replace this process with gunicorn running the app (and, in local mode, job threads)."""
+    problem = address_in_use(args.host, args.port)
+    if problem:
+        print(f"cannot serve on {args.host}:{args.port}: {problem}", file=sys.stderr)
+        return 2
     env = dict(os.environ)
     env.setdefault("IMAGESERVICE_PUBLIC_URL", f"http://{args.host}:{args.port}")
     argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind", f"{args.host}:{args.port}",
-            "--worker-class", SERVE_WORKER_CLASS, SERVE_APP]
+            *SERVE_OPTIONS, SERVE_APP]
     os.execve(sys.executable, argv, env)
     return 0  # not reached
 

@@ -101,6 +101,14 @@ worker_tmp_dir = (
 control_socket_disable = True
 
 
+def when_ready(server):
+    """With ``--reuse-port`` (``imageservice serve``) each worker opens its own socket and the
+    arbiter's "Listening at" line names none: say where, for the operator."""
+    if not server.LISTENERS:
+        server.log.info("Listening at: %s (a socket per worker, SO_REUSEPORT)", ",".join(
+            f"http://{address}" for address in server.cfg.bind))
+
+
 def post_worker_init(worker):
     """Local mode: each web worker process also runs a job-worker thread (see imageservice.worker)."""
     from imageservice.worker import post_worker_init as start_jobs

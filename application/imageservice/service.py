@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
@@ -60,6 +61,12 @@ UPLOAD_CONTENT_TYPES = frozenset({
     "image/heif", "image/heic-sequence", "image/heif-sequence", "image/avif", "image/avif-sequence",
 })
 CONVERSION_RATE = "conversions"  # Catalog.hit_rate counter of new conversion outputs per owner
+# Tokens found in the catalog are remembered this long, by this many: a token never changes
+# and is never revoked, so the cache saves a catalog read per API call at no risk; the time
+# bound keeps it honest should revocation ever come. Unknown tokens are never cached (a flood
+# of made-up tokens must not push real ones out).
+TOKEN_CACHE_SECONDS = 60
+TOKEN_CACHE_SIZE = 10_000
 
 
 def _bytes_quota(limit: int) -> Conflict:
@@ -81,6 +88,8 @@ class ImageService:
         self.settings = settings
         self.clock = clock
         self.metrics = metrics
+        self._known_tokens: dict[str, tuple[Principal, float]] = {}
+        self._known_tokens_lock = threading.Lock()
 
     # -- ownership ----------------------------------------------------------------------------
 
@@ -409,8 +418,20 @@ class ImageService:
         return token
 
     def authenticate_token(self, token: str) -> Principal | None:
-        found = self.catalog.find_token(hash_token(token))
-        return Principal(found.user_id, admin=found.admin) if found else None
+        token_hash = hash_token(token)
+        now = time.monotonic()
+        known = self._known_tokens.get(token_hash)
+        if known is not None and known[1] > now:
+            return known[0]
+        found = self.catalog.find_token(token_hash)
+        if found is None:
+            return None
+        principal = Principal(found.user_id, admin=found.admin)
+        with self._known_tokens_lock:
+            if len(self._known_tokens) >= TOKEN_CACHE_SIZE:
+                del self._known_tokens[next(iter(self._known_tokens))]  # the oldest entry
+            self._known_tokens[token_hash] = (principal, now + TOKEN_CACHE_SECONDS)
+        return principal
 
     # -- input normalisation ------------------------------------------------------------------
 

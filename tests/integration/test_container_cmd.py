@@ -156,3 +156,19 @@ def test_config_puts_worker_heartbeats_on_shared_memory_when_writable(monkeypatc
     shm = Path("/dev/shm")
     expected = "/dev/shm" if shm.is_dir() and os.access(shm, os.W_OK) else None
     assert config["worker_tmp_dir"] == expected
+
+
+def test_serve_refuses_a_port_someone_already_listens_on(tmp_path):
+    """``serve`` listens with SO_REUSEPORT (a socket per worker), which would let a second
+    ``serve`` of the same user share the first one's port; it refuses instead, and says why."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "IMAGESERVICE_DATA_DIR": str(tmp_path)}
+        result = subprocess.run([venv_tool("imageservice"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result
+    assert f"cannot serve on 127.0.0.1:{port}: Address already in use" in result.stderr

@@ -8,6 +8,7 @@ from flask import Flask
 
 from ..bootstrap import Components, build_components
 from ..settings import Settings
+from .json_provider import OrjsonProvider
 
 EXTENSION = "imageservice"
 API_BODY_LIMIT = 1024 * 1024
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     components = components or build_components(settings)
 
     app = Flask(__name__, static_folder=None)  # the pages blueprint serves static files
+    app.json = OrjsonProvider(app)
     app.config.update(
         SECRET_KEY=settings.resolved_secret_key() if settings.backend == "local" else settings.secret_key,
         MAX_CONTENT_LENGTH=API_BODY_LIMIT,
@@ -34,7 +36,6 @@ def create_app(settings: Settings | None = None, components: Components | None =
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_ttl),
-        JSON_SORT_KEYS=False,
     )
     if not app.config["SECRET_KEY"]:
         raise RuntimeError("IMAGESERVICE_SECRET_KEY must be set in aws mode")
@@ -46,9 +47,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
     from .health import bp as health_bp
     from .pages import bp as pages_bp
 
-    observability.init_app(app)  # first: every later hook's log lines carry the request id
+    observability.init_app(app, security.init_app(app, components))
     sessions.init_app(app, components)
-    security.init_app(app, components)
     errors.init_app(app)
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(pages_bp)

@@ -10,51 +10,64 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app
 
 from ..core.correlation import accepted, bind, new_request_id, reset
 from ..core.errors import Forbidden, NotFound
-from .sessions import current_principal
+from .sessions import USER_ID_KEY, current_principal
 
 log = logging.getLogger("imageservice.access")
 REQUEST_ID_HEADER = "X-Request-Id"
-TRACE_HEADER = "X-Amzn-Trace-Id"
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 bp = Blueprint("observability", __name__)
 
 
-def request_id_from(headers) -> str:
-    sent = accepted(headers.get(REQUEST_ID_HEADER))
+def request_id_from(environ: dict) -> str:
+    """X-Request-Id when usable, else the Root of X-Amzn-Trace-Id, else a new id."""
+    sent = accepted(environ.get("HTTP_X_REQUEST_ID"))
     if sent:
         return sent
-    trace = headers.get(TRACE_HEADER, "")
+    trace = environ.get("HTTP_X_AMZN_TRACE_ID", "")
     root = next((part.split("=", 1)[1] for part in trace.split(";") if part.strip().startswith("Root=")), None)
     return accepted(root.strip() if root else None) or new_request_id()
 
 
-def _begin() -> None:
-    g.request_id = request_id_from(request.headers)
-    g.request_id_token = bind(g.request_id)
-    g.request_started = time.perf_counter()
+class ResponseEnvelope:
+    """WSGI middleware around the Flask app: what every response carries. The request id is
+    bound before the app runs and echoed in X-Request-Id; the security headers are added; one
+    access-log line is written per request.
 
+    At the WSGI edge these cost a list append each, where Flask's after-request hooks paid for a
+    validated header set and a hook call apiece on every request.
+    """
 
-def _finish(response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
-    started = g.get("request_started")
-    principal = g.get("principal")
-    log.info("%s %s %s", request.method, request.path, response.status_code, extra={
-        "method": request.method, "path": request.path, "status": response.status_code,
-        "milliseconds": round((time.perf_counter() - started) * 1000, 1) if started else None,
-        "user_id": getattr(principal, "user_id", None),
-    })
-    return response
+    def __init__(self, app, security_headers):
+        self.app = app
+        self.security_headers = security_headers
 
+    def __call__(self, environ: dict, start_response):
+        request_id = request_id_from(environ)
+        token = bind(request_id)
+        started = time.perf_counter()
 
-def _end(exc: BaseException | None) -> None:
-    token = g.pop("request_id_token", None)
-    if token is not None:
-        reset(token)
+        def start(status: str, headers: list, exc_info=None):
+            path = environ.get("PATH_INFO", "")
+            self.security_headers.apply(path, headers)
+            headers.append((REQUEST_ID_HEADER, request_id))
+            if log.isEnabledFor(logging.INFO):
+                method, code = environ.get("REQUEST_METHOD"), int(status[:3])
+                log.info("%s %s %s", method, path, code, extra={
+                    "method": method, "path": path, "status": code,
+                    "milliseconds": round((time.perf_counter() - started) * 1000, 1),
+                    "user_id": environ.get(USER_ID_KEY),
+                })
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, start)
+        finally:
+            reset(token)
 
 
 @bp.get("/metrics")
@@ -70,8 +83,6 @@ def metrics():
     return Response(render(), content_type=PROMETHEUS_CONTENT_TYPE)
 
 
-def init_app(app: Flask) -> None:
-    app.before_request(_begin)
-    app.after_request(_finish)
-    app.teardown_request(_end)
+def init_app(app: Flask, security_headers) -> None:
+    app.wsgi_app = ResponseEnvelope(app.wsgi_app, security_headers)  # type: ignore[method-assign]
     app.register_blueprint(bp)

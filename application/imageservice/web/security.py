@@ -40,9 +40,55 @@ def request_target_length(environ: dict) -> int:
     return len(path.encode("latin-1", "replace")) + (len(query) + 1 if query else 0)
 
 
-def init_app(app: Flask, components: Components) -> None:
-    pages_policy = page_csp(components.blobs.origins())
-    secure = components.settings.session_cookie_secure
+COMMON_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+NO_STORE = ("Cache-Control", "no-store")
+
+
+class SecurityHeaders:
+    """The security headers of each surface, built once; applied to a WSGI header list (see
+    web/envelope.py), where adding them costs a list extend instead of a validated set each."""
+
+    def __init__(self, pages_policy: str, secure: bool):
+        common = COMMON_HEADERS + ((HSTS,) if secure else ())
+        self._blob = (("Content-Security-Policy", BLOB_CSP),) + common
+        self._api = (("Content-Security-Policy", API_CSP),) + common
+        self._pages = (("Content-Security-Policy", pages_policy),) + common
+        self._names = {name.lower() for name, _ in self._api + (NO_STORE,)}
+
+    def apply(self, path: str, headers: list[tuple[str, str]]) -> None:
+        """Add this path's headers to the response's ``headers`` (replacing any of the same name)."""
+        content_type = cache_control = None
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "content-type":
+                content_type = value
+            elif lowered == "cache-control":
+                cache_control = value
+        if path.startswith("/blobs/"):
+            ours: tuple = self._blob
+        elif path.startswith("/api/"):
+            ours = self._pages if path == "/api/docs" else self._api
+            if cache_control is None:
+                ours += (NO_STORE,)
+        else:
+            ours = self._pages
+            if content_type and content_type.startswith("text/html"):
+                # Rendered pages carry the visitor's CSRF token: no shared or back-button cache may keep one.
+                ours += (NO_STORE,)
+        if any(name.lower() in self._names for name, _ in headers):
+            headers[:] = [(name, value) for name, value in headers if name.lower() not in self._names or
+                          (name.lower() == "cache-control" and NO_STORE not in ours)]
+        headers.extend(ours)
+
+
+def init_app(app: Flask, components: Components) -> SecurityHeaders:
     max_url_length = components.settings.max_url_length
 
     @app.before_request
@@ -51,25 +97,4 @@ def init_app(app: Flask, components: Components) -> None:
         if request_target_length(request.environ) > max_url_length:
             raise URITooLong(f"The address is longer than {max_url_length} bytes.")
 
-    @app.after_request
-    def add_security_headers(response):
-        headers = response.headers
-        if request.path.startswith("/blobs/"):
-            headers["Content-Security-Policy"] = BLOB_CSP
-        elif request.path.startswith("/api/") and request.path != "/api/docs":
-            headers["Content-Security-Policy"] = API_CSP
-        else:
-            headers["Content-Security-Policy"] = pages_policy
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "same-origin"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-        if secure:
-            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        if request.path.startswith("/api/") and "Cache-Control" not in headers:
-            headers["Cache-Control"] = "no-store"
-        elif response.mimetype == "text/html" and not request.path.startswith("/blobs/"):
-            # Rendered pages carry the visitor's CSRF token: no shared or back-button cache may keep one.
-            headers["Cache-Control"] = "no-store"
-        return response
+    return SecurityHeaders(page_csp(components.blobs.origins()), components.settings.session_cookie_secure)

@@ -41,6 +41,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 VISITOR_COOKIE = "imageservice_visitor"
 VISITOR_SALT = "imageservice.visitor"
 EXTENSION = "imageservice.sessions"
+# The WSGI environ key that tells the access log (web/observability.py) who called.
+USER_ID_KEY = "imageservice.user_id"
 # Unexpired store entries are at most 2 x anon_workspaces_total (see the module docstring).
 STORE_THRESHOLD_FACTOR = 4
 
@@ -236,4 +238,5 @@ def current_principal(service) -> Principal:
             _check_csrf(workspace["csrf_token"])
         principal = Principal(workspace["user_id"], expires_at=workspace["expires_at"], client=request_client())
     g.principal = principal
+    request.environ[USER_ID_KEY] = principal.user_id
     return principal

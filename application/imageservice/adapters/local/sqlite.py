@@ -7,6 +7,7 @@ concurrent writers from other processes wait instead of failing.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -29,10 +30,16 @@ class SqliteDatabase:
         self._local = threading.local()
         self._schema_lock = threading.Lock()
         self._schema_ready = False
-        # Writers of this process queue here instead of in SQLite's busy handler, which sleeps
-        # 1, 2, 5 ... 100 ms between tries: under concurrent uploads those sleeps, not the
-        # sub-millisecond transactions, set the pace. Other processes still meet the busy timeout.
+        # Writers queue on these locks instead of in SQLite's busy handler, which sleeps 1, 2,
+        # 5 ... 100 ms between tries: under concurrent uploads those sleeps, not the
+        # sub-millisecond transactions, set the pace. The thread lock orders this process's
+        # writers; an flock on a file beside the database orders processes (the kernel wakes
+        # the next waiter the moment the lock is let go). The busy timeout stays as the backstop
+        # for writers that do not take the file lock (the sqlite3 shell, an older version).
         self._write_lock = threading.RLock()
+        self._lock_file: int | None = None
+        self._lock_pid: int | None = None
+        self._write_depth = 0
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -65,7 +72,7 @@ class SqliteDatabase:
         """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front, so read-then-write
         sequences inside are atomic across processes."""
         conn = conn or self.connection()
-        with self._write_lock:
+        with self._write_lock, self._process_lock():
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -77,6 +84,34 @@ class SqliteDatabase:
                 raise
             else:
                 conn.execute("COMMIT")
+
+    @contextmanager
+    def _process_lock(self) -> Iterator[None]:
+        """The cross-process writer lock (held under ``_write_lock``; re-entrant with it)."""
+        if self._write_depth:
+            self._write_depth += 1
+            try:
+                yield
+            finally:
+                self._write_depth -= 1
+            return
+        fd = self._lock_fd()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._write_depth = 1
+        try:
+            yield
+        finally:
+            self._write_depth = 0
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _lock_fd(self) -> int:
+        # An flock belongs to the open file description, which a fork shares: each process
+        # opens its own.
+        if self._lock_file is None or self._lock_pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_file = os.open(f"{self.path}.writelock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._lock_pid = os.getpid()
+        return self._lock_file
 
     def ping(self) -> None:
         self.connection().execute("SELECT 1").fetchone()

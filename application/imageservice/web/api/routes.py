@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
 from typing import TypeVar
 
 from flask import current_app, jsonify, redirect, render_template, request, url_for
@@ -40,7 +39,8 @@ def authenticate_first():
 
 
 def _json_body(required: bool = False) -> dict:
-    if not request.data:
+    # get_data, not request.data: that one also runs the form parser over the body.
+    if not request.get_data(cache=True):
         if required:
             raise BadRequest("A JSON object body is required.", code="invalid_json")
         return {}
@@ -113,8 +113,9 @@ def _acting_user(body: dict | None = None) -> str | None:
     return value or None
 
 
-def _record_json(record):
-    principal = _principal()
+def _record_json(record, principal=None):
+    """The record as the caller may see it (GPS for its owner and admins only)."""
+    principal = principal or _principal()
     return record.to_api(include_gps=principal.admin or record.user_id == principal.user_id)
 
 
@@ -137,19 +138,20 @@ def _idempotency_key() -> str | None:
 def create_upload():
     key = _idempotency_key()
     ticket = _service().create_upload(_principal(), _validated(UploadCommand, _params()), key)
-    return jsonify(asdict(ticket)), 201
+    return jsonify(ticket), 201
 
 
 @bp.post("/images/<image_id:image_id>/complete")
 def complete_upload(image_id: str):
     result = _service().complete(_principal(), _image_id(image_id), _acting_user())
-    return jsonify(asdict(result)), 202
+    return jsonify(result), 202
 
 
 @bp.get("/images")
 def list_images():
     page = _service().list(_principal(), _validated(ListCommand, dict(request.args.items())))
-    return jsonify(images=[_record_json(r) for r in page.images], next_cursor=page.next_cursor)
+    principal = _principal()
+    return jsonify(images=[_record_json(r, principal) for r in page.images], next_cursor=page.next_cursor)
 
 
 @bp.get("/images/<image_id:image_id>")
@@ -171,7 +173,7 @@ def download_image(image_id: str):
     result = _service().download(_principal(), _image_id(image_id), command.variant, command.user_id)
     if command.redirect:
         return redirect(result.download_url, code=302)
-    return jsonify(asdict(result))
+    return jsonify(result)
 
 
 @bp.post("/images/<image_id:image_id>/convert")
@@ -179,7 +181,7 @@ def convert_image(image_id: str):
     body = _json_body()
     conversion = conversion_request_from(body)
     result = _service().convert(_principal(), _image_id(image_id), conversion, _acting_user(body))
-    return jsonify(asdict(result))
+    return jsonify(result)
 
 
 @bp.delete("/images/<image_id:image_id>")
@@ -195,7 +197,7 @@ def me():
         user_id=principal.user_id,
         admin=principal.admin,
         expires_at=principal.expires_at,
-        usage=asdict(_service().usage(principal)),
+        usage=_service().usage(principal),
         limits=_public_limits(),
     )
 
