@@ -1,5 +1,5 @@
 """The yardstick of bench_api.py: a bare Flask hello-world behind the same bridge and server as
-``imageservice serve`` (gunicorn's asyncio worker, a2wsgi with the same thread count)."""
+``imageservice serve`` (gunicorn's asyncio worker, the same WSGI bridge and thread count)."""
 
 from __future__ import annotations
 
