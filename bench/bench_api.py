@@ -92,7 +92,7 @@ def service_env(data_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGESERVICE_")}
     env.update(RAISED_LIMITS, IMAGESERVICE_DATA_DIR=str(data_dir), IMAGESERVICE_WEB_WORKERS="2",
                IMAGESERVICE_WEB_THREADS="4", IMAGESERVICE_SECRET_KEY="bench-secret",
-               IMAGESERVICE_PUBLIC_URL=f"http://127.0.0.1:{port}", IMAGESERVICE_LOG_LEVEL="WARNING")
+               IMAGESERVICE_PUBLIC_URL=f"http://127.0.0.1:{port}")
     return env
 
 

@@ -21,6 +21,7 @@ from imageservice.core.records import (
     IN_FLIGHT,
     PENDING,
     PROCESSING,
+    ApiPage,
     IdempotencyEntry,
     ImageRecord,
     Job,
@@ -167,6 +168,9 @@ class FakeCatalog:
         page = [r.copy() for r in matches[: query.limit]]
         more = len(matches) > query.limit
         return Page(page, encode_cursor(query.user_id, page[-1].image_id) if more and page else None)
+
+    def list_api(self, query: ListQuery) -> ApiPage:
+        return ApiPage.of(self.list(query))
 
     def delete(self, user_id: str, image_id: str) -> None:
         with self._lock:

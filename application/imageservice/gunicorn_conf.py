@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 
+from imageservice import logs
 from imageservice.settings import Settings
 
 MAX_AUTO_WORKERS = 8
@@ -86,6 +87,9 @@ logconfig_dict = {
     "filters": {"request_id": {"()": "imageservice.logs.RequestIdFilter"}},
     "formatters": {"json": {"()": "imageservice.logs.JsonFormatter"}},
 }
+
+# The JSON lines show none of the caller/thread/process fields a LogRecord collects by default.
+logs.lean_records()
 
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 

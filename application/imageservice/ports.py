@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from .core.records import (
+    ApiPage,
     IdempotencyEntry,
     ImageRecord,
     Job,
@@ -186,6 +187,10 @@ class Catalog(Protocol):
 
     def list(self, query: ListQuery) -> Page:
         """One page of the owner's records, newest first, filtered as the query says."""
+
+    def list_api(self, query: ListQuery) -> ApiPage:
+        """The same page as ``list``, each record as the API's JSON text (``ApiPage.of`` when
+        the catalog keeps none)."""
 
     def delete(self, user_id: str, image_id: str) -> None:
         """Remove the record and release its ``size + extra_bytes`` and its image from the

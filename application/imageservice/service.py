@@ -46,7 +46,7 @@ from .core.ids import is_id, new_id
 from .pipeline import imaging_limits
 from .removal import remove_image_objects
 from .core.text import normalise_tag
-from .core.records import DONE, PENDING, READY, ImageRecord, Job, ListQuery, OwnerLimits, Page, Token
+from .core.records import DONE, PENDING, READY, ApiPage, ImageRecord, Job, ListQuery, OwnerLimits, Page, Token
 from .core.timeutil import from_iso, iso_in, to_iso, utcnow
 from .admission import AnonymousAdmission
 from .ports import NO_METRICS, BlobNotFound, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
@@ -246,10 +246,18 @@ class ImageService:
         return self._record(principal, image_id, user_id)
 
     def list(self, principal: Principal, command: ListCommand) -> Page:
+        return self.catalog.list(self._list_query(principal, command))
+
+    def list_api(self, principal: Principal, command: ListCommand) -> ApiPage:
+        """``list`` as the API's JSON text of each record. GPS is in it: a list is always the
+        caller's own, or an admin's acting for an owner, and both may see GPS."""
+        return self.catalog.list_api(self._list_query(principal, command))
+
+    def _list_query(self, principal: Principal, command: ListCommand) -> ListQuery:
         owner = self.owner_for(principal, command.user_id)
         if command.limit > self.settings.page_size_max:
             raise BadRequest(f"limit must be at most {self.settings.page_size_max}.", code="invalid_parameter")
-        return self.catalog.list(ListQuery(
+        return ListQuery(
             user_id=owner,
             tag=normalise_tag(command.tag or "") or None,
             status=command.status,
@@ -257,7 +265,7 @@ class ImageService:
             until=command.until,
             limit=command.limit,
             cursor=command.cursor,
-        ))
+        )
 
     def update(self, principal: Principal, image_id: str, command: UpdateCommand,
                user_id: str | None = None) -> ImageRecord:
@@ -419,7 +427,7 @@ class ImageService:
 
     def authenticate_token(self, token: str) -> Principal | None:
         token_hash = hash_token(token)
-        now = time.monotonic()
+        now = self.clock().timestamp()
         known = self._known_tokens.get(token_hash)
         if known is not None and known[1] > now:
             return known[0]

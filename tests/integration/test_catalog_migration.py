@@ -46,6 +46,10 @@ def test_an_old_catalog_is_migrated_and_its_usage_backfilled(tmp_path):
     assert catalog.usage("alice") == Usage(images=2, bytes=350)
     assert catalog.usage("bob") == Usage(images=1, bytes=7)
     assert [r.image_id for r in catalog.list(ListQuery(user_id="alice")).images] == [old[1], old[0]]
+    # Rows from before the API text column are rendered from their body, cursor and all.
+    api = catalog.list_api(ListQuery(user_id="alice", limit=1))
+    assert [json.loads(text) for text in api.images] == [catalog.get("alice", old[1]).to_api()]
+    assert api.next_cursor == catalog.list(ListQuery(user_id="alice", limit=1)).next_cursor
     assert catalog.get("alice", old[0]).extra_bytes == 0
     assert catalog.add_bytes("alice", old[0], 50, limit=None)
     new = ImageRecord(image_id=new_id(), user_id="alice", size=1, created_at="2024-05-02T00:00:00.000Z")

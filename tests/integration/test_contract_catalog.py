@@ -50,6 +50,26 @@ def test_create_then_get_returns_an_equal_record(backend):
     assert backend.catalog.get("alice", rich.image_id) == rich
 
 
+def test_list_api_is_the_list_as_the_api_shows_it(backend):
+    """list_api's JSON text is each listed record's to_api(), GPS included, with the same
+    cursor: after creates, a put that changes tags and status, and a claim."""
+    import json
+
+    catalog = backend.catalog
+    made = [record(minutes=i, tags=["sea"] if i % 2 else [], exif={"FNumber": 2.8, "Note": "Ünï ✓"},
+                   gps={"latitude": 48.85, "longitude": 2.29}) for i in range(7)]
+    for item in made:
+        catalog.create(item)
+    catalog.put(made[3].copy(tags=["sea", "late"], status="ready", width=640))
+    catalog.claim("alice", made[5].image_id, now=iso(100), lease_until=iso(110))
+    for query in (ListQuery("alice", limit=3), ListQuery("alice", tag="sea", limit=2), ListQuery("alice", limit=50),
+                  ListQuery("alice", status="ready")):
+        page, api = catalog.list(query), catalog.list_api(query)
+        assert [json.loads(text) for text in api.images] == [r.to_api() for r in page.images], query
+        assert api.next_cursor == page.next_cursor
+    assert [json.loads(t)["width"] for t in catalog.list_api(ListQuery("alice", status="ready")).images] == [640]
+
+
 def test_create_refuses_an_existing_id(backend):
     first = record()
     backend.catalog.create(first)

@@ -265,3 +265,44 @@ def test_sweep_expires_quarantined_files_after_the_quarantine_days(fakes, clock)
     clock.moment = NOW + timedelta(days=30, seconds=1)
     assert service.sweep()["quarantined"] == 1
     assert list(blobs.objects) == [keys.quarantine_key("originals/alice/new")]
+
+
+class CountingCatalog(FakeCatalog):
+    def __init__(self) -> None:
+        super().__init__()
+        self.token_reads = 0
+
+    def find_token(self, token_hash):
+        self.token_reads += 1
+        return super().find_token(token_hash)
+
+
+def test_a_known_token_is_read_from_the_catalog_once_a_minute_and_an_unknown_one_every_time(clock):
+    catalog = CountingCatalog()
+    service = service_with((FakeBlobStore(), catalog, FakeJobQueue()), clock)
+    token = service.create_token("alice", admin=True)
+    for _ in range(5):
+        assert service.authenticate_token(token) == Principal("alice", admin=True)
+    assert catalog.token_reads == 1
+    clock.moment += timedelta(seconds=61)
+    assert service.authenticate_token(token) == Principal("alice", admin=True)
+    assert catalog.token_reads == 2
+    for _ in range(3):  # made-up tokens are never remembered: they cannot push real ones out
+        assert service.authenticate_token("isv_made-up") is None
+    assert catalog.token_reads == 5
+
+
+def test_the_token_cache_keeps_at_most_its_size(clock, monkeypatch):
+    import imageservice.service as service_module
+
+    monkeypatch.setattr(service_module, "TOKEN_CACHE_SIZE", 3)
+    catalog = CountingCatalog()
+    service = service_with((FakeBlobStore(), catalog, FakeJobQueue()), clock)
+    tokens = [service.create_token(f"user{i}") for i in range(5)]
+    for token in tokens:
+        service.authenticate_token(token)
+    assert len(service._known_tokens) == 3
+    reads = catalog.token_reads
+    service.authenticate_token(tokens[-1])  # the newest are kept
+    service.authenticate_token(tokens[0])  # the oldest went
+    assert catalog.token_reads == reads + 1

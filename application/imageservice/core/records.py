@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,6 +127,20 @@ class ListQuery:
 class Page:
     images: list[ImageRecord]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class ApiPage:
+    """A page as the API sends it: each record's API JSON text, GPS included (a list is its
+    owner's, or an admin's, who may see GPS), ready to be joined into the response."""
+
+    images: list[str]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page) -> "ApiPage":
+        """For catalogs that store no API text: the records rendered one by one."""
+        return cls([json.dumps(r.to_api(), separators=(",", ":")) for r in page.images], page.next_cursor)
 
 
 @dataclass(frozen=True)

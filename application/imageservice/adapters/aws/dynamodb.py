@@ -47,6 +47,7 @@ from ...core.records import (
     IN_FLIGHT,
     PENDING,
     PROCESSING,
+    ApiPage,
     IdempotencyEntry,
     ImageRecord,
     ListQuery,
@@ -534,6 +535,10 @@ class DynamoCatalog:
     def ping(self) -> None:
         """Raise when the table cannot be read (one GetItem, so no extra IAM permission)."""
         self.db.get_item(TableName=self.table, Key=PING_KEY)
+
+    def list_api(self, query: ListQuery) -> ApiPage:
+        """``list``'s page rendered for the API (the items keep no API text of their own)."""
+        return ApiPage.of(self.list(query))
 
     # -- items --------------------------------------------------------------------------------
 

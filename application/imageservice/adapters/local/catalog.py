@@ -25,6 +25,7 @@ from ...core.records import (
     IN_FLIGHT,
     PENDING,
     PROCESSING,
+    ApiPage,
     IdempotencyEntry,
     ImageRecord,
     ListQuery,
@@ -56,7 +57,8 @@ CREATE TABLE IF NOT EXISTS images (
     lease_until TEXT,
     size INTEGER NOT NULL DEFAULT 0,
     body TEXT NOT NULL,
-    extra_bytes INTEGER NOT NULL DEFAULT 0
+    extra_bytes INTEGER NOT NULL DEFAULT 0,
+    api TEXT
 );
 CREATE INDEX IF NOT EXISTS images_by_owner ON images (user_id, image_id DESC);
 CREATE INDEX IF NOT EXISTS images_by_owner_status ON images (user_id, status, image_id DESC);
@@ -97,6 +99,8 @@ CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)
 # The columns a record is read from: the JSON body, and extra_bytes, which only add_bytes
 # changes (a put of a stale copy must not undo it).
 _SELECT = "i.body, i.extra_bytes"
+# list_api's columns: the stored API text, and what renders it when a row predates the column.
+_SELECT_API = "i.api, i.body, i.extra_bytes, i.image_id"
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -107,6 +111,8 @@ def migrate(conn: sqlite3.Connection) -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(images)")}
     if "extra_bytes" not in columns:
         conn.execute("ALTER TABLE images ADD COLUMN extra_bytes INTEGER NOT NULL DEFAULT 0")
+    if "api" not in columns:  # filled as records are written; list_api renders rows without it
+        conn.execute("ALTER TABLE images ADD COLUMN api TEXT")
     # Time filters are image_id ranges now; this index only tempted the planner into sorting.
     conn.execute("DROP INDEX IF EXISTS images_by_owner_created")
     if not table_exists(conn, "usage"):
@@ -149,7 +155,7 @@ class SqliteCatalog:
             try:
                 conn.execute(
                     "INSERT INTO images (image_id, user_id, status, created_at, expires_at, upload_expires_at,"
-                    " lease_until, size, body, extra_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " lease_until, size, body, api, extra_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     columns,
                 )
             except sqlite3.IntegrityError as exc:
@@ -177,7 +183,7 @@ class SqliteCatalog:
                 return False
             conn.execute(
                 "UPDATE images SET status = ?, created_at = ?, expires_at = ?, upload_expires_at = ?,"
-                " lease_until = ?, size = ?, body = ? WHERE image_id = ?",
+                " lease_until = ?, size = ?, body = ?, api = ? WHERE image_id = ?",
                 _columns(record)[2:] + (record.image_id,),
             )
             _write_tags(conn, record)
@@ -199,8 +205,8 @@ class SqliteCatalog:
                 return None
             record = record.copy(status=PROCESSING, lease_until=lease_until, attempts=record.attempts + 1)
             conn.execute(
-                "UPDATE images SET status = ?, lease_until = ?, body = ? WHERE image_id = ?",
-                (PROCESSING, lease_until, _body(record), image_id),
+                "UPDATE images SET status = ?, lease_until = ?, body = ?, api = ? WHERE image_id = ?",
+                (PROCESSING, lease_until, _body(record), _api(record), image_id),
             )
         return record
 
@@ -215,6 +221,16 @@ class SqliteCatalog:
         more = len(rows) > query.limit
         cursor = encode_cursor(query.user_id, records[-1].image_id) if more else None  # type: ignore[union-attr]
         return Page(images=records, next_cursor=cursor)  # type: ignore[arg-type]
+
+    def list_api(self, query: ListQuery) -> ApiPage:
+        """The same page as ``list``, as the API's JSON text of each record, read as stored:
+        no record is decoded (a row written before the column existed is rendered once here)."""
+        sql, params = list_sql(query, columns=_SELECT_API)
+        rows = self.db.connection().execute(sql, params).fetchall()
+        documents = [row[0] if row[0] is not None else _api(_record(row[1:])) for row in rows[: query.limit]]
+        more = len(rows) > query.limit
+        cursor = encode_cursor(query.user_id, rows[query.limit - 1][3]) if more else None
+        return ApiPage(images=documents, next_cursor=cursor)
 
     def delete(self, user_id: str, image_id: str) -> None:
         """Remove the record and release its bytes (size + extra_bytes) and image from the
@@ -329,7 +345,7 @@ class SqliteCatalog:
         self.db.ping()
 
 
-def list_sql(query: ListQuery) -> tuple[str, list[Any]]:
+def list_sql(query: ListQuery, columns: str = _SELECT) -> tuple[str, list[Any]]:
     """The one SELECT a list query runs (tests/integration/test_catalog_plans.py checks each
     shape's plan). Raises BadRequest (``invalid_cursor``)."""
     after = decode_cursor(query.cursor, query.user_id)
@@ -358,7 +374,7 @@ def list_sql(query: ListQuery) -> tuple[str, list[Any]]:
     if query.until:
         clauses.append("i.created_at <= ?")
         params.append(query.until)
-    sql = f"SELECT {_SELECT} FROM {source} WHERE {' AND '.join(clauses)} ORDER BY {order} DESC LIMIT ?"
+    sql = f"SELECT {columns} FROM {source} WHERE {' AND '.join(clauses)} ORDER BY {order} DESC LIMIT ?"
     return sql, params + [query.limit + 1]
 
 
@@ -401,10 +417,15 @@ def _body(record: ImageRecord) -> str:
     return jsontext.dumps(record.to_dict())
 
 
+def _api(record: ImageRecord) -> str:
+    """The record as the API shows it to its owner: a list page is these, joined."""
+    return jsontext.dumps(record.to_api())
+
+
 def _columns(record: ImageRecord) -> tuple:
     return (
         record.image_id, record.user_id, record.status, record.created_at, record.expires_at,
-        record.upload_expires_at, record.lease_until, record.size or 0, _body(record),
+        record.upload_expires_at, record.lease_until, record.size or 0, _body(record), _api(record),
     )
 
 
