@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Mapping, TypeVar
 
 from .core.conversions import WATERMARK_TEXT_MAX
+from .core.records import TAG_LIMIT
 
 T = TypeVar("T")
 PREFIX = "IMAGESERVICE_"
@@ -203,6 +204,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}WEBHOOK_URL must be an http(s) URL")
         if len(self.preview_watermark_text) > WATERMARK_TEXT_MAX:
             raise SettingsError(f"{PREFIX}PREVIEW_WATERMARK_TEXT may have at most {WATERMARK_TEXT_MAX} characters")
+        if not 0 <= self.max_tags <= TAG_LIMIT:
+            raise SettingsError(f"{PREFIX}MAX_TAGS must be between 0 and {TAG_LIMIT} (tags are written in one transaction)")
         if self.web_workers < 0:
             raise SettingsError(f"{PREFIX}WEB_WORKERS must be 0 (CPU-based) or more")
         for name in ("web_threads", "web_timeout", "port"):

@@ -4,7 +4,7 @@ from imageservice.core import keys
 from imageservice.core.cursor import decode_cursor, encode_cursor
 from imageservice.core.errors import BadRequest
 from imageservice.core.filenames import content_disposition, sanitize_filename, with_extension
-from imageservice.core.ids import id_ceiling, id_floor, id_timestamp_ms, is_id, new_id
+from imageservice.core.ids import id_before, id_ceiling, id_floor, id_timestamp_ms, is_id, new_id
 
 
 def test_ids_are_unique_sortable_and_carry_their_time():
@@ -14,6 +14,15 @@ def test_ids_are_unique_sortable_and_carry_their_time():
     assert all(is_id(i) for i in ids)
     assert id_floor(1_700_000_000_000) <= new_id(1_700_000_000_000 + 1) <= id_ceiling(1_700_000_000_001)
     assert id_timestamp_ms(new_id(1_234_567_890_123)) == 1_234_567_890_123
+
+
+def test_id_before_is_the_next_smaller_id_of_the_same_length():
+    assert id_before("01ARZ3NDEKTSV4RRFFQ69G5FAW") == "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+    assert id_before("01ARZ3NDEKTSV4RRFFQ69G5FA0") == "01ARZ3NDEKTSV4RRFFQ69G5F9Z"
+    assert id_before("1" + "0" * 25) == "0" + "Z" * 25
+    assert id_before("0" * 26) is None
+    some = sorted(new_id() for _ in range(50))
+    assert all(some[i - 1] <= id_before(some[i]) < some[i] for i in range(1, 50))
 
 
 def test_key_layout_and_parsing():

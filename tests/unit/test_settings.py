@@ -54,6 +54,7 @@ def test_types_are_parsed():
     ({"IMAGESERVICE_BACKEND": "aws"}, "IMAGESERVICE_BUCKET"),
     ({"IMAGESERVICE_SESSION_COOKIE_SECURE": "maybe"}, "SESSION_COOKIE_SECURE"),
     ({"IMAGESERVICE_THUMB_EDGE": "0"}, "THUMB_EDGE"),
+    ({"IMAGESERVICE_MAX_TAGS": "49"}, "MAX_TAGS"),  # records.TAG_LIMIT: one transaction's worth
 ])
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(SettingsError, match=message):

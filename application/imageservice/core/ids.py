@@ -70,6 +70,15 @@ def _ms(moment: str) -> int:
     return int(from_iso(moment).timestamp() * 1000)
 
 
+def id_before(value: str) -> str | None:
+    """The id just before ``value`` in sort order (None before the smallest): "after this
+    cursor, newest first" as an inclusive upper bound, which every key range can express."""
+    number = 0
+    for ch in value:
+        number = number * 32 + _ALPHABET.index(ch)
+    return _encode(number - 1, len(value)) if number else None
+
+
 def id_timestamp_ms(value: str) -> int:
     ms = 0
     for ch in value[:10]:

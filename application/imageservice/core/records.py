@@ -16,6 +16,11 @@ READY = "ready"
 REJECTED = "rejected"
 STATUSES = (PENDING, PROCESSING, READY, REJECTED)
 TERMINAL = (READY, REJECTED)
+# The most tags a record may carry, whatever IMAGESERVICE_MAX_TAGS says: the DynamoDB catalog
+# writes a record and one item per tag in one TransactWriteItems (at most 100 items), and a put
+# that swaps every tag deletes the old tags' items and writes the new ones in that same
+# transaction: 1 + 2 x 48 = 97.
+TAG_LIMIT = 48
 
 # Fields the API shows, in the order DESIGN.md lists them.
 PUBLIC_FIELDS = (
