@@ -23,8 +23,12 @@ authorization.py), and what this test does about each:
 - DeleteObjects is authorized as s3:DeleteObject on the bucket, and moto deletes anyway when
   that is denied: per-key delete limits are not enforced (the app's deletes still ran through it).
 - Conditions are evaluated only for trust policies (no condition keys reach identity
-  policies); the templates' data statements carry none. KMS, CloudWatch Logs and Secrets
-  Manager statements are not exercised (nothing here calls those services).
+  policies): moto would allow a conditional statement unconditionally, so the users' policies
+  leave such statements out (iam_policies.moto_view), which is stricter than AWS. The one data
+  statement with a condition, the processor's DeleteItem of tag items (dynamodb:LeadingKeys
+  ``tag#*``), is thus not needed by this flow, and deleting a record stays denied; the unit
+  test of the templates checks the condition itself. KMS, CloudWatch Logs and Secrets Manager
+  statements are not exercised (nothing here calls those services).
 - Resource-based policies (the bucket policy, the queue policy) are not evaluated.
 """
 

@@ -269,6 +269,48 @@ def test_paging_goes_on_when_the_cursor_record_was_deleted(backend, gallery):
     assert [r.image_id for r in rest.images] == [r.image_id for r in reversed(gallery)][4:]
 
 
+def test_listing_by_tag_and_status_follows_puts_claims_and_deletes(backend):
+    """Tags a put removes or adds, a status a claim or a put changes, a record deleted: every
+    tag and status listing shows the record where it is now, and only there."""
+    catalog = backend.catalog
+    first, second = record(minutes=0, tags=["sea", "sky"]), record(minutes=1, tags=["sea"])
+    for item in (first, second):
+        catalog.create(item)
+
+    def ids(**query):
+        return [r.image_id for r in catalog.list(ListQuery(user_id="alice", **query)).images]
+
+    assert ids(tag="sea") == [second.image_id, first.image_id]
+    assert ids(status="pending") == [second.image_id, first.image_id]
+    assert catalog.put(first.copy(tags=["sky", "land"], description="retagged"))
+    assert ids(tag="sea") == [second.image_id]
+    assert ids(tag="land") == [first.image_id] and ids(tag="sky") == [first.image_id]
+
+    claimed = catalog.claim("alice", first.image_id, now=iso(1), lease_until=iso(3))
+    assert ids(status="processing") == [first.image_id] and ids(status="pending") == [second.image_id]
+    assert catalog.put(claimed.copy(status="ready", lease_until=None), expect_status=["processing"])
+    assert ids(status="ready") == [first.image_id] and ids(status="processing") == []
+    assert ids(tag="land", status="ready") == [first.image_id] and ids(tag="land", status="pending") == []
+    assert catalog.put(first.copy(status="ready", tags=[]), expect_status=["rejected"]) is False  # refused: no change
+    assert ids(tag="sky") == [first.image_id]
+
+    catalog.delete("alice", first.image_id)
+    assert ids(tag="land") == [] and ids(tag="sky") == [] and ids(status="ready") == []
+    assert ids(tag="sea") == [second.image_id] and ids() == [second.image_id]
+
+
+def test_a_tag_listing_pages_like_any_other(backend):
+    catalog = backend.catalog
+    tagged = [record(minutes=minute, tags=["sea"] if minute % 3 else ["land"]) for minute in range(12)]
+    for item in tagged:
+        catalog.create(item)
+    expected = [r.image_id for r in reversed(tagged) if "sea" in r.tags]
+    pages = _all_pages(catalog, user_id="alice", tag="sea", limit=3)
+    assert [len(p) for p in pages] == [3, 3, 2] and [i for page in pages for i in page] == expected
+    assert [i for page in _all_pages(catalog, user_id="alice", tag="sea", since=iso(2), until=iso(9), limit=2)
+            for i in page] == [r.image_id for r in reversed(tagged[2:10]) if "sea" in r.tags]
+
+
 def test_a_rare_match_is_found_behind_many_others(backend):
     """More records than one filtered read returns: the adapter keeps reading until the page
     is full or the owner's records end, and the cursor resumes right after the last match."""

@@ -6,9 +6,17 @@ Item layout (docs/AWS.md explains the choices):
   DynamoDB's number and empty-set rules getting in the way);
 - top-level copies of what the table itself must see: ``status``, ``lease_until`` and
   ``attempts`` (conditions; ``claim`` updates only these three, so on reading they win over
-  the body), ``created_at``, ``tags`` and ``size`` (filters and usage), ``expires_at`` and
+  the body), ``created_at`` (the exact time filter), ``tags`` (conditions: the record's tag
+  items are those of its stored tags) and ``size`` (usage), ``expires_at`` and
   ``upload_expires_at`` (housekeeping scans) and ``ttl`` (epoch seconds, DynamoDB TTL) on
   session-workspace records and on pending uploads;
+- ``owner_status`` = ``<user_id>#<status>``: the partition key of the ``by_owner_status``
+  index (sort key ``image_id``, every attribute projected), set by every write that sets
+  ``status``, so a status listing is a key range of that index;
+- a record's tags are items of their own, ``user_id = "tag#<owner>#<tag>"``, ``image_id`` the
+  record's (a GSI cannot index the elements of a list), carrying the record's ``ttl``; they
+  are written and removed in the same TransactWriteItems as the record, so a tag listing is
+  a key range of that partition followed by a BatchGetItem of the records;
 - ``extra_bytes`` (conversion outputs, add_bytes only) lives top-level and wins over the body;
   ``put`` never writes it, so a stale copy cannot undo a conversion's count;
 - tokens are items of their own: ``user_id = "token#<sha256>"``, ``image_id = "token"``
@@ -23,7 +31,8 @@ owner's counters change together in one TransactWriteItems, so quotas hold under
 concurrency and cost one item, not a query of the owner's partition.
 
 Image ids are time-sortable (ULIDs): newest first is a reverse query on the sort key, and a
-created_at range narrows the query itself through ids.id_floor / ids.id_ceiling.
+created_at range and a cursor narrow the query itself through ids.id_range / ids.id_before.
+Every list shape (first page, cursor, since/until, status, tag) reads about a page of items.
 """
 
 from __future__ import annotations
@@ -31,22 +40,25 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from functools import reduce
 from itertools import islice
+from operator import and_
 from typing import Any, Callable, Iterable, Iterator
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, ConditionExpressionBuilder
-from boto3.dynamodb.types import TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ...core import ids
 from ...core.cursor import decode_cursor, encode_cursor
-from ...core.errors import Conflict, TransientError
+from ...core.errors import BadRequest, Conflict, TransientError
 from ...core.records import (
     CREATE_RATE,
     CREATE_WINDOW_SECONDS,
     IN_FLIGHT,
     PENDING,
     PROCESSING,
+    TAG_LIMIT,
     ApiPage,
     IdempotencyEntry,
     ImageRecord,
@@ -67,8 +79,21 @@ TOKEN_SORT_KEY = "token"
 USAGE_PREFIX, USAGE_SORT_KEY = "usage#", "usage"
 RATE_PREFIX = "rate#"
 IDEMPOTENCY_PREFIX = "idem#"
+TAG_PREFIX = "tag#"
 PING_KEY = {"user_id": {"S": "#ping"}, "image_id": {"S": "#ping"}}
-FILTERED_READ_BUDGET = 200  # items read per request when filters may discard most of them
+# The table's one global secondary index (infrastructure/data.yaml declares the same; setup.py
+# makes it): a status listing is a key range of it.
+STATUS_INDEX = "by_owner_status"
+STATUS_INDEX_KEYS = (("owner_status", "HASH"), ("image_id", "RANGE"))
+# Tag items read per request when the page's records are filtered further (by status) after
+# they are read, so that a rare combination is not found one small read at a time.
+FILTERED_READ_BUDGET = 200
+BATCH_GET_MAX = 100  # keys in one BatchGetItem request (DynamoDB's limit)
+# How often keys DynamoDB left unprocessed (throttling) are asked for again, the first pause
+# (doubling after) and how many records the backfill checks at a time.
+BATCH_GET_ATTEMPTS = 5
+BATCH_GET_PAUSE = 0.05
+BACKFILL_CHUNK = 100
 # Counter items of a session owner outlive its last record by this much, then TTL drops them.
 COUNTER_TTL_SLACK = 24 * 3600
 # How often a counted write is tried again when it lost a race it can win on a retry (the
@@ -81,10 +106,12 @@ NAMES = {
     "#expires": "expires_at", "#upload_expires": "upload_expires_at", "#ttl": "ttl",
     "#images": "images", "#bytes": "bytes", "#extra": "extra_bytes", "#count": "count",
     "#state": "state", "#response": "response", "#result": "result_image_id",
+    "#owner_status": "owner_status",
 }
 # Attributes a record item may lack; put() removes them when the record has none.
 OPTIONAL_ATTRIBUTES = ("created_at", "expires_at", "upload_expires_at", "lease_until", "ttl")
 _SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -131,11 +158,12 @@ class DynamoCatalog:
 
     def create(self, record: ImageRecord, *, limits: OwnerLimits | None = None) -> None:
         """Insert a new record and count it, in one TransactWriteItems: the record (if its id
-        is new), the owner's usage item (+1 image, +size; with ``limits``, only while there is
-        room) and the owner's creation window (with ``limits``, only below ``per_minute``).
+        is new), its tag items, the owner's usage item (+1 image, +size; with ``limits``, only
+        while there is room) and the owner's creation window (with ``limits``, only below
+        ``per_minute``). At most 3 + TAG_LIMIT items, well within a transaction's 100.
 
         Raises Conflict (``exists`` / ``quota_exceeded``), TooManyRequests (``rate_limited``),
-        TransientError.
+        BadRequest (more than TAG_LIMIT tags), TransientError.
         """
         size = record.size or 0
         start, left = fixed_window(self.clock(), CREATE_WINDOW_SECONDS)
@@ -148,6 +176,7 @@ class DynamoCatalog:
             rate_condition = Attr("count").not_exists() | Attr("count").lt(limits.per_minute)
         item = self._item(record)
         item["extra_bytes"] = {"N": str(record.extra_bytes)}
+        ttl = self._ttl(record)
         for _ in range(WRITE_ATTEMPTS):
             result = self._write(
                 "transact_write_items", "create record",
@@ -158,6 +187,7 @@ class DynamoCatalog:
                                                   expires_at=record.expires_at)},
                     {"Update": self._rate_update(record.user_id, CREATE_RATE, start, CREATE_WINDOW_SECONDS,
                                                  rate_condition)},
+                    *({"Put": self._tag_item(record.user_id, record.image_id, tag, ttl)} for tag in _tags(record)),
                 ],
             )
             if not isinstance(result, Refused):
@@ -181,38 +211,83 @@ class DynamoCatalog:
 
     def put(self, record: ImageRecord, *, expect_status: Iterable[str] | None = None) -> bool:
         """Replace the record, only if it still exists (and, with ``expect_status``, only if its
-        stored status is one of those): one conditional UpdateItem setting every attribute but
-        ``extra_bytes``. False when not written. A change of ``size`` then moves the owner's
-        byte usage by the difference (an ADD, so concurrent puts sum up exactly)."""
+        stored status is one of those), setting every attribute but ``extra_bytes``. False when
+        not written. A change of ``size`` then moves the owner's byte usage by the difference
+        (an ADD, so concurrent puts sum up exactly).
+
+        Most puts change neither the tags nor the ttl (which the tag items carry): one
+        conditional UpdateItem that holds only while the stored ones are the same. Otherwise
+        the stored record is read and one TransactWriteItems writes it with the tag items it
+        gains (all of them when the ttl changed) and removes those it loses, conditional on
+        what was read (read again when it changed meanwhile): at most 1 + 2 x TAG_LIMIT items.
+        Raises BadRequest (more than TAG_LIMIT tags), TransientError.
+        """
         condition = Attr("image_id").exists()
+        statuses = None
         if expect_status is not None:
             statuses = list(expect_status)
             if not statuses:
                 return False
             condition &= Attr("status").is_in(statuses)
-        item = self._item(record)
-        for name in ("user_id", "image_id"):
-            del item[name]
-        values = {f":{name}": value for name, value in item.items()}
-        update = "SET " + ", ".join(f"#{name} = :{name}" for name in item)
-        removed = [name for name in OPTIONAL_ATTRIBUTES if name not in item]
-        if removed:
-            update += " REMOVE " + ", ".join(f"#{name}" for name in removed)
+        item, tags, ttl = self._item(record), _tags(record), self._ttl(record)
         result = self._write(
             "update_item", "put record",
-            Key=_key(record.user_id, record.image_id), TableName=self.table, UpdateExpression=update,
             ReturnValues="ALL_OLD",  # UPDATED_OLD omits an unchanged size on some emulators
-            **_condition(condition, names={f"#{n}": n for n in [*item, *removed]}, values=values),
+            **self._record_update(item, condition & _tag_items_made_by(record.tags, ttl)),
         )
-        if isinstance(result, Refused):
-            return False
-        old_size = int(result.get("Attributes", {}).get("size", {}).get("N", "0"))
-        delta = (record.size or 0) - old_size
+        if not isinstance(result, Refused):
+            self._count_size_change(record, result.get("Attributes", {}))
+            return True
+        for _ in range(WRITE_ATTEMPTS):
+            stored = self._stored(record.user_id, record.image_id, "#status", "#tags", "#ttl", "#size")
+            if stored is None or (statuses is not None and stored["status"]["S"] not in statuses):
+                return False
+            old_tags, old_ttl = _stored_tags(stored), _stored_ttl(stored)
+            result = self._write(
+                "transact_write_items", "put record and its tag items",
+                TransactItems=[
+                    {"Update": self._record_update(item, condition & _as_stored(stored, "tags", "ttl", "size"))},
+                    *({"Put": self._tag_item(record.user_id, record.image_id, tag, ttl)}
+                      for tag in tags if tag not in old_tags or ttl != old_ttl),
+                    *({"Delete": self._tag_key(record.user_id, record.image_id, tag)}
+                      for tag in old_tags if tag not in tags),
+                ],
+            )
+            if not isinstance(result, Refused):
+                self._count_size_change(record, stored)
+                return True
+        raise TransientError("put record: the record kept changing")
+
+    def _record_update(self, item: dict[str, Any], condition: ConditionBase) -> dict[str, Any]:
+        """An Update (for update_item or a transaction) setting every attribute of ``item`` but
+        its key, and removing the optional ones it lacks, under ``condition``."""
+        attributes = {name: value for name, value in item.items() if name not in ("user_id", "image_id")}
+        update = "SET " + ", ".join(f"#{name} = :{name}" for name in attributes)
+        removed = [name for name in OPTIONAL_ATTRIBUTES if name not in attributes]
+        if removed:
+            update += " REMOVE " + ", ".join(f"#{name}" for name in removed)
+        return {
+            "TableName": self.table, "Key": {"user_id": item["user_id"], "image_id": item["image_id"]},
+            "UpdateExpression": update,
+            **_condition(condition, names={f"#{n}": n for n in [*attributes, *removed]},
+                         values={f":{name}": value for name, value in attributes.items()}),
+        }
+
+    def _count_size_change(self, record: ImageRecord, stored: dict[str, Any]) -> None:
+        """Move the owner's byte usage by the record's size minus the ``stored`` item's."""
+        delta = (record.size or 0) - int(stored.get("size", {}).get("N", "0"))
         if delta:
             # Absent usage (an owner from before counters) is left to the backfill, which counts sizes.
             self._write("update_item", "count bytes",
                         **self._usage_update(record.user_id, 0, delta, Attr("images").exists()))
-        return True
+
+    def _stored(self, user_id: str, image_id: str, *aliases: str) -> dict[str, Any] | None:
+        """The stored record's attributes named by ``aliases`` (strongly consistent), or None."""
+        with transient_errors("read record"):
+            return self.db.get_item(
+                TableName=self.table, Key=_key(user_id, image_id), ConsistentRead=True,
+                ProjectionExpression=", ".join(aliases), ExpressionAttributeNames=_names(*aliases),
+            ).get("Item")
 
     def claim(self, user_id: str, image_id: str, *, now: str, lease_until: str) -> ImageRecord | None:
         """pending, or processing with a lease before ``now`` -> processing with this lease,
@@ -225,97 +300,139 @@ class DynamoCatalog:
             "update_item", "claim record",
             TableName=self.table,
             Key=_key(user_id, image_id),
-            UpdateExpression="SET #status = :processing, #lease = :lease,"
+            UpdateExpression="SET #status = :processing, #owner_status = :owner_status, #lease = :lease,"
                              " #attempts = if_not_exists(#attempts, :zero) + :one",
             ReturnValues="ALL_NEW",
             **_condition(
                 Attr("image_id").exists() & (Attr("status").eq(PENDING) | lapsed),
-                names=_names("#status", "#lease", "#attempts"),
-                values={":processing": {"S": PROCESSING}, ":lease": {"S": lease_until},
-                        ":zero": {"N": "0"}, ":one": {"N": "1"}},
+                names=_names("#status", "#owner_status", "#lease", "#attempts"),
+                values={":processing": {"S": PROCESSING}, ":owner_status": {"S": _owner_status(user_id, PROCESSING)},
+                        ":lease": {"S": lease_until}, ":zero": {"N": "0"}, ":one": {"N": "1"}},
             ),
         )
         return None if isinstance(result, Refused) else _record(result["Attributes"])
 
     def list(self, query: ListQuery) -> Page:
-        """One page of the owner's records, newest first.
+        """One page of the owner's records, newest first. Every shape reads a key range of image
+        ids (time-sortable: since/until and the cursor bound the range), so a page reads about
+        a page of items however many records the owner has:
 
-        The created_at range and the cursor become a sort-key condition (ids are
-        time-sortable); status, tag and the exact created_at bounds are FilterExpressions
-        (DynamoDB reads, then discards, what they drop). Reads go on until the page has one
-        record more than asked (so ``next_cursor`` is None exactly on the last page).
-        Raises BadRequest (``invalid_cursor``).
+        - no tag, no status: the owner's partition, strongly consistent;
+        - status: the ``by_owner_status`` index. Index reads are eventually consistent (DynamoDB
+          offers nothing else on a GSI): for a moment after a status change a record may still
+          be listed under its former status, as it was then;
+        - tag (with a status or not): the tag items' partition, then BatchGetItem of their
+          records (strongly consistent, in the tag items' order); a record without the tag (or
+          gone) is skipped, a status is checked on the records read.
+
+        The exact created_at bounds drop only the key range's minute of slack. Reads go on
+        until the page has one record more than asked (so ``next_cursor`` is None exactly on
+        the last page). Raises BadRequest (``invalid_cursor``), TransientError.
         """
-        after = decode_cursor(query.cursor, query.user_id)
-        key_condition, values = "#user = :user", {":user": {"S": query.user_id}}
-        names = ["#user"]
-        low, high = ids.id_range(query.since, query.until)
-        if low and high:
-            key_condition += " AND #image BETWEEN :low AND :high"
-        elif low:
-            key_condition += " AND #image >= :low"
-        elif high:
-            key_condition += " AND #image <= :high"
-        if low or high:
-            names.append("#image")
-            values.update({k: {"S": v} for k, v in ((":low", low), (":high", high)) if v})
-        filters = []
-        if query.since:
-            filters.append("#created >= :since")
-            values[":since"] = {"S": query.since}
-        if query.until:
-            filters.append("#created <= :until")
-            values[":until"] = {"S": query.until}
-        if query.since or query.until:
-            names.append("#created")
-        if query.status:
-            filters.append("#status = :status")
-            values[":status"] = {"S": query.status}
-            names.append("#status")
-        if query.tag:
-            filters.append("contains(#tags, :tag)")
-            values[":tag"] = {"S": query.tag}
-            names.append("#tags")
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": key_condition,
-            "ExpressionAttributeNames": _names(*names),
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
-            "ConsistentRead": True,
-            # Time bounds drop only the key range's slack; tag and status may drop most items.
-            "Limit": max(query.limit + 1, FILTERED_READ_BUDGET) if query.tag or query.status else query.limit + 1,
-        }
-        if filters:
-            request["FilterExpression"] = " AND ".join(filters)
-        if after:
-            request["ExclusiveStartKey"] = _key(query.user_id, after)
-        items = list(islice(self._pages("query", request), query.limit + 1))
-        records = [_record(item) for item in items[: query.limit]]
-        more = len(items) > query.limit
+        bounds = _id_bounds(query, decode_cursor(query.cursor, query.user_id))
+        want = query.limit + 1
+        if bounds is None:
+            found: list[ImageRecord] = []
+        elif query.tag:
+            found = self._tagged(query, bounds, want)
+        elif query.status:
+            request = {**self._range_query("#owner_status", _owner_status(query.user_id, query.status), bounds, want,
+                                           query), "IndexName": STATUS_INDEX}
+            found = [_record(item) for item in islice(self._pages("query", request), want)]
+        else:
+            request = {**self._range_query("#user", query.user_id, bounds, want, query), "ConsistentRead": True}
+            found = [_record(item) for item in islice(self._pages("query", request), want)]
+        records = found[: query.limit]
+        more = len(found) > query.limit
         return Page(images=records, next_cursor=encode_cursor(query.user_id, records[-1].image_id) if more else None)
 
+    def _range_query(self, key: str, value: str, bounds: tuple[str | None, str | None], limit: int,
+                     exact: ListQuery | None = None) -> dict[str, Any]:
+        """A newest-first Query of the partition ``key`` (an alias) = ``value``, image ids within
+        ``bounds`` (inclusive; None: open), ``limit`` items a request; with ``exact``, a filter on
+        its since/until drops the records of the range's slack."""
+        low, high = bounds
+        condition, names, values = f"{key} = :key", [key], {":key": {"S": value}}
+        if low or high:
+            names.append("#image")
+            condition += (" AND #image BETWEEN :low AND :high" if low and high
+                          else " AND #image >= :low" if low else " AND #image <= :high")
+            values.update({k: {"S": v} for k, v in ((":low", low), (":high", high)) if v})
+        filters = []
+        for bound, test in (("since", ">="), ("until", "<=")):
+            moment = getattr(exact, bound) if exact else None
+            if moment:
+                filters.append(f"#created {test} :{bound}")
+                values[f":{bound}"] = {"S": moment}
+        request: dict[str, Any] = {"TableName": self.table, "ScanIndexForward": False, "Limit": limit,
+                                   "KeyConditionExpression": condition, "ExpressionAttributeValues": values}
+        if filters:
+            names.append("#created")
+            request["FilterExpression"] = " AND ".join(filters)
+        request["ExpressionAttributeNames"] = _names(*names)
+        return request
+
+    def _tagged(self, query: ListQuery, bounds: tuple[str | None, str | None], want: int) -> list[ImageRecord]:
+        """Up to ``want`` of the owner's records with ``query.tag`` that pass its other filters,
+        newest first: the tag items' key range, their records asked for as many at a time as
+        the page still lacks (a status filter reads ahead, FILTERED_READ_BUDGET tag items a
+        request, since it may drop most records)."""
+        step = max(want, FILTERED_READ_BUDGET) if query.status else want
+        request = self._range_query("#user", _tag_partition(query.user_id, query.tag), bounds, step)
+        image_ids = (item["image_id"]["S"] for item in self._pages("query", {**request, "ConsistentRead": True}))
+        found: list[ImageRecord] = []
+        while len(found) < want:
+            batch = list(islice(image_ids, BATCH_GET_MAX if query.status else min(BATCH_GET_MAX, want - len(found))))
+            if not batch:
+                break
+            found.extend(record for record in self._records(query.user_id, batch) if _listed(record, query))
+        return found[:want]
+
+    def _records(self, user_id: str, image_ids: list[str]) -> list[ImageRecord]:
+        """The owner's records of ``image_ids`` that exist, in that order."""
+        items = self._batch_get([_key(user_id, image_id) for image_id in image_ids])
+        return [_record(items[user_id, image_id]) for image_id in image_ids if (user_id, image_id) in items]
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The items of ``keys`` that exist, by (user_id, image_id): strongly consistent
+        BatchGetItem requests of at most BATCH_GET_MAX keys, asking again, after a growing
+        pause, for the keys DynamoDB left unprocessed (throttling, or its 16 MB answer limit).
+        Raises TransientError when keys stay unprocessed."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(keys), BATCH_GET_MAX):
+            pending = {self.table: {"Keys": keys[start:start + BATCH_GET_MAX], "ConsistentRead": True}}
+            for attempt in range(BATCH_GET_ATTEMPTS):
+                if attempt:
+                    time.sleep(BATCH_GET_PAUSE * 2 ** (attempt - 1))
+                with transient_errors("read records"):
+                    response = self.db.batch_get_item(RequestItems=pending)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    found[item["user_id"]["S"], item["image_id"]["S"]] = item
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+            else:
+                raise TransientError("read records: DynamoDB kept leaving keys unprocessed")
+        return found
+
     def delete(self, user_id: str, image_id: str) -> None:
-        """Remove the record and release its ``size + extra_bytes`` and image from the owner's
-        usage in one transaction (conditional on the sizes just read, so a concurrent
-        add_bytes is never lost). A missing record is not an error."""
+        """Remove the record and its tag items, and release its ``size + extra_bytes`` and image
+        from the owner's usage, in one transaction (conditional on the sizes and tags just read,
+        so a concurrent add_bytes is never lost and no tag item is left behind). A missing
+        record is not an error."""
         for _ in range(WRITE_ATTEMPTS):
-            with transient_errors("read record"):
-                item = self.db.get_item(
-                    TableName=self.table, Key=_key(user_id, image_id), ConsistentRead=True,
-                    ProjectionExpression="#size, #extra", ExpressionAttributeNames=_names("#size", "#extra"),
-                ).get("Item")
+            item = self._stored(user_id, image_id, "#size", "#extra", "#tags")
             if item is None:
                 return
             size = int(item.get("size", {}).get("N", "0"))
             extra = int(item.get("extra_bytes", {}).get("N", "0"))
-            unchanged = Attr("size").eq(size) & (Attr("extra_bytes").eq(extra) if "extra_bytes" in item
-                                                 else Attr("extra_bytes").not_exists())
             result = self._write(
                 "transact_write_items", "delete record",
                 TransactItems=[
-                    {"Delete": {"TableName": self.table, "Key": _key(user_id, image_id), **_condition(unchanged)}},
+                    {"Delete": {"TableName": self.table, "Key": _key(user_id, image_id),
+                                **_condition(_as_stored(item, "size", "extra_bytes", "tags"))}},
                     {"Update": self._usage_update(user_id, -1, -(size + extra), Attr("images").exists())},
+                    *({"Delete": self._tag_key(user_id, image_id, tag)} for tag in _stored_tags(item)),
                 ],
             )
             if not isinstance(result, Refused):
@@ -464,6 +581,54 @@ class DynamoCatalog:
                 return
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    # -- list keys of records from before them -----------------------------------------------
+
+    def backfill_list_keys(self) -> int:
+        """Give records written before the status index and the tag items what listing needs:
+        ``owner_status`` and one item per tag. One Scan of the table; each record that lacks
+        either (or whose tag items carry another ttl) gets both in one transaction, conditional
+        on the record as scanned (a record that changed meanwhile is read again). Idempotent: a
+        second run writes nothing. Run it once every writer runs this code (``imageservice
+        setup`` does, after adding the index). Returns how many records it completed."""
+        request = {
+            "TableName": self.table, "FilterExpression": "attribute_exists(#status)",
+            "ExpressionAttributeNames": _names("#status"), "ConsistentRead": True,
+        }
+        records = self._pages("scan", request)
+        completed = 0
+        while chunk := list(islice(records, BACKFILL_CHUNK)):
+            tag_items = self._batch_get([
+                _key(_tag_partition(item["user_id"]["S"], tag), item["image_id"]["S"])
+                for item in chunk for tag in _stored_tags(item)
+            ])
+            for item in chunk:
+                if not _has_list_keys(item, tag_items) and self._complete_list_keys(item):
+                    completed += 1
+        return completed
+
+    def _complete_list_keys(self, item: dict[str, Any]) -> bool:
+        """Write ``owner_status`` and the tag items of the record ``item`` (as scanned); False
+        when the record is gone."""
+        user_id, image_id = item["user_id"]["S"], item["image_id"]["S"]
+        for _ in range(WRITE_ATTEMPTS):
+            owner_status = {":owner_status": {"S": _owner_status(user_id, item["status"]["S"])}}
+            result = self._write(
+                "transact_write_items", "backfill list keys",
+                TransactItems=[
+                    {"Update": {"TableName": self.table, "Key": _key(user_id, image_id),
+                                "UpdateExpression": "SET #owner_status = :owner_status",
+                                **_condition(_as_stored(item, "status", "tags", "ttl"),
+                                             names=_names("#owner_status"), values=owner_status)}},
+                    *({"Put": self._tag_item(user_id, image_id, tag, _stored_ttl(item))} for tag in _stored_tags(item)),
+                ],
+            )
+            if not isinstance(result, Refused):
+                return True
+            item = self._stored(user_id, image_id, "#user", "#image", "#status", "#tags", "#ttl")
+            if item is None:
+                return False
+        raise TransientError("backfill list keys: the record kept changing")
+
     # -- idempotency keys ---------------------------------------------------------------------
 
     def idempotency_begin(self, user_id: str, key: str, fingerprint: str, expires_at: str) -> IdempotencyEntry | None:
@@ -546,6 +711,7 @@ class DynamoCatalog:
         item: dict[str, Any] = {
             **_key(record.user_id, record.image_id),
             "status": {"S": record.status},
+            "owner_status": {"S": _owner_status(record.user_id, record.status)},
             "attempts": {"N": str(record.attempts)},
             "tags": {"L": [{"S": tag} for tag in record.tags]},
             "size": {"N": str(record.size or 0)},
@@ -559,6 +725,17 @@ class DynamoCatalog:
         if ttl is not None:
             item["ttl"] = {"N": str(ttl)}
         return item
+
+    def _tag_item(self, user_id: str, image_id: str, tag: str, ttl: int | None) -> dict[str, Any]:
+        """A Put of the item that lists ``image_id`` under ``tag``; it expires with the record."""
+        item = _key(_tag_partition(user_id, tag), image_id)
+        if ttl is not None:
+            item["ttl"] = {"N": str(ttl)}
+        return {"TableName": self.table, "Item": item}
+
+    def _tag_key(self, user_id: str, image_id: str, tag: str) -> dict[str, Any]:
+        """A Delete of the item that lists ``image_id`` under ``tag``."""
+        return {"TableName": self.table, "Key": _key(_tag_partition(user_id, tag), image_id)}
 
     def _ttl(self, record: ImageRecord) -> int | None:
         """When DynamoDB may drop the record: a session workspace's end, or a day after a
@@ -588,6 +765,81 @@ def _condition(condition: ConditionBase, names: dict[str, str] | None = None,
 
 def _key(user_id: str, image_id: str) -> dict[str, Any]:
     return {"user_id": {"S": user_id}, "image_id": {"S": image_id}}
+
+
+def _owner_status(user_id: str, status: str) -> str:
+    return f"{user_id}#{status}"
+
+
+def _tag_partition(user_id: str, tag: str) -> str:
+    # User ids hold no "#", so the owner ends at the second one whatever the tag holds.
+    return f"{TAG_PREFIX}{user_id}#{tag}"
+
+
+def _tags(record: ImageRecord) -> list[str]:
+    """The record's tags, each once: one tag item each."""
+    tags = list(dict.fromkeys(record.tags))
+    if len(tags) > TAG_LIMIT:
+        raise BadRequest(f"At most {TAG_LIMIT} tags.", code="invalid_parameter")
+    return tags
+
+
+def _stored_tags(item: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys(tag["S"] for tag in item.get("tags", {}).get("L", [])))
+
+
+def _stored_ttl(item: dict[str, Any]) -> int | None:
+    return int(item["ttl"]["N"]) if "ttl" in item else None
+
+
+def _tag_items_made_by(tags: list[str], ttl: int | None) -> ConditionBase:
+    """True while the stored record's tag items are the ones ``tags`` and ``ttl`` would make:
+    the same ``tags`` attribute, and (when there are tags) the same ttl."""
+    same = Attr("tags").eq(tags)
+    if tags:
+        same &= Attr("ttl").eq(ttl) if ttl is not None else Attr("ttl").not_exists()
+    return same
+
+
+def _has_list_keys(item: dict[str, Any], tag_items: dict[tuple[str, str], dict[str, Any]]) -> bool:
+    """Whether the record ``item`` has its ``owner_status`` and, among ``tag_items``, an item
+    for each tag carrying the record's ttl."""
+    user_id, image_id = item["user_id"]["S"], item["image_id"]["S"]
+    if item.get("owner_status", {}).get("S") != _owner_status(user_id, item["status"]["S"]):
+        return False
+    listed = [tag_items.get((_tag_partition(user_id, tag), image_id)) for tag in _stored_tags(item)]
+    return all(tag_item is not None and _stored_ttl(tag_item) == _stored_ttl(item) for tag_item in listed)
+
+
+def _as_stored(item: dict[str, Any], *names: str) -> ConditionBase:
+    """True while each of ``names`` is as in ``item`` (an attribute it lacks is still absent)."""
+    return reduce(and_, [Attr(name).eq(_DESERIALIZER.deserialize(item[name])) if name in item
+                         else Attr(name).not_exists() for name in names])
+
+
+def _id_bounds(query: ListQuery, after: str | None) -> tuple[str | None, str | None] | None:
+    """The image ids a page may hold (inclusive; None: open), or None when there are none:
+    the created_at range widened to ids, cut below the cursor's id."""
+    low, high = ids.id_range(query.since, query.until)
+    if after:
+        before = ids.id_before(after)
+        if before is None:
+            return None
+        high = min(high, before) if high else before
+    if low and high and low > high:
+        return None
+    return low, high
+
+
+def _listed(record: ImageRecord, query: ListQuery) -> bool:
+    """Whether a record read through a tag item belongs on the page: it still has the tag
+    (a tag item outliving its record's tag is skipped) and passes the other filters, as the
+    FilterExpressions of the other shapes would (a record without created_at fails a bound)."""
+    created = record.created_at
+    return (query.tag in record.tags
+            and (query.status is None or record.status == query.status)
+            and (not query.since or (created is not None and created >= query.since))
+            and (not query.until or (created is not None and created <= query.until)))
 
 
 def _names(*aliases: str) -> dict[str, str]:

@@ -4,6 +4,9 @@ In AWS, CloudFormation (infrastructure/data.yaml) owns these resources; this mak
 shape on moto, SeaweedFS or a sandbox account. Idempotent: whatever exists is brought to the
 wanted configuration, whatever is missing is created, so running it twice changes nothing.
 
+The images table gets its status index (added to a table made before it, then the records
+written before it get their list keys: DynamoCatalog.backfill_list_keys).
+
 Names come from settings: the bucket and tables by name (the sessions table defaults to
 Flask-Session's ``Sessions``), the jobs queue from the last path
 segment of IMAGESERVICE_QUEUE_URL, its dead-letter queue from IMAGESERVICE_DEAD_LETTER_QUEUE_URL
@@ -14,12 +17,14 @@ set) by the last part of its ARN.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
 from ...settings import Settings
+from .dynamodb import STATUS_INDEX, STATUS_INDEX_KEYS, DynamoCatalog
 from .errors import error_code
 from .factory import AwsClients, build_aws_clients
 
@@ -33,6 +38,8 @@ MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "Que
 MISSING_BUCKET_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
 IMAGES_TABLE_TTL = "ttl"
 SESSIONS_TABLE_TTL = "expiration"  # Flask-Session 0.8's DynamoDB backend writes this
+IMAGES_TABLE_KEYS = [("user_id", "HASH"), ("image_id", "RANGE")]
+INDEX_WAIT_SECONDS = 600  # DynamoDB builds a new index over the existing items before it is ACTIVE
 FLASK_SESSION_DEFAULT_TABLE = "Sessions"  # its table when IMAGESERVICE_SESSION_TABLE is unset
 
 
@@ -96,8 +103,10 @@ def setup_resources(settings: Settings, clients: AwsClients | None = None) -> It
     if settings.topic_arn:
         yield _ensure_topic(clients.sns, settings.topic_arn)
 
-    yield _ensure_table(dynamodb, settings.table, [("user_id", "HASH"), ("image_id", "RANGE")])
+    yield _ensure_table(dynamodb, settings.table, IMAGES_TABLE_KEYS, {STATUS_INDEX: list(STATUS_INDEX_KEYS)})
     yield _ensure_ttl(dynamodb, settings.table, IMAGES_TABLE_TTL)
+    completed = DynamoCatalog(dynamodb, settings.table).backfill_list_keys()
+    yield f"table {settings.table}: list keys (status index, tag items) written for {completed} earlier records"
     session_table = settings.session_table or FLASK_SESSION_DEFAULT_TABLE
     yield _ensure_table(dynamodb, session_table, [("id", "HASH")])
     yield _ensure_ttl(dynamodb, session_table, SESSIONS_TABLE_TTL)
@@ -197,21 +206,65 @@ def _notifications(queue_arn: str) -> dict[str, Any]:
     ]}
 
 
-def _ensure_table(dynamodb: Any, table: str, key_schema: list[tuple[str, str]]) -> str:
+def _ensure_table(dynamodb: Any, table: str, key_schema: list[tuple[str, str]],
+                  indexes: dict[str, list[tuple[str, str]]] | None = None) -> str:
+    """The table with ``key_schema`` and the global secondary ``indexes`` (name -> key schema;
+    every attribute projected): created when missing, an index it lacks added (one at a time,
+    as UpdateTable allows; each waited for until ACTIVE)."""
+    indexes = indexes or {}
     try:
-        dynamodb.describe_table(TableName=table)
-        return f"table {table}: exists"
+        existing = dynamodb.describe_table(TableName=table)["Table"]
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
             raise
-    dynamodb.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in key_schema],
-        KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in key_schema],
-    )
-    dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    return f"table {table}: created"
+        dynamodb.create_table(
+            TableName=table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=_attribute_definitions(key_schema, indexes),
+            KeySchema=_key_schema(key_schema),
+            **({"GlobalSecondaryIndexes": [_index(name, keys) for name, keys in indexes.items()]} if indexes else {}),
+        )
+        dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        return f"table {table}: created" + (f" with index {', '.join(indexes)}" if indexes else "")
+    present = {index["IndexName"] for index in existing.get("GlobalSecondaryIndexes", [])}
+    added = [name for name in indexes if name not in present]
+    for name in added:
+        dynamodb.update_table(
+            TableName=table, AttributeDefinitions=_attribute_definitions(key_schema, indexes),
+            GlobalSecondaryIndexUpdates=[{"Create": _index(name, indexes[name])}],
+        )
+        _wait_for_index(dynamodb, table, name)
+    return f"table {table}: exists" + (f", index {', '.join(added)} added" if added else "")
+
+
+def _key_schema(keys: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"AttributeName": name, "KeyType": kind} for name, kind in keys]
+
+
+def _index(name: str, keys: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"IndexName": name, "KeySchema": _key_schema(keys), "Projection": {"ProjectionType": "ALL"}}
+
+
+def _attribute_definitions(key_schema: list[tuple[str, str]],
+                           indexes: dict[str, list[tuple[str, str]]]) -> list[dict[str, str]]:
+    """Every key attribute of the table and its indexes (all strings), each once."""
+    names = dict.fromkeys(name for keys in (key_schema, *indexes.values()) for name, _ in keys)
+    return [{"AttributeName": name, "AttributeType": "S"} for name in names]
+
+
+def _wait_for_index(dynamodb: Any, table: str, name: str, pause: float = 2.0) -> None:
+    """Until the table and index ``name`` are ACTIVE (DynamoDB backfills a new index from the
+    existing items first). Raises TimeoutError after INDEX_WAIT_SECONDS."""
+    deadline = time.monotonic() + INDEX_WAIT_SECONDS
+    while True:
+        description = dynamodb.describe_table(TableName=table)["Table"]
+        statuses = [index.get("IndexStatus") for index in description.get("GlobalSecondaryIndexes", [])
+                    if index["IndexName"] == name]
+        if description.get("TableStatus") == "ACTIVE" and statuses == ["ACTIVE"]:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"table {table}: index {name} is not ACTIVE after {INDEX_WAIT_SECONDS} s")
+        time.sleep(pause)
 
 
 def _ensure_ttl(dynamodb: Any, table: str, attribute: str) -> str:
