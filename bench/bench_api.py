@@ -153,6 +153,8 @@ def throughput(args, root: Path) -> dict:
     }
     runs: dict[str, dict[str, list[tuple[float, float]]]] = {name: {"service": [], "bare": []} for name in endpoints}
     try:
+        for server, token_ in ((service, token), (bare, None)):  # warm both (imports, caches), not counted
+            wrk(server.port, "/healthz", token_, "GET", 1, args.connections, root)
         for round_ in range(args.rounds):
             for name, (path, method) in endpoints.items():
                 for who, server in (("service", service), ("bare", bare)):
