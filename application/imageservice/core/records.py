@@ -173,9 +173,15 @@ class OwnerLimits:
         """Raise Conflict (``quota_exceeded``) when ``images`` more images of ``size`` bytes
         would take an owner who holds ``used`` past these limits."""
         if used.images + images > self.images:
-            raise Conflict(f"The quota of {self.images} images is used up.", code="quota_exceeded")
+            raise self.images_used_up()
         if used.bytes + size > self.bytes:
-            raise Conflict(f"The quota of {self.bytes} bytes is used up.", code="quota_exceeded")
+            raise self.bytes_used_up()
+
+    def images_used_up(self) -> Conflict:
+        return Conflict(f"The quota of {self.images} images is used up.", code="quota_exceeded")
+
+    def bytes_used_up(self) -> Conflict:
+        return Conflict(f"The quota of {self.bytes} bytes is used up.", code="quota_exceeded")
 
     def rate_limited(self, retry_after: int) -> TooManyRequests:
         return TooManyRequests(

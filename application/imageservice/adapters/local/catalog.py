@@ -1,9 +1,10 @@
 """SQLite Catalog: one row per image (JSON body + the columns we query on), a tag table, tokens,
 per-owner usage counters, fixed-window rate counters and idempotency keys.
 
-Counters change in the same ``BEGIN IMMEDIATE`` transaction as the rows they count, so quota
-and rate checks are exact under any number of threads and processes, and cost one primary-key
-read instead of a scan of the owner's images. Every list query is a range on an index ordered
+Counters change in the same transaction as the rows they count (``BEGIN IMMEDIATE``, or for a
+new record the one statement of the creation trigger), so quota and rate checks are exact under
+any number of threads and processes, and cost one primary-key read instead of a scan of the
+owner's images. Every list query is a range on an index ordered
 by image_id (ids are time-sortable, so a created_at bound is also an image_id bound).
 """
 
@@ -38,6 +39,38 @@ from ...core.records import (
 from ...core.timeutil import epoch_to_iso
 from .sqlite import SqliteDatabase, table_exists
 
+# A new record, its tags and its counters in one INSERT: the trigger does every step inside
+# SQLite, so the write lock is held for one call that runs without the GIL, where a
+# transaction of separate statements had to win the GIL back between each (under load, the
+# waits for it, not the SQL, set how long other writers queued). A refusal is a RAISE that
+# undoes the whole statement; its message names the limit (see _CREATION_REFUSALS).
+CREATION_TRIGGER = """
+CREATE VIEW IF NOT EXISTS image_creations AS SELECT
+    NULL AS image_id, NULL AS user_id, NULL AS status, NULL AS created_at, NULL AS expires_at,
+    NULL AS upload_expires_at, NULL AS lease_until, NULL AS size, NULL AS body, NULL AS api,
+    NULL AS extra_bytes, NULL AS tags, NULL AS quota_images, NULL AS quota_bytes,
+    NULL AS rate_name, NULL AS rate_window_start, NULL AS rate_limit;
+CREATE TRIGGER IF NOT EXISTS image_creations_insert INSTEAD OF INSERT ON image_creations BEGIN
+    INSERT INTO usage (user_id, images, bytes) VALUES (NEW.user_id, 1, NEW.size + NEW.extra_bytes)
+        ON CONFLICT (user_id) DO UPDATE SET images = images + 1, bytes = bytes + excluded.bytes;
+    SELECT RAISE(ABORT, 'quota_images') FROM usage
+        WHERE user_id = NEW.user_id AND NEW.quota_images IS NOT NULL AND images > NEW.quota_images;
+    SELECT RAISE(ABORT, 'quota_bytes') FROM usage
+        WHERE user_id = NEW.user_id AND NEW.quota_bytes IS NOT NULL AND bytes - NEW.extra_bytes > NEW.quota_bytes;
+    INSERT INTO rate_counters (bucket, name, window_start, count)
+        VALUES (NEW.user_id, NEW.rate_name, NEW.rate_window_start, 1)
+        ON CONFLICT (bucket, name) DO UPDATE SET window_start = excluded.window_start,
+            count = CASE WHEN window_start = excluded.window_start THEN count + 1 ELSE 1 END;
+    SELECT RAISE(ABORT, 'rate_limited') FROM rate_counters
+        WHERE bucket = NEW.user_id AND name = NEW.rate_name AND NEW.rate_limit IS NOT NULL AND count > NEW.rate_limit;
+    INSERT INTO images (image_id, user_id, status, created_at, expires_at, upload_expires_at, lease_until,
+                        size, body, api, extra_bytes)
+        VALUES (NEW.image_id, NEW.user_id, NEW.status, NEW.created_at, NEW.expires_at, NEW.upload_expires_at,
+                NEW.lease_until, NEW.size, NEW.body, NEW.api, NEW.extra_bytes);
+    INSERT OR IGNORE INTO image_tags (image_id, user_id, tag)
+        SELECT NEW.image_id, NEW.user_id, value FROM json_each(NEW.tags);
+END
+"""
 USAGE_TABLE = """
 CREATE TABLE IF NOT EXISTS usage (
     user_id TEXT PRIMARY KEY,
@@ -94,7 +127,21 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (user_id, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)
-"""
+""" + ";" + CREATION_TRIGGER
+
+_CREATE = (
+    "INSERT INTO image_creations (image_id, user_id, status, created_at, expires_at, upload_expires_at,"
+    " lease_until, size, body, api, extra_bytes, tags, quota_images, quota_bytes, rate_name, rate_window_start,"
+    " rate_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+# The trigger's RAISE messages, as the errors the caller gets (given the limits and the
+# seconds left in the rate window).
+_CREATION_REFUSALS = {
+    "quota_images": lambda limits, left: limits.images_used_up(),
+    "quota_bytes": lambda limits, left: limits.bytes_used_up(),
+    "rate_limited": lambda limits, left: limits.rate_limited(left),
+}
 
 # The columns a record is read from: the JSON body, and extra_bytes, which only add_bytes
 # changes (a put of a stale copy must not undo it).
@@ -106,6 +153,9 @@ _SELECT_API = "i.api, i.body, i.extra_bytes, i.image_id"
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring a catalog made by an earlier version up to date (runs inside the schema's write
     transaction, before the CREATE ... IF NOT EXISTS statements)."""
+    # The creation trigger is made again from the schema on every start: always this version's.
+    conn.execute("DROP TRIGGER IF EXISTS image_creations_insert")
+    conn.execute("DROP VIEW IF EXISTS image_creations")
     if not table_exists(conn, "images"):
         return  # a new database: the schema makes everything
     columns = {row[1] for row in conn.execute("PRAGMA table_info(images)")}
@@ -133,36 +183,28 @@ class SqliteCatalog:
 
     def create(self, record: ImageRecord, *, limits: OwnerLimits | None = None) -> None:
         """Insert a new record and count it in the owner's usage and creation rate, in one
-        transaction.
+        statement (the creation trigger, CREATION_TRIGGER).
 
         With ``limits``: raises Conflict (``quota_exceeded``) when the owner would hold more
         than ``limits.images`` images or ``limits.bytes`` bytes, TooManyRequests
         (``rate_limited``, with ``retry_after``) past ``limits.per_minute`` creations in the
         current minute. Raises Conflict (``exists``) when the id exists.
         """
-        size = record.size or 0
-        # Everything but the statements is made before the write lock is taken: each statement
-        # lets other threads run, so the fewer there are, the shorter other writers wait.
-        columns = _columns(record) + (record.extra_bytes,)
-        with self.db.transaction() as conn:
-            after = _add_usage(conn, record.user_id, 1, size + record.extra_bytes)
-            if limits is not None:  # refusals raise, and the transaction takes the count back
-                limits.check_room(Usage(after.images - 1, after.bytes - size - record.extra_bytes), 1, size)
-            wait = _hit(conn, record.user_id, CREATE_RATE, limits.per_minute if limits else None,
-                        CREATE_WINDOW_SECONDS, self.clock())
-            if wait is not None:
-                raise limits.rate_limited(wait)  # type: ignore[union-attr]
-            try:
-                conn.execute(
-                    "INSERT INTO images (image_id, user_id, status, created_at, expires_at, upload_expires_at,"
-                    " lease_until, size, body, api, extra_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    columns,
-                )
-            except sqlite3.IntegrityError as exc:
-                if "UNIQUE" not in str(exc):
-                    raise  # a record without a column the table requires: a bug, not a conflict
+        start, left = fixed_window(self.clock(), CREATE_WINDOW_SECONDS)
+        params = _columns(record) + (
+            record.extra_bytes, jsontext.dumps(record.tags),
+            limits.images if limits else None, limits.bytes if limits else None,
+            CREATE_RATE, start, limits.per_minute if limits else None,
+        )
+        try:
+            self.db.write_statement(_CREATE, params)
+        except sqlite3.IntegrityError as exc:
+            refusal = str(exc)
+            if limits is not None and refusal in _CREATION_REFUSALS:
+                raise _CREATION_REFUSALS[refusal](limits, left) from None
+            if "UNIQUE" in refusal:
                 raise Conflict(f"image {record.image_id} exists", code="exists") from None
-            _insert_tags(conn, record)
+            raise  # a record without a column the table requires: a bug, not a conflict
 
     def get(self, user_id: str, image_id: str) -> ImageRecord | None:
         row = self.db.connection().execute(
@@ -383,14 +425,12 @@ def _usage(conn: sqlite3.Connection, user_id: str) -> Usage:
     return Usage(images=row["images"], bytes=row["bytes"]) if row else Usage(images=0, bytes=0)
 
 
-def _add_usage(conn: sqlite3.Connection, user_id: str, images: int, size: int) -> Usage:
-    """Move the owner's counters; their new values."""
-    row = conn.execute(
+def _add_usage(conn: sqlite3.Connection, user_id: str, images: int, size: int) -> None:
+    conn.execute(
         "INSERT INTO usage (user_id, images, bytes) VALUES (?, ?, ?) ON CONFLICT (user_id)"
-        " DO UPDATE SET images = images + excluded.images, bytes = bytes + excluded.bytes RETURNING images, bytes",
+        " DO UPDATE SET images = images + excluded.images, bytes = bytes + excluded.bytes",
         (user_id, images, size),
-    ).fetchall()[0]
-    return Usage(images=row[0], bytes=row[1])
+    )
 
 
 # The window's count after adding the cost: a new window starts over.
@@ -439,11 +479,6 @@ def _record(row) -> ImageRecord | None:
 
 def _write_tags(conn: sqlite3.Connection, record: ImageRecord) -> None:
     conn.execute("DELETE FROM image_tags WHERE image_id = ?", (record.image_id,))
-    _insert_tags(conn, record)
-
-
-def _insert_tags(conn: sqlite3.Connection, record: ImageRecord) -> None:
-    """One statement for all of the record's tags."""
     if record.tags:
         conn.execute(
             "INSERT OR IGNORE INTO image_tags (image_id, user_id, tag) VALUES "

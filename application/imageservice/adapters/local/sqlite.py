@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from ...core.errors import TransientError
 
@@ -85,6 +85,18 @@ class SqliteDatabase:
             else:
                 conn.execute("COMMIT")
 
+    def write_statement(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """One statement as its own transaction (SQLite's autocommit), under the same writer
+        locks as ``transaction``: for a write that a trigger carries out whole."""
+        conn = self.connection()
+        with self._write_lock, self._process_lock():
+            try:
+                conn.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise TransientError(f"database busy: {exc}") from exc
+                raise
+
     @contextmanager
     def _process_lock(self) -> Iterator[None]:
         """The cross-process writer lock (held under ``_write_lock``; re-entrant with it)."""
@@ -122,4 +134,12 @@ def table_exists(conn: sqlite3.Connection, name: str) -> bool:
 
 
 def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """The script's statements; a trigger's body keeps its own semicolons."""
+    statements, pending = [], ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    return statements
