@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
+
 from imageservice.adapters.local.catalog import SqliteCatalog
+from imageservice.core.errors import Conflict
 from imageservice.core.ids import new_id
 from imageservice.core.records import ImageRecord, ListQuery, OwnerLimits, Usage
 
@@ -61,3 +64,26 @@ def test_an_old_catalog_is_migrated_and_its_usage_backfilled(tmp_path):
     assert SqliteCatalog(path).usage("alice") == Usage(images=2, bytes=251)
     indexes = {row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "images_by_owner_created" not in indexes and "images_by_owner_status" in indexes
+
+
+def test_the_creation_trigger_is_made_again_from_this_version_on_every_start(tmp_path):
+    """An older (here: broken) creation trigger left in the file is replaced when a process
+    opens the catalog, so creates always count and check as this version says."""
+    path = tmp_path / "catalog.sqlite3"
+    SqliteCatalog(path).ping()
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "DROP TRIGGER image_creations_insert;"
+        "CREATE TRIGGER image_creations_insert INSTEAD OF INSERT ON image_creations BEGIN SELECT 1; END;"
+    )
+    conn.close()
+
+    catalog = SqliteCatalog(path)
+    limits = OwnerLimits(images=1, bytes=10_000, per_minute=10)
+    catalog.create(ImageRecord(image_id=new_id(), user_id="alice", size=5, tags=["a"],
+                               created_at="2024-05-02T00:00:00.000Z"), limits=limits)
+    assert catalog.usage("alice") == Usage(images=1, bytes=5)
+    assert len(catalog.list(ListQuery(user_id="alice", tag="a")).images) == 1
+    with pytest.raises(Conflict, match="quota of 1 images"):
+        catalog.create(ImageRecord(image_id=new_id(), user_id="alice", size=5,
+                                   created_at="2024-05-02T00:00:00.000Z"), limits=limits)
