@@ -164,3 +164,19 @@ def test_the_store_threshold_leaves_room_for_every_admitted_workspace(tmp_path, 
     # At most 2 x the per-lifetime admissions are unexpired at once; pruning past the threshold
     # starts with expired entries, so it never reaches a live one.
     assert store_threshold(settings) > 2 * 7
+
+
+def test_health_probes_and_static_files_leave_the_session_alone(tmp_path):
+    """/healthz, /readyz and static files get no session work: no cookie is set or renewed,
+    and the workspace is the same afterwards."""
+    app, settings = make_app(tmp_path)
+    client = browser(app)
+    assert first_write(client).status_code == 201
+    me = client.get("/api/me").get_json()["user_id"]
+    script = client.get("/").get_data(as_text=True).split('<script type="module" src="', 1)[1].split('"', 1)[0]
+    for path in ("/healthz", "/readyz", script):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "Set-Cookie" not in response.headers, path
+    assert client.get("/api/me").get_json()["user_id"] == me
+    assert stored_sessions(settings) == 1

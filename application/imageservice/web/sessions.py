@@ -63,20 +63,29 @@ class _State:
         self.signer = URLSafeTimedSerializer(secret_key, salt=VISITOR_SALT)
 
 
+# Paths no session can matter to: health probes (the load balancer's, every few seconds) and
+# static assets.
+SESSIONLESS_PREFIXES = ("/healthz", "/readyz", "/static/")
+
+
 class _BearerSkipsSessions(SessionInterface):
-    """A token-authenticated API call never uses the session: it gets an empty, unsaved one
-    instead of a session-store read and write (catalog: the request-path budget)."""
+    """A token-authenticated API call, a health probe or a static file never uses the session:
+    it gets an empty, unsaved one instead of the session store's work (the request-path budget)."""
 
     def __init__(self, inner: SessionInterface):
         self.inner = inner
 
+    @staticmethod
+    def _skips(request) -> bool:
+        return "Authorization" in request.headers or request.path.startswith(SESSIONLESS_PREFIXES)
+
     def open_session(self, app, request):
-        if "Authorization" in request.headers:
+        if self._skips(request):
             return SecureCookieSession()
         return self.inner.open_session(app, request)
 
     def save_session(self, app, session, response):
-        if "Authorization" in request.headers:
+        if self._skips(request):
             return None
         return self.inner.save_session(app, session, response)
 
