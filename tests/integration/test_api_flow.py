@@ -153,8 +153,17 @@ def test_openapi_spec_is_valid_and_docs_need_no_cdn(client):
     assert "http://" not in html.replace("http://localhost", "") and "https://" not in html
 
 
-def test_health_and_readiness(client):
-    assert client.get("/healthz").get_json() == {"status": "ok"}
+def test_health_and_readiness(client, caplog):
+    with caplog.at_level("INFO", logger="imageservice.access"):
+        live = client.get("/healthz", headers={"X-Request-Id": "probe-1"})
+    assert live.status_code == 200 and live.get_json() == {"status": "ok"}
+    # Answered in front of Flask, yet in the same envelope as every response.
+    assert live.headers["X-Request-Id"] == "probe-1" and live.headers["X-Content-Type-Options"] == "nosniff"
+    assert [r.path for r in caplog.records if r.name == "imageservice.access"] == ["/healthz"]
+    head = client.head("/healthz")
+    assert head.status_code == 200 and head.data == b""
+    refused = client.post("/healthz")
+    assert refused.status_code == 405 and refused.get_json()["error"]["code"] == "method_not_allowed"
     ready = client.get("/readyz").get_json()
     assert ready["status"] == "ready" and set(ready["checks"]) == {"blobs", "catalog", "queue"}
 

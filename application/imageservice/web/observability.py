@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, current_app
 
 from ..core.correlation import accepted, bind, new_request_id, reset
 from ..core.errors import Forbidden, NotFound
+from .health import LivenessProbe
 from .sessions import USER_ID_KEY, current_principal
 
 log = logging.getLogger("imageservice.access")
@@ -84,5 +85,5 @@ def metrics():
 
 
 def init_app(app: Flask, security_headers) -> None:
-    app.wsgi_app = ResponseEnvelope(app.wsgi_app, security_headers)  # type: ignore[method-assign]
+    app.wsgi_app = ResponseEnvelope(LivenessProbe(app.wsgi_app), security_headers)  # type: ignore[method-assign]
     app.register_blueprint(bp)
