@@ -52,8 +52,9 @@ NO_STORE = ("Cache-Control", "no-store")
 
 
 class SecurityHeaders:
-    """The security headers of each surface, built once; applied to a WSGI header list (see
-    web/envelope.py), where adding them costs a list extend instead of a validated set each."""
+    """The security headers of each surface, built once; applied to a WSGI header list by the
+    response envelope (web/observability.py), where adding them costs a list extend instead of
+    a validated header set each."""
 
     def __init__(self, pages_policy: str, secure: bool):
         common = COMMON_HEADERS + ((HSTS,) if secure else ())

@@ -68,7 +68,7 @@ class _State:
 SESSIONLESS_PREFIXES = ("/healthz", "/readyz", "/static/")
 
 
-class _BearerSkipsSessions(SessionInterface):
+class _SessionsOnlyWhereUsed(SessionInterface):
     """A token-authenticated API call, a health probe or a static file never uses the session:
     it gets an empty, unsaved one instead of the session store's work (the request-path budget)."""
 
@@ -114,7 +114,7 @@ def init_app(app: Flask, components: Components) -> None:
             default_timeout=settings.session_ttl, mode=0o600,
         )
     Session(app)
-    app.session_interface = _BearerSkipsSessions(app.session_interface)
+    app.session_interface = _SessionsOnlyWhereUsed(app.session_interface)
     app.extensions[EXTENSION] = state = _State(components, app.config["SECRET_KEY"])
 
     @app.after_request
