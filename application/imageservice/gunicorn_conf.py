@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 
+from gunicorn.glogging import Logger
+
 from imageservice import logs
 from imageservice.settings import Settings
 
@@ -70,6 +72,17 @@ max_requests_jitter = _settings.web_max_requests_jitter
 # The app writes one structured JSON line per request on stdout (web/observability.py);
 # gunicorn's own access line would be a second, unstructured one per request.
 accesslog = None
+
+
+class AppWritesAccessLines(Logger):
+    """gunicorn's logger with its access line off for good. With a ``logconfig_dict`` gunicorn
+    counts access logging as configured and builds every request's line fields, only for the
+    ``gunicorn.access`` logger below to drop the line."""
+
+    access_log_enabled = False
+
+
+logger_class = AppWritesAccessLines
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 # ops: gunicorn's own lines (start, workers, signals) as JSON on stdout too, like the app's

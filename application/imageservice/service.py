@@ -209,7 +209,7 @@ class ImageService:
         )
         # Quota and per-minute rate are checked and counted with the insert, atomically.
         self.catalog.create(record, limits=OwnerLimits(s.quota_images, s.quota_bytes, s.uploads_per_minute))
-        log.info("upload %s/%s created", owner, image_id, extra={"image_id": image_id, "user_id": owner})
+        log.debug("upload %s/%s created", owner, image_id, extra={"image_id": image_id, "user_id": owner})
         upload = self.blobs.presign_upload(
             record.original_key, content_type=content_type, content_length=size, expires_in=s.upload_url_ttl
         )

@@ -117,6 +117,9 @@ def test_one_request_id_links_the_upload_request_to_the_processor_lines(api, cli
     api_lines = [line for line in story if line["logger"] == "imageservice.access"]
     assert [(line["method"], line["path"], line["status"]) for line in api_lines] == [
         ("POST", "/api/images/upload", 201)]
+    # The upload's one line at INFO names who made which image.
+    assert api_lines[0]["image_id"] == ticket["image_id"] and api_lines[0]["user_id"] == "alice"
+    assert [line["logger"] for line in story if line["logger"].startswith("imageservice.service")] == []
     processor = [line for line in story if line["logger"].startswith(("imageservice.core", "imageservice.pipeline"))]
     assert any(line.get("image_id") == ticket["image_id"] and line.get("outcome") == "ready" for line in processor), story
 

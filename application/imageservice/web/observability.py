@@ -15,7 +15,8 @@ from flask import Blueprint, Flask, Response, current_app
 from ..core.correlation import accepted, bind, new_request_id, reset
 from ..core.errors import Forbidden, NotFound
 from .health import LivenessProbe
-from .sessions import USER_ID_KEY, current_principal
+from . import access_line
+from .sessions import current_principal
 
 log = logging.getLogger("imageservice.access")
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -61,7 +62,7 @@ class ResponseEnvelope:
                 log.info("%s %s %s", method, path, code, extra={
                     "method": method, "path": path, "status": code,
                     "milliseconds": round((time.perf_counter() - started) * 1000, 1),
-                    "user_id": environ.get(USER_ID_KEY),
+                    "user_id": None, **access_line.noted(environ),
                 })
             return start_response(status, headers, exc_info)
 

@@ -34,6 +34,7 @@ from ..core.errors import Forbidden, Unauthorized
 from ..core.ids import new_id
 from ..core.timeutil import from_iso, to_iso, utcnow
 from ..auth import Principal
+from . import access_line
 
 WORKSPACE = "workspace"
 CSRF_HEADER = "X-CSRF-Token"
@@ -41,8 +42,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 VISITOR_COOKIE = "imageservice_visitor"
 VISITOR_SALT = "imageservice.visitor"
 EXTENSION = "imageservice.sessions"
-# The WSGI environ key that tells the access log (web/observability.py) who called.
-USER_ID_KEY = "imageservice.user_id"
 # Unexpired store entries are at most 2 x anon_workspaces_total (see the module docstring).
 STORE_THRESHOLD_FACTOR = 4
 
@@ -247,5 +246,5 @@ def current_principal(service) -> Principal:
             _check_csrf(workspace["csrf_token"])
         principal = Principal(workspace["user_id"], expires_at=workspace["expires_at"], client=request_client())
     g.principal = principal
-    request.environ[USER_ID_KEY] = principal.user_id
+    access_line.note(user_id=principal.user_id)
     return principal

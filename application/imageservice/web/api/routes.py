@@ -14,6 +14,7 @@ from ...core.conversions import conversion_request_from
 from ...core.errors import BadRequest, NotFound
 from ...core.ids import is_id
 from ...core.text import is_utf8_encodable
+from .. import access_line
 from ..sessions import current_principal
 from . import bp
 from .openapi import openapi_document
@@ -139,6 +140,7 @@ def _idempotency_key() -> str | None:
 def create_upload():
     key = _idempotency_key()
     ticket = _service().create_upload(_principal(), _validated(UploadCommand, _params()), key)
+    access_line.note(image_id=ticket.image_id)  # the upload's one log line names what it made
     return jsonify(ticket), 201
 
 
