@@ -39,6 +39,10 @@ from ...core.records import (
 from ...core.timeutil import epoch_to_iso
 from .sqlite import SqliteDatabase, table_exists
 
+# The window's count after adding the cost, a new window starting over: _hit and the creation
+# trigger both count with it.
+_WINDOW_COUNT = "CASE WHEN window_start = excluded.window_start THEN count + excluded.count ELSE excluded.count END"
+
 # A new record, its tags and its counters in one INSERT: the trigger does every step inside
 # SQLite, so the write lock is held for one call that runs without the GIL, where a
 # transaction of separate statements had to win the GIL back between each (under load, the
@@ -60,7 +64,7 @@ CREATE TRIGGER IF NOT EXISTS image_creations_insert INSTEAD OF INSERT ON image_c
     INSERT INTO rate_counters (bucket, name, window_start, count)
         VALUES (NEW.user_id, NEW.rate_name, NEW.rate_window_start, 1)
         ON CONFLICT (bucket, name) DO UPDATE SET window_start = excluded.window_start,
-            count = CASE WHEN window_start = excluded.window_start THEN count + 1 ELSE 1 END;
+            count = {window_count};
     SELECT RAISE(ABORT, 'rate_limited') FROM rate_counters
         WHERE bucket = NEW.user_id AND name = NEW.rate_name AND NEW.rate_limit IS NOT NULL AND count > NEW.rate_limit;
     INSERT INTO images (image_id, user_id, status, created_at, expires_at, upload_expires_at, lease_until,
@@ -70,7 +74,7 @@ CREATE TRIGGER IF NOT EXISTS image_creations_insert INSTEAD OF INSERT ON image_c
     INSERT OR IGNORE INTO image_tags (image_id, user_id, tag)
         SELECT NEW.image_id, NEW.user_id, value FROM json_each(NEW.tags);
 END
-"""
+""".replace("{window_count}", _WINDOW_COUNT)
 USAGE_TABLE = """
 CREATE TABLE IF NOT EXISTS usage (
     user_id TEXT PRIMARY KEY,
@@ -433,8 +437,6 @@ def _add_usage(conn: sqlite3.Connection, user_id: str, images: int, size: int) -
     )
 
 
-# The window's count after adding the cost: a new window starts over.
-_WINDOW_COUNT = "CASE WHEN window_start = excluded.window_start THEN count + excluded.count ELSE excluded.count END"
 
 
 def _hit(conn: sqlite3.Connection, bucket: str, name: str, limit: int | None, window: int, now: float,

@@ -39,7 +39,6 @@ class SqliteDatabase:
         self._write_lock = threading.RLock()
         self._lock_file: int | None = None
         self._lock_pid: int | None = None
-        self._write_depth = 0
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -99,21 +98,13 @@ class SqliteDatabase:
 
     @contextmanager
     def _process_lock(self) -> Iterator[None]:
-        """The cross-process writer lock (held under ``_write_lock``; re-entrant with it)."""
-        if self._write_depth:
-            self._write_depth += 1
-            try:
-                yield
-            finally:
-                self._write_depth -= 1
-            return
+        """The cross-process writer lock, taken under ``_write_lock``. Writes never nest (a
+        BEGIN inside a BEGIN is an error in SQLite), so neither does this."""
         fd = self._lock_fd()
         fcntl.flock(fd, fcntl.LOCK_EX)
-        self._write_depth = 1
         try:
             yield
         finally:
-            self._write_depth = 0
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _lock_fd(self) -> int:

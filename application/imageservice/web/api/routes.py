@@ -115,9 +115,9 @@ def _acting_user(body: dict | None = None) -> str | None:
     return value or None
 
 
-def _record_json(record, principal=None):
+def _record_json(record):
     """The record as the caller may see it (GPS for its owner and admins only)."""
-    principal = principal or _principal()
+    principal = _principal()
     return record.to_api(include_gps=principal.admin or record.user_id == principal.user_id)
 
 
