@@ -1,10 +1,14 @@
+import os
+import re
+
 import pytest
 
 from imageservice.core import keys
 from imageservice.core.cursor import decode_cursor, encode_cursor
 from imageservice.core.errors import BadRequest
 from imageservice.core.filenames import content_disposition, sanitize_filename, with_extension
-from imageservice.core.ids import id_before, id_ceiling, id_floor, id_timestamp_ms, is_id, new_id
+from imageservice.core import correlation
+from imageservice.core.ids import RANDOM_BLOCK_BYTES, random_bytes, id_before, id_ceiling, id_floor, id_timestamp_ms, is_id, new_id
 
 
 def test_ids_are_unique_sortable_and_carry_their_time():
@@ -14,6 +18,33 @@ def test_ids_are_unique_sortable_and_carry_their_time():
     assert all(is_id(i) for i in ids)
     assert id_floor(1_700_000_000_000) <= new_id(1_700_000_000_000 + 1) <= id_ceiling(1_700_000_000_001)
     assert id_timestamp_ms(new_id(1_234_567_890_123)) == 1_234_567_890_123
+
+
+def test_random_bytes_are_never_handed_out_twice_across_blocks():
+    pieces = [random_bytes(10) for _ in range(3 * RANDOM_BLOCK_BYTES // 10)]  # spans several blocks
+    assert {len(p) for p in pieces} == {10}
+    assert len(set(pieces)) == len(pieces)
+    assert len(random_bytes(RANDOM_BLOCK_BYTES + 1)) == RANDOM_BLOCK_BYTES + 1
+    assert re.fullmatch(r"[0-9a-f]{32}", correlation.new_request_id())
+    assert correlation.new_request_id() != correlation.new_request_id()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_draws_its_own_random_bytes_and_ids():
+    random_bytes(16)  # the parent holds a partly used block
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write_end, random_bytes(16) + new_id().encode())
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read_end, 64)
+    os.close(read_end)
+    os.close(write_end)
+    assert child[:16] != random_bytes(16)
+    assert child[16:].decode() != new_id()
 
 
 def test_id_before_is_the_next_smaller_id_of_the_same_length():

@@ -9,10 +9,11 @@ request that started the upload. Pure Python: the core may use it.
 from __future__ import annotations
 
 import re
-import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator
+
+from .ids import random_bytes
 
 MAX_LENGTH = 128
 # Trace headers are opaque tokens; anything else (spaces, quotes, control characters) could
@@ -27,7 +28,7 @@ def current_request_id() -> str | None:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    return random_bytes(16).hex()
 
 
 def accepted(value: str | None) -> str | None:

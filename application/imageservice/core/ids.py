@@ -13,6 +13,13 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _lock = threading.Lock()
 _last = [0, 0]  # last millisecond, last random part: keeps ids monotonic within one process
 
+# os.urandom is a system call made with the GIL released; on a busy web worker each release
+# hands the GIL to another thread and back. Random bytes are drawn from the kernel in blocks,
+# so an id or a request id costs no system call (the same quality: each byte is used once).
+RANDOM_BLOCK_BYTES = 4096
+_random = [b"", 0]  # the current block, and how much of it is used
+_fork_hook: list = []  # holds the fork hook once registered (it cannot be taken back)
+
 ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
 
@@ -24,20 +31,43 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+def random_bytes(count: int) -> bytes:
+    """``count`` bytes from the operating system's CSPRNG, never handed out twice."""
+    with _lock:
+        block, used = _random
+        if used + count > len(block):
+            if not block and not _fork_hook:  # the first block: from now on a fork must forget it
+                _fork_hook.append(_forget_after_fork)
+                os.register_at_fork(after_in_child=_forget_after_fork)
+            block, used = os.urandom(max(RANDOM_BLOCK_BYTES, count)), 0
+        _random[0], _random[1] = block, used + count
+    return block[used:used + count]
+
+
+def _forget_after_fork() -> None:
+    """A forked child must not hand out its parent's unused bytes, nor continue its sequence
+    (nor inherit the lock held by a thread that did not survive the fork)."""
+    global _lock
+    _lock = threading.Lock()
+    _random[0], _random[1] = b"", 0
+    _last[0], _last[1] = 0, 0
+
+
 def new_id(now_ms: int | None = None) -> str:
     """A new 26-character id; ids made later sort after ids made earlier (same process: strictly).
 
     With ``now_ms`` the id is made for that moment, outside the monotonic sequence.
     """
     if now_ms is not None:
-        return _encode(now_ms, 10) + _encode(int.from_bytes(os.urandom(10), "big"), 16)
+        return _encode(now_ms, 10) + _encode(int.from_bytes(random_bytes(10), "big"), 16)
     ms = int(time.time() * 1000)
+    fresh = int.from_bytes(random_bytes(10), "big")
     with _lock:
         if ms <= _last[0]:
             ms = _last[0]
             rand = _last[1] + 1
         else:
-            rand = int.from_bytes(os.urandom(10), "big")
+            rand = fresh
         rand &= (1 << 80) - 1
         _last[0], _last[1] = ms, rand
     return _encode(ms, 10) + _encode(rand, 16)
