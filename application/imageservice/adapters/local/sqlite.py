@@ -90,7 +90,10 @@ class SqliteDatabase:
         conn = self.connection()
         with self._write_lock, self._process_lock():
             try:
-                conn.execute(sql, params)
+                # executemany of one row, not execute: execute() also asks for the last rowid,
+                # one more call made with the GIL released, and on a busy worker every release
+                # hands the GIL to another thread and back (see bench/README.md).
+                conn.executemany(sql, (params,))
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise TransientError(f"database busy: {exc}") from exc
