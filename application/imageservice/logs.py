@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import threading
+import weakref
+from collections import deque
 from datetime import datetime, timezone
 from typing import IO
 
@@ -59,6 +63,99 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, separators=(",", ":"))
 
 
+class BufferedLineHandler(logging.StreamHandler):
+    """A StreamHandler that writes its lines in batches: when ``max_lines`` are waiting, at
+    least every ``max_delay`` seconds (a daemon thread), at once for a WARNING or worse (and
+    everything before it, in order), and on flush/close (logging's exit hook calls both).
+
+    For the web server, which writes a line per request: there, each write of one line is a
+    system call made with the GIL released, and on a busy worker every such release hands the
+    GIL to another thread and back, which costs more than the line itself. Lines wait in a
+    deque (appends and pops are atomic), so logging threads take no lock either. A crash
+    (SIGKILL) loses at most the lines of the last ``max_delay`` seconds."""
+
+    def __init__(self, stream: IO[str] | None = None, *, max_lines: int = 256, max_delay: float = 0.25):
+        super().__init__(stream)
+        self.max_lines = max_lines
+        self.max_delay = max_delay
+        self._lines: deque[str] = deque()
+        self._write_lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._start_flusher()
+        _watch_forks(self)
+
+    def _start_flusher(self) -> None:
+        self._flusher = threading.Thread(target=self._flush_every, args=(self._stopped,), name="log-flusher",
+                                         daemon=True)
+        self._flusher.start()
+
+    def _flush_every(self, stopped: threading.Event) -> None:
+        while not stopped.wait(self.max_delay):
+            self.flush()
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        # Handler.handle would take the handler's lock around emit; the deque needs none.
+        passed = self.filter(record)
+        if passed:
+            self.emit(record)
+        return bool(passed)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+            return
+        if len(self._lines) >= self.max_lines or record.levelno >= logging.WARNING:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._write_lock:
+            lines = []
+            try:
+                while True:
+                    lines.append(self._lines.popleft())
+            except IndexError:
+                pass
+            if not lines or self.stream is None:
+                return
+            self.stream.write("".join(lines))
+            if hasattr(self.stream, "flush"):
+                self.stream.flush()
+
+    def close(self) -> None:
+        self._stopped.set()
+        if self._flusher is not threading.current_thread():
+            self._flusher.join(timeout=1)
+        self.flush()
+        super().close()
+
+    def _after_fork(self) -> None:
+        # Only the forking thread lives on in a child: the copy needs a flusher of its own,
+        # and leaves the lines it inherited to the parent, which writes them.
+        self._lines.clear()
+        self._write_lock = threading.Lock()
+        if not self._stopped.is_set():
+            self._stopped = threading.Event()
+            self._start_flusher()
+
+
+_buffered_handlers: "weakref.WeakSet[BufferedLineHandler]" = weakref.WeakSet()
+_fork_hook_registered = threading.Event()
+
+
+def _watch_forks(handler: BufferedLineHandler) -> None:
+    if not _fork_hook_registered.is_set():  # once: a fork hook cannot be taken back
+        _fork_hook_registered.set()
+        os.register_at_fork(after_in_child=_restart_flushers)
+    _buffered_handlers.add(handler)
+
+
+def _restart_flushers() -> None:
+    for handler in list(_buffered_handlers):
+        handler._after_fork()
+
+
 def lean_records() -> None:
     """Stop every LogRecord from collecting what no line shows: the caller's file and line (a
     stack walk per record), thread and process names. The logging HOWTO's "Optimization"
@@ -69,15 +166,20 @@ def lean_records() -> None:
     logging.logMultiprocessing = False
 
 
-def configure(level: str | int = "INFO", stream: IO[str] | None = None) -> None:
+def configure(level: str | int = "INFO", stream: IO[str] | None = None, *, buffered: bool = False) -> None:
     """Route every logger to one JSON handler on ``stream`` (stdout), replacing any handler the
-    runtime installed (Lambda's, gunicorn's defaults for the root logger)."""
-    handler = logging.StreamHandler(stream or sys.stdout)
+    runtime installed (Lambda's, gunicorn's defaults for the root logger). ``buffered``: lines
+    are written in batches (BufferedLineHandler), for the web server's line per request; the
+    CLI, the worker and the Lambda (frozen between invocations) write each line at once."""
+    stream = stream or sys.stdout
+    handler = BufferedLineHandler(stream) if buffered else logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+        if isinstance(old, BufferedLineHandler):
+            old.close()
     root.addHandler(handler)
     root.setLevel(level)
     lean_records()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import threading
+import time
 
 import pytest
 
@@ -81,3 +84,133 @@ def test_only_token_like_request_ids_are_accepted():
     assert correlation.accepted("a" * 129) is None
     assert correlation.accepted('x" injected') is None
     assert correlation.accepted("") is None
+
+
+class _CountingStream(io.StringIO):
+    """A stream that remembers how many times it was written to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def _buffered_logger(stream, **options) -> tuple[logging.Logger, logs.BufferedLineHandler]:
+    handler = logs.BufferedLineHandler(stream, **options)
+    handler.setFormatter(logs.JsonFormatter())
+    logger = logging.getLogger(f"imageservice.test.buffered.{id(handler)}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    return logger, handler
+
+
+def _messages(stream: io.StringIO) -> list[str]:
+    return [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+
+
+def test_buffered_lines_are_written_in_one_batch_when_max_lines_are_waiting():
+    out = _CountingStream()
+    logger, handler = _buffered_logger(out, max_lines=5, max_delay=3600)
+    try:
+        for n in range(4):
+            logger.info("line %d", n)
+        assert out.getvalue() == ""
+        logger.info("line 4")
+        assert _messages(out) == [f"line {n}" for n in range(5)]
+        assert out.writes == 1
+    finally:
+        handler.close()
+
+
+def test_a_warning_is_written_at_once_after_the_lines_before_it():
+    out = _CountingStream()
+    logger, handler = _buffered_logger(out, max_lines=100, max_delay=3600)
+    try:
+        logger.info("before")
+        logger.warning("trouble")
+        assert _messages(out) == ["before", "trouble"]
+    finally:
+        handler.close()
+
+
+def test_a_quiet_buffer_is_written_within_max_delay():
+    out = io.StringIO()
+    logger, handler = _buffered_logger(out, max_lines=100, max_delay=0.05)
+    try:
+        logger.info("alone")
+        deadline = time.monotonic() + 5
+        while not out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _messages(out) == ["alone"]
+    finally:
+        handler.close()
+
+
+def test_closing_writes_what_waits_and_stops_the_flusher():
+    out = io.StringIO()
+    logger, handler = _buffered_logger(out, max_lines=100, max_delay=3600)
+    logger.info("last words")
+    handler.close()
+    assert _messages(out) == ["last words"]
+    assert not handler._flusher.is_alive()
+
+
+def test_lines_from_many_threads_are_each_written_once_and_whole():
+    out = io.StringIO()
+    logger, handler = _buffered_logger(out, max_lines=7, max_delay=0.01)
+
+    def burst(thread: int) -> None:
+        for n in range(500):
+            logger.info("t%d-%d", thread, n)
+
+    try:
+        threads = [threading.Thread(target=burst, args=(t,)) for t in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        handler.close()
+    messages = _messages(out)  # every line parses: none was torn
+    assert sorted(messages) == sorted(f"t{t}-{n}" for t in range(8) for n in range(500))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_writes_its_own_lines_not_its_parents(tmp_path):
+    path = tmp_path / "log.jsonl"
+    with path.open("a", buffering=1) as stream:
+        logger, handler = _buffered_logger(stream, max_lines=100, max_delay=3600)
+        logger.info("parent pending")
+        pid = os.fork()
+        if pid == 0:  # the child: its own flusher, its own lines, written when it exits
+            try:
+                logger.info("child flusher running: %s", handler._flusher.is_alive())
+                handler.close()
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        handler.close()
+    assert sorted(json.loads(line)["message"] for line in path.read_text().splitlines()) == [
+        "child flusher running: True", "parent pending"]
+
+
+def test_configure_buffers_only_when_asked(monkeypatch):
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        logs.configure("INFO", io.StringIO(), buffered=True)
+        assert [type(h) for h in root.handlers] == [logs.BufferedLineHandler]
+        buffered = root.handlers[0]
+        logs.configure("INFO", io.StringIO())
+        assert [type(h) for h in root.handlers] == [logging.StreamHandler]
+        assert not buffered._flusher.is_alive()  # the replaced handler wrote its lines and stopped
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])

@@ -14,15 +14,22 @@ EXTENSION = "imageservice"
 API_BODY_LIMIT = 1024 * 1024
 
 
+def server_settings() -> Settings:
+    """Settings for an app gunicorn serves (``create_app()``, ``create_asgi_app()``): from the
+    environment; this process's logs become JSON lines on stdout, written in batches (a line
+    per request, see logs.BufferedLineHandler)."""
+    from .. import logs
+
+    settings = Settings.from_env()
+    logs.configure(settings.log_level.upper(), buffered=True)
+    return settings
+
+
 def create_app(settings: Settings | None = None, components: Components | None = None) -> Flask:
     """Build the app. With no arguments, settings come from the environment (gunicorn's
     ``imageservice.web:create_app()``)."""
     if settings is None and components is None:
-        # gunicorn's `create_app()`: this process's logs become JSON lines on stdout.
-        from .. import logs
-
-        settings = Settings.from_env()
-        logs.configure(settings.log_level.upper())
+        settings = server_settings()
     settings = settings or (components.settings if components else Settings.from_env())
     components = components or build_components(settings)
 

@@ -203,7 +203,7 @@ def _environ(scope: dict) -> dict:
 def create_asgi_app(settings: Settings | None = None) -> WsgiBridge:
     """``imageservice.web.asgi:create_asgi_app()``: the Flask app behind the bridge, with
     ``web_threads`` threads."""
-    from . import create_app
+    from . import create_app, server_settings
 
-    settings = settings or Settings.from_env()
+    settings = settings or server_settings()
     return WsgiBridge(create_app(settings), settings.web_threads)
