@@ -1,14 +1,41 @@
 """The yardstick of bench_api.py: a bare Flask hello-world behind the same bridge and server as
-``imageservice serve`` (gunicorn's asyncio worker, the same WSGI bridge and thread count)."""
+``imageservice serve`` (gunicorn's asyncio worker, the same WSGI bridge and thread count), and
+``POST /write``, the same with one SQLite INSERT per request."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
+from pathlib import Path
 
 from imageservice.web.asgi import WsgiBridge
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 
 app = Flask(__name__)
+WRITE_PATH = "/write"
+_connections = threading.local()
+
+
+def _connection() -> sqlite3.Connection:
+    """A connection per thread to one database per server, set up as the catalog's is."""
+    conn = getattr(_connections, "conn", None)
+    if conn is None:
+        data_dir = Path(os.environ.get("IMAGESERVICE_DATA_DIR", "."))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(data_dir / "bare.sqlite3", timeout=15, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        _connections.conn = conn
+    return conn
+
+
+@app.post(WRITE_PATH)
+def write():
+    """The yardstick of one write per request: the body, inserted as one row."""
+    _connection().execute("INSERT INTO rows (body) VALUES (?)", (request.get_data(as_text=True),))
+    return jsonify(hello="world")
 
 
 @app.route("/", defaults={"path": ""}, methods=["GET", "POST"])
