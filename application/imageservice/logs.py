@@ -63,6 +63,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, separators=(",", ":"))
 
 
+# A web worker's lines wait at most this long, and at most this many wait (see BufferedLineHandler).
+LOG_BATCH_SECONDS = 0.25
+LOG_BATCH_LINES = 256
+
+
 class BufferedLineHandler(logging.StreamHandler):
     """A StreamHandler that writes its lines in batches: when ``max_lines`` are waiting, at
     least every ``max_delay`` seconds (a daemon thread), at once for a WARNING or worse (and
@@ -74,7 +79,8 @@ class BufferedLineHandler(logging.StreamHandler):
     deque (appends and pops are atomic), so logging threads take no lock either. A crash
     (SIGKILL) loses at most the lines of the last ``max_delay`` seconds."""
 
-    def __init__(self, stream: IO[str] | None = None, *, max_lines: int = 256, max_delay: float = 0.25):
+    def __init__(self, stream: IO[str] | None = None, *, max_lines: int = LOG_BATCH_LINES,
+                 max_delay: float = LOG_BATCH_SECONDS):
         super().__init__(stream)
         self.max_lines = max_lines
         self.max_delay = max_delay

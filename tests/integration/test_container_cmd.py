@@ -77,6 +77,9 @@ def test_container_command_serves_healthz_and_stops_on_sigterm(tmp_path):
         server = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
         try:
             status = wait_for_healthz(server, f"http://127.0.0.1:{port}/healthz")
+            # Lines are written in batches, yet reach stdout within a moment while the server
+            # runs (each worker's flusher), not only when it stops.
+            written_while_running = wait_for_access_line(stdout_path, "/healthz")
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -88,12 +91,24 @@ def test_container_command_serves_healthz_and_stops_on_sigterm(tmp_path):
     logs = f"--- stdout\n{stdout_path.read_text()}\n--- stderr\n{stderr_path.read_text()}"
     assert status == 200, f"GET /healthz answered {status}\n{logs}"
     assert returncode == 0, f"gunicorn did not stop cleanly on SIGTERM (exit {returncode})\n{logs}"
+    assert written_while_running, f"no access line for /healthz on stdout while the server ran\n{logs}"
     # Every line JSON on stdout: the app's line per request and gunicorn's own, listening
     # where it was told to.
     lines = [json.loads(line) for line in stdout_path.read_text().splitlines() if line.strip()]
     assert any(line["logger"] == "imageservice.access" and line["path"] == "/healthz" for line in lines), logs
     assert any(line["logger"] == "gunicorn.error" and line["message"].startswith(
         f"Listening at: http://127.0.0.1:{port} ") for line in lines), logs
+
+
+def wait_for_access_line(stdout_path: Path, path: str, seconds: float = 5) -> bool:
+    """Whether the app's access line for ``path`` shows up on stdout within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for line in stdout_path.read_text().splitlines():
+            if '"imageservice.access"' in line and json.loads(line).get("path") == path:
+                return True
+        time.sleep(0.1)
+    return False
 
 
 def wait_for_healthz(server: subprocess.Popen, url: str) -> int | None:
