@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import threading
+import traceback
 import weakref
 from collections import deque
 from datetime import datetime, timezone
@@ -125,9 +126,15 @@ class BufferedLineHandler(logging.StreamHandler):
                 pass
             if not lines or self.stream is None:
                 return
-            self.stream.write("".join(lines))
-            if hasattr(self.stream, "flush"):
-                self.stream.flush()
+            try:
+                self.stream.write("".join(lines))
+                if hasattr(self.stream, "flush"):
+                    self.stream.flush()
+            except Exception:
+                # As logging does with a line it cannot write: said on stderr, never raised
+                # into the request (or the flusher) that happened to write the batch.
+                if logging.raiseExceptions and sys.stderr:
+                    traceback.print_exc(file=sys.stderr)
 
     def close(self) -> None:
         self._stopped.set()

@@ -214,3 +214,16 @@ def test_configure_buffers_only_when_asked(monkeypatch):
         for handler in saved[0]:
             root.addHandler(handler)
         root.setLevel(saved[1])
+
+
+def test_a_stream_that_fails_costs_the_caller_nothing_and_says_so_on_stderr(capsys):
+    class BrokenStream(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError("the reader went away")
+
+    logger, handler = _buffered_logger(BrokenStream(), max_lines=1, max_delay=3600)
+    try:
+        logger.info("lost line")  # a full batch: written (and failing) in this very call
+    finally:
+        handler.close()
+    assert "BrokenPipeError: the reader went away" in capsys.readouterr().err
