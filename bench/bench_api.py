@@ -160,25 +160,27 @@ def wrk(port: int, path: str, token: str | None, method: str, duration: int, con
 def throughput(args, root: Path) -> dict:
     service, token = start_service(root, root / "service-data")
     bare = start_bare(root, root / "bare-data")
+
+    def side_by_side(path: str, method: str):
+        """The service and the bare app, each asked for ``path``."""
+        return method, {"service": (service, path, token), "bare": (bare, path, None)}
+
     endpoints = {
-        "POST /api/images/upload": ("/api/images/upload", "POST"),
-        "GET /api/images?limit=20": ("/api/images?limit=20", "GET"),
-        "GET /healthz": ("/healthz", "GET"),
-        # Not a target: the bare app writing one SQLite row per request, in place of the
-        # service, shows what one write costs on the request path of this server and machine.
-        YARDSTICK: (bare_flask_write_path(), "POST"),
+        "POST /api/images/upload": side_by_side("/api/images/upload", "POST"),
+        "GET /api/images?limit=20": side_by_side("/api/images?limit=20", "GET"),
+        "GET /healthz": side_by_side("/healthz", "GET"),
+        # Not a target: the bare app writing one SQLite row per request, in the service's
+        # column, shows what one write costs on the request path of this server and machine.
+        YARDSTICK: ("POST", {"service": (bare, bare_flask_write_path(), None), "bare": (bare, "/", None)}),
     }
     runs: dict[str, dict[str, list[tuple[float, float]]]] = {name: {"service": [], "bare": []} for name in endpoints}
     try:
         for server, token_ in ((service, token), (bare, None)):  # warm both (imports, caches), not counted
             wrk(server.port, "/healthz", token_, "GET", 1, args.connections, root)
         for round_ in range(args.rounds):
-            for name, (path, method) in endpoints.items():
-                for who, server in (("service", service), ("bare", bare)):
-                    target, token_, path_ = server, token if who == "service" else None, path
-                    if name == YARDSTICK:
-                        target, token_, path_ = bare, None, (path if who == "service" else "/")
-                    result = wrk(target.port, path_, token_, method, args.duration, args.connections, root)
+            for name, (method, sides) in endpoints.items():
+                for who, (server, path, token_) in sides.items():
+                    result = wrk(server.port, path, token_, method, args.duration, args.connections, root)
                     runs[name][who].append(result)
                     print(f"  round {round_ + 1} {name:28} {who:8} {result[0]:8.0f} req/s  p99 {result[1]:6.1f} ms",
                           flush=True)
