@@ -154,12 +154,12 @@ class BufferedLineHandler(logging.StreamHandler):
 
 
 _buffered_handlers: "weakref.WeakSet[BufferedLineHandler]" = weakref.WeakSet()
-_fork_hook_registered = threading.Event()
+_fork_hook: list = []  # holds the fork hook once registered (it cannot be taken back)
 
 
 def _watch_forks(handler: BufferedLineHandler) -> None:
-    if not _fork_hook_registered.is_set():  # once: a fork hook cannot be taken back
-        _fork_hook_registered.set()
+    if not _fork_hook:
+        _fork_hook.append(_restart_flushers)
         os.register_at_fork(after_in_child=_restart_flushers)
     _buffered_handlers.add(handler)
 
