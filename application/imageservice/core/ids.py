@@ -34,13 +34,18 @@ def _encode(value: int, length: int) -> str:
 def random_bytes(count: int) -> bytes:
     """``count`` bytes from the operating system's CSPRNG, never handed out twice."""
     with _lock:
-        block, used = _random
-        if used + count > len(block):
-            if not block and not _fork_hook:  # the first block: from now on a fork must forget it
-                _fork_hook.append(_forget_after_fork)
-                os.register_at_fork(after_in_child=_forget_after_fork)
-            block, used = os.urandom(max(RANDOM_BLOCK_BYTES, count)), 0
-        _random[0], _random[1] = block, used + count
+        return _take_random(count)
+
+
+def _take_random(count: int) -> bytes:
+    """random_bytes' work; the caller holds ``_lock``."""
+    block, used = _random
+    if used + count > len(block):
+        if not block and not _fork_hook:  # the first block: from now on a fork must forget it
+            _fork_hook.append(_forget_after_fork)
+            os.register_at_fork(after_in_child=_forget_after_fork)
+        block, used = os.urandom(max(RANDOM_BLOCK_BYTES, count)), 0
+    _random[0], _random[1] = block, used + count
     return block[used:used + count]
 
 
@@ -61,13 +66,12 @@ def new_id(now_ms: int | None = None) -> str:
     if now_ms is not None:
         return _encode(now_ms, 10) + _encode(int.from_bytes(random_bytes(10), "big"), 16)
     ms = int(time.time() * 1000)
-    fresh = int.from_bytes(random_bytes(10), "big")
     with _lock:
         if ms <= _last[0]:
             ms = _last[0]
             rand = _last[1] + 1
         else:
-            rand = fresh
+            rand = int.from_bytes(_take_random(10), "big")
         rand &= (1 << 80) - 1
         _last[0], _last[1] = ms, rand
     return _encode(ms, 10) + _encode(rand, 16)
