@@ -21,7 +21,7 @@ WSGI_APP = "imageservice.web:create_app()"
 # a socket of its own (SO_REUSEPORT): asyncio accepts every waiting connection at once, so on
 # one shared socket a burst of keep-alive clients could all land on the first worker to wake
 # while the others idle; the kernel spreads them over the workers' sockets instead.
-SERVE_OPTIONS = ("--worker-class", "asgi", "--reuse-port")
+SERVE_OPTIONS = ("--worker-class", "imageservice.web.asgi_worker.JsonErrorASGIWorker", "--reuse-port")
 SERVE_APP = "imageservice.web.asgi:create_asgi_app()"
 
 

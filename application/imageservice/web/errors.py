@@ -17,7 +17,8 @@ JSON_PREFIXES = ("/api/", "/blobs/", "/healthz", "/readyz", "/metrics")
 HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
     409: "conflict", 411: "length_required", 413: "too_large", 414: "uri_too_long", 415: "unsupported_media_type",
-    422: "unprocessable", 429: "rate_limited", 500: "internal_error", 503: "unavailable",
+    417: "expectation_failed", 422: "unprocessable", 426: "upgrade_required", 429: "rate_limited",
+    431: "headers_too_large", 500: "internal_error", 501: "not_implemented", 503: "unavailable",
 }
 # A 429 that names no wait of its own (Werkzeug's, a proxy's) still tells clients when to come back.
 DEFAULT_RETRY_AFTER = 60
