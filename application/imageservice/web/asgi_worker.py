@@ -21,9 +21,7 @@ from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
 
 from .errors import HTTP_CODES
-from .security import API_CSP, COMMON_HEADERS, NO_STORE
-
-PROTOCOL_ERROR_HEADERS = (("Content-Security-Policy", API_CSP),) + COMMON_HEADERS + (NO_STORE,)
+from .security import API_HEADERS, NO_STORE
 
 
 def protocol_error(status: int, message: str, extra_headers=()) -> bytes:
@@ -36,7 +34,7 @@ def protocol_error(status: int, message: str, extra_headers=()) -> bytes:
     error = {"code": HTTP_CODES.get(status, "error"), "message": message or reason}
     body = json.dumps({"error": error}).encode()
     headers = (("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-               *PROTOCOL_ERROR_HEADERS, *extra_headers, ("Connection", "close"))
+               *API_HEADERS, NO_STORE, *extra_headers, ("Connection", "close"))
     head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers)
     return (head + "\r\n").encode("latin-1") + body
 

@@ -47,6 +47,8 @@ COMMON_HEADERS = (
     ("Cross-Origin-Opener-Policy", "same-origin"),
     ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
 )
+# An API answer's headers, served over plain HTTP (SecurityHeaders adds HSTS under HTTPS).
+API_HEADERS = (("Content-Security-Policy", API_CSP),) + COMMON_HEADERS
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 NO_STORE = ("Cache-Control", "no-store")
 
@@ -59,7 +61,7 @@ class SecurityHeaders:
     def __init__(self, pages_policy: str, secure: bool):
         common = COMMON_HEADERS + ((HSTS,) if secure else ())
         self._blob = (("Content-Security-Policy", BLOB_CSP),) + common
-        self._api = (("Content-Security-Policy", API_CSP),) + common
+        self._api = API_HEADERS + ((HSTS,) if secure else ())
         self._pages = (("Content-Security-Policy", pages_policy),) + common
         self._names = {name.lower() for name, _ in self._api + (NO_STORE,)}
 
