@@ -14,12 +14,12 @@ task is a field between gunicorn's 8190 bytes and the ALB's 16 KB.
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
 
+from ..jsontext import dumps
 from .errors import HTTP_CODES
 from .security import API_HEADERS, NO_STORE
 
@@ -32,7 +32,7 @@ def protocol_error(status: int, message: str, extra_headers=()) -> bytes:
     except ValueError:
         reason = "Error"
     error = {"code": HTTP_CODES.get(status, "error"), "message": message or reason}
-    body = json.dumps({"error": error}).encode()
+    body = dumps({"error": error}).encode()
     headers = (("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                *API_HEADERS, NO_STORE, *extra_headers, ("Connection", "close"))
     head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers)

@@ -59,9 +59,10 @@ class SecurityHeaders:
     a validated header set each."""
 
     def __init__(self, pages_policy: str, secure: bool):
-        common = COMMON_HEADERS + ((HSTS,) if secure else ())
+        hsts = (HSTS,) if secure else ()
+        common = COMMON_HEADERS + hsts
         self._blob = (("Content-Security-Policy", BLOB_CSP),) + common
-        self._api = API_HEADERS + ((HSTS,) if secure else ())
+        self._api = API_HEADERS + hsts
         self._pages = (("Content-Security-Policy", pages_policy),) + common
         self._names = {name.lower() for name, _ in self._api + (NO_STORE,)}
 
