@@ -519,15 +519,22 @@ def dump(policy: dict[str, Any]) -> str:
 #   resources become "*" here, and the per-table limits are checked with moto's own policy
 #   evaluator on the real ARNs instead (see the test);
 # - some operations are authorized under their operation name, not the IAM action AWS uses;
-# - DeleteObjects is authorized as s3:DeleteObject on the bucket ARN (AWS checks each key):
-#   a role allowed to delete objects under some prefixes gets that on the bucket ARN too;
+# - DeleteObjects is authorized once, on the bucket ARN, as "s3:DeleteObjects" (moto 5.2; older
+#   moto: s3:DeleteObject), where AWS checks s3:DeleteObject on each key: a role allowed to
+#   delete objects under some prefixes gets both names on the bucket ARN too;
 # - no condition of an identity policy is evaluated (a conditional statement would allow
 #   unconditionally), so statements with a Condition are left out: stricter than AWS. The
 #   flow then shows it needs none of them (the processor's DeleteItem of tag items, allowed
 #   only under dynamodb:LeadingKeys "tag#*", and the KMS statements, which nothing exercises).
 MOTO_RESOURCELESS_SERVICES = ("dynamodb", "sns")
 MOTO_ACTION_ALIASES = {
-    "s3:ListBucket": ("s3:HeadBucket",),
+    # moto 5.2 authorizes an S3 call by its operation name (core/authorization.py passes
+    # _get_action(), not s3/responses.py's ACTION_MAP entry), so it asks for actions IAM does
+    # not have: "s3:HeadBucket" and "s3:ListObjectsV2" where AWS asks for s3:ListBucket,
+    # "s3:HeadObject" where AWS asks for s3:GetObject. Each alias grants the operation exactly
+    # where AWS's action is granted; test_moto_authorizes_s3_calls_by_operation_name pins the gap.
+    "s3:ListBucket": ("s3:HeadBucket", "s3:ListObjectsV2"),
+    "s3:GetObject": ("s3:HeadObject",),
     "sqs:DeleteMessage": ("sqs:DeleteMessageBatch",),
     "sqs:SendMessage": ("sqs:SendMessageBatch",),
     "sqs:ChangeMessageVisibility": ("sqs:ChangeMessageVisibilityBatch",),
@@ -550,5 +557,5 @@ def moto_view(policy: dict[str, Any]) -> dict[str, Any]:
         statements.append(statement)
         if "s3:DeleteObject" in actions:
             buckets = sorted({r.split("/", 1)[0] for r in _as_list(statement["Resource"]) if r.startswith("arn:aws:s3:::")})
-            statements.append({"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": buckets})
+            statements.append({"Effect": "Allow", "Action": ["s3:DeleteObject", "s3:DeleteObjects"], "Resource": buckets})
     return {"Version": policy["Version"], "Statement": statements}

@@ -20,8 +20,12 @@ authorization.py), and what this test does about each:
   such requests do not have). A presigned URL is authorized as its signer's request, so the
   test checks the URL names the app's access key and then makes the same request (same key,
   content type and bytes) with the app's credentials.
-- DeleteObjects is authorized as s3:DeleteObject on the bucket, and moto deletes anyway when
-  that is denied: per-key delete limits are not enforced (the app's deletes still ran through it).
+- S3 calls are authorized by their operation name (moto 5.2): "s3:HeadObject",
+  "s3:ListObjectsV2", "s3:HeadBucket", "s3:DeleteObjects", where AWS asks for s3:GetObject,
+  s3:ListBucket, s3:ListBucket and s3:DeleteObject per key. iam_policies.moto_view grants each
+  name exactly where AWS's action is granted (DeleteObjects on the bucket ARN: per-key delete
+  limits are not enforced); test_moto_authorizes_s3_calls_by_operation_name fails when a moto
+  upgrade closes the gap, so the aliases cannot silently outlive it.
 - Conditions are evaluated only for trust policies (no condition keys reach identity
   policies): moto would allow a conditional statement unconditionally, so the users' policies
   leave such statements out (iam_policies.moto_view), which is stricter than AWS. The one data
@@ -287,6 +291,9 @@ def test_what_each_role_must_not_do_is_denied(enforced):
     assert denied(lambda: app["sqs"].receive_message(QueueUrl=queue))  # only the processor consumes jobs
     assert denied(lambda: app["sqs"].send_message(QueueUrl=dead_letters, MessageBody="{}"))
     assert denied(lambda: app["s3"].get_object(Bucket=bucket, Key="quarantine/alice/x"))  # never downloadable
+    # HEAD follows GET (the s3:HeadObject alias, iam_policies.MOTO_ACTION_ALIASES) and no further
+    assert denied(lambda: app["s3"].head_object(Bucket=bucket, Key="quarantine/alice/x"))
+    assert app["s3"].head_object(Bucket=bucket, Key="conversions/alice/x/y.png")["ContentLength"] == 3
     assert denied(lambda: app["s3"].put_object(Bucket=bucket, Key="elsewhere/x", Body=b"x"))
     assert denied(lambda: app["s3"].delete_bucket(Bucket=bucket))
     assert denied(lambda: app["dynamodb"].delete_table(TableName=table))
@@ -304,6 +311,7 @@ def test_what_each_role_must_not_do_is_denied(enforced):
     assert denied(lambda: processor["s3"].put_object(Bucket=bucket, Key="conversions/alice/x/z.png", Body=b"x"))
     assert denied(lambda: processor["s3"].get_object(Bucket=bucket, Key="conversions/alice/x/y.png"))
     assert denied(lambda: processor["s3"].get_object(Bucket=bucket, Key="quarantine/alice/x"))
+    assert denied(lambda: processor["s3"].head_object(Bucket=bucket, Key="quarantine/alice/x"))
     assert denied(lambda: processor["s3"].get_object(Bucket=bucket, Key="derivatives/alice/x/thumb.webp"))
     # (SendMessage on the job queue is granted: the pipeline queues its image events as notify jobs.)
     assert denied(lambda: processor["sqs"].send_message(QueueUrl=dead_letters, MessageBody="{}"))
@@ -318,3 +326,23 @@ def test_what_each_role_must_not_do_is_denied(enforced):
     # under its canonical key (and moves a denied file to quarantine/).
     assert allowed_by_template("processor", deployment, "s3:PutObject", f"arn:aws:s3:::{bucket}/originals/alice/01H")
     assert not allowed_by_template("processor", deployment, "s3:PutObject", f"arn:aws:s3:::{bucket}/conversions/alice/01H/x")
+
+
+def test_moto_authorizes_s3_calls_by_operation_name(enforced):
+    """The gap the S3 aliases work around (iam_policies.MOTO_ACTION_ALIASES): AWS authorizes
+    HeadObject as s3:GetObject and ListObjectsV2 as s3:ListBucket; the moto pinned in the lock asks
+    for "s3:HeadObject" and "s3:ListObjectsV2". When a moto upgrade makes this fail, it authorizes
+    them as AWS does: drop the aliases."""
+    iam = client(enforced.endpoint, "iam", enforced.keys["admin"])
+    iam.create_user(UserName="get-only")
+    iam.put_user_policy(UserName="get-only", PolicyName="get-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{enforced.names.bucket}/*"},
+                      {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{enforced.names.bucket}"}],
+    }))
+    get_only = client(enforced.endpoint, "s3", iam.create_access_key(UserName="get-only")["AccessKey"])
+    bucket = enforced.names.bucket
+    enforced.admin_s3.put_object(Bucket=bucket, Key="canary/x", Body=b"abc")
+    assert get_only.get_object(Bucket=bucket, Key="canary/x")["Body"].read() == b"abc"
+    assert denied(lambda: get_only.head_object(Bucket=bucket, Key="canary/x"))
+    assert denied(lambda: get_only.list_objects_v2(Bucket=bucket, Prefix="canary/"))
