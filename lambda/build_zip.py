@@ -6,8 +6,8 @@ Default target: the deployed runtime, ``python3.12`` on ``arm64`` (Amazon Linux 
 third-party wheels are CPython builds for the target's version and architecture, downloaded with
 pip's ``--platform manylinux_2_28_<machine> --platform manylinux2014_<machine>`` (glibc 2.28 or
 older, which the runtime's 2.34 runs) and ``--only-binary=:all:``; the runtime dependencies are
-pinned below to the versions the project is tested with. boto3 is not packed: the runtime
-provides it.
+those of ``requirements-lambda.lock``, with their hashes: the versions the project is tested
+with. boto3 is not packed: the runtime provides it.
 
 The zip holds, at its root: ``handler.py`` (the entry point ``handler.handler``), the
 ``imageservice`` package without its web app, CLI and local adapters (the handler needs the
@@ -48,16 +48,10 @@ DEFAULT_ARCH = "arm64"
 MACHINES = {"arm64": "aarch64", "x86_64": "x86_64"}
 # Newest first; pip takes the best wheel any of them allows. Both are <= the runtime's glibc 2.34.
 MANYLINUX = ("manylinux_2_28", "manylinux2014")
-REQUIREMENTS = (
-    "pillow==13.0.0",
-    "pillow-heif==1.8.1",
-    "blurhash-rs==2.0.0",
-    "fontpkg-noto-sans==2.15",  # the preview watermark's font
-    "aws-lambda-powertools==3.37.0",
-    # powertools' own dependencies, pinned so that a new release cannot change the zip
-    "jmespath==1.1.0",
-    "typing-extensions==4.16.0",
-)
+# The runtime dependencies, pinned with their hashes (scripts/lock.sh makes it from
+# requirements/lambda.in, constrained to the versions the tests run: requirements-dev.lock).
+REQUIREMENTS_LOCK = REPO / "requirements-lambda.lock"
+REQUIREMENTS = ("--require-hashes", "-r", str(REQUIREMENTS_LOCK))
 # Parts of the package the Lambda never imports: the web app (Flask), entry points and the
 # local (filesystem/SQLite) adapters, and the aws helpers only the CLI uses.
 EXCLUDED = {
@@ -190,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         write_zip(stage, args.output)
     size = args.output.stat().st_size
     print(f"wrote {args.output} ({size / 1024 / 1024:.1f} MiB zipped, {unpacked / 1024 / 1024:.1f} MiB unpacked)"
-          f" for {runtime} ({', '.join(runtime.platforms)}): {', '.join(REQUIREMENTS)}")
+          f" for {runtime} ({', '.join(runtime.platforms)}): {REQUIREMENTS_LOCK.relative_to(REPO)}")
     print(f"target=cp{runtime.python.replace('.', '')}-{runtime.machine} bytecode={'yes' if compiled else 'no'}"
           f" zip_bytes={size} unpacked_bytes={unpacked}")
     return 0

@@ -1012,7 +1012,9 @@ def test_dockerfile_is_multi_stage_pinned_non_root_with_healthcheck():
         "gunicorn", "--config", "python:imageservice.gunicorn_conf", "imageservice.web:create_app()",
     ]
     build_stage = [args for op, args in instructions[: len(instructions) - len(final)] if op == "RUN"]
-    assert any("pip install --no-cache-dir ." in run for run in build_stage)
+    # the locked versions, with their hashes, and then the app alone (nothing resolved on the way)
+    assert any("--require-hashes -r requirements-app.lock" in run for run in build_stage)
+    assert any("pip install --no-cache-dir --no-deps --no-build-isolation ." in run for run in build_stage)
 
 
 def test_dockerignore_keeps_local_state_out_of_the_build_context():
@@ -1022,7 +1024,7 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context():
     ]
     assert lines[0] == "*", "allow-list: everything is excluded first"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "application"}
+    assert allowed == {"pyproject.toml", "README.md", "application", "requirements-app.lock"}
     for excluded in (".git", ".venv", "data", "test-artifacts"):
         assert excluded in lines
 
