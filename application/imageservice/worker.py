@@ -71,6 +71,8 @@ class Worker:
 
     def run_forever(self) -> None:
         log.info("worker started (%s mode)", self.settings.backend)
+        if self.components.imaging is not None:
+            self.components.imaging.warm()  # the first job finds its imaging child started
         while not self.stop.is_set():
             try:
                 # An empty receive has already waited worker_poll_seconds for a job (the local

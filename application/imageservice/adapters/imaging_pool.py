@@ -8,6 +8,15 @@ limit. Children are reused for light jobs and retired after a heavy one (peak RS
 ``heavy_rss_bytes``), after ``max_child_jobs`` jobs, and after ``idle_seconds`` without work,
 so a spike never stays resident anywhere.
 
+Starting a child costs ~150 ms (Python plus Pillow), more than the whole transfer of a 12 MP
+JPEG's bytes to it (~1 ms) or of the derivatives back; docs/READY.md has the figures. So the pool
+keeps ``warm_children`` spares: children started ahead of need that have never served a job and
+wait for their first without a time limit (a fresh interpreter holds no spike). ``warm()``
+starts them, and a spare taken by a job is replaced on a background thread once that job is
+over, so the replacement's start never competes with the job for CPU. The bytes still travel
+through the socket rather than as a file path: the parent needs them anyway (size, checksum,
+scanner), and a path would let the child read a file that changed after those checks.
+
 A child is a fresh interpreter (``subprocess``: fork + exec at once), never a fork of the
 caller: a web worker has other threads (gunicorn's request threads, the embedded job thread,
 SQLite handles) that may hold locks at the instant of a bare fork. Starting one costs ~0.1 s
@@ -75,6 +84,7 @@ class ImagingBudget:
     memory_bytes: int = 1024 * 1024 * 1024  # RLIMIT_AS of each child
     timeout_seconds: float = 20.0  # wall clock per job
     queue_seconds: float = 5.0  # how long a job waits for a slot before giving up
+    warm_children: int = 1  # spare children kept started, ready for the next job
 
     @classmethod
     def from_settings(cls, settings) -> "ImagingBudget":
@@ -107,6 +117,9 @@ class InlineImagingRunner:
     def process(self, data: bytes, specs: Sequence, limits) -> Any:
         return run_imaging("process", data, (list(specs), limits))
 
+    def warm(self) -> None:
+        """Nothing to start: imaging runs in the caller."""
+
     def convert(self, data: bytes, request, limits, *, logo: bytes | None = None,
                 max_output_bytes: int | None = None) -> Any:
         return run_imaging("convert", data, (request, limits, logo, max_output_bytes))
@@ -127,7 +140,7 @@ class ProcessImagingRunner:
         self.heavy_rss_bytes = heavy_rss_bytes
         self.max_child_jobs = max_child_jobs
         self.idle_seconds = idle_seconds
-        self._idle: list[_Child] = []
+        self._idle: list[_Child] = []  # used children within their idle time, and spares
         self._reset_state()
         # Children of a runner nobody holds any more go with it (tests build many).
         weakref.finalize(self, _close_all, self._idle)
@@ -137,6 +150,8 @@ class ProcessImagingRunner:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.budget.max_jobs)
         self._idle.clear()  # after a fork these belong to the parent: forget, never signal them
+        self._starting = 0  # spares being started on background threads
+        self._closes = 0  # a spare whose start began before a close() is not kept after it
 
     # -- the port ------------------------------------------------------------------------------
 
@@ -147,9 +162,17 @@ class ProcessImagingRunner:
                 max_output_bytes: int | None = None) -> Any:
         return self._run("convert", data, (request, limits, logo, max_output_bytes))
 
+    def warm(self) -> None:
+        """Start the spare children in the background (a worker calls this as it starts), so
+        the first job finds one ready. Returns at once."""
+        if self._pid != os.getpid():
+            self._reset_state()
+        self._replenish()
+
     def close(self) -> None:
         """Stop the idle children (jobs in flight finish; their children retire after)."""
         with self._lock:
+            self._closes += 1
             _close_all(self._idle)
 
     # -- internals -----------------------------------------------------------------------------
@@ -183,16 +206,46 @@ class ProcessImagingRunner:
             return _result(status, payload)
         finally:
             self._slots.release()
+            self._replenish()
 
     def _take_child(self) -> "_Child":
+        """A used child still within its idle time first (it keeps the spare spare), else a
+        spare, else a new child started now."""
         fresh_after = time.monotonic() - self.idle_seconds / 2
         with self._lock:
-            while self._idle:
-                child = self._idle.pop()
-                if child.last_used >= fresh_after and child.alive():
-                    return child
-                child.close()
+            for child in list(self._idle):
+                if (child.jobs and child.last_used < fresh_after) or not child.alive():
+                    self._idle.remove(child)
+                    child.close()
+            used = [child for child in self._idle if child.jobs]
+            if used or self._idle:
+                child = max(used, key=lambda c: c.last_used) if used else self._idle[-1]
+                self._idle.remove(child)
+                return child
         return _Child(self.budget, self.idle_seconds)
+
+    def _replenish(self) -> None:
+        """Start spares on background threads until ``warm_children`` are idle or starting."""
+        with self._lock:
+            missing = self.budget.warm_children - self._starting - sum(1 for c in self._idle if not c.jobs)
+            self._starting += max(0, missing)
+            closes = self._closes
+        for _ in range(missing):
+            threading.Thread(target=self._start_spare, args=(closes,), name="imaging-spare", daemon=True).start()
+
+    def _start_spare(self, closes: int) -> None:
+        try:
+            child = _Child(self.budget, self.idle_seconds)
+        except TransientError as exc:  # the host's limits: the next job starts its own child
+            log.warning("could not start a spare imaging child: %s", exc)
+            child = None
+        with self._lock:
+            self._starting -= 1
+            if child is not None and closes == self._closes:
+                self._idle.append(child)
+                child = None
+        if child is not None:
+            child.close()
 
     def _give_back(self, child: "_Child") -> None:
         child.last_used = time.monotonic()
@@ -318,7 +371,9 @@ def child_main(fd: str | int, memory_bytes: str | int, timeout_seconds: str | fl
     closes or stays idle ``idle_seconds``; exit after a job that must retire."""
     memory, alarm = int(memory_bytes), math.ceil(float(timeout_seconds)) + WATCHDOG_GRACE_SECONDS
     conn = Connection(int(fd))
-    from ..core import imaging  # noqa: F401  (loaded before the first job's clock starts)
+    from ..core import imaging
+
+    imaging.warm_up()  # before the first job's clock starts, and before the memory ceiling
 
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort leaves no core file behind
@@ -328,7 +383,10 @@ def child_main(fd: str | int, memory_bytes: str | int, timeout_seconds: str | fl
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn.send("ready")
-    while conn.poll(float(idle_seconds)):
+    # The first job is awaited without a limit (a spare waits for it), later ones idle_seconds.
+    served = 0
+    while conn.poll(float(idle_seconds) if served else None):
+        served += 1
         try:
             kind, args = conn.recv()
             data = conn.recv_bytes()
