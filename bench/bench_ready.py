@@ -124,14 +124,14 @@ def main() -> int:
               f"(samples: {', '.join(f'{s * 1000:.0f}' for s in pyvips)})")
         ok = ratio <= TARGET_VS_PYVIPS
         failures += [] if ok else ["p50/pyvips"]
-        print(f"p50 / pyvips    {ratio:5.2f}   target <= {TARGET_VS_PYVIPS:.2f}   {'PASS' if ok else 'FAIL'}")
+        print(f"p50 / pyvips    {ratio:6.3f}   target <= {TARGET_VS_PYVIPS:.2f}   {'PASS' if ok else 'FAIL'}")
         results.update(pyvips_ms=[round(s * 1000, 1) for s in pyvips], p50_over_pyvips=round(ratio, 3))
     else:
         print("p50 / pyvips    n/a     pyvips is not installed (pip install -e '.[bench]')")
     spread = p90 / p50
     ok = spread <= TARGET_P90_OVER_P50
     failures += [] if ok else ["p90/p50"]
-    print(f"p90 / p50       {spread:5.2f}   target <= {TARGET_P90_OVER_P50:.2f}   {'PASS' if ok else 'FAIL'}")
+    print(f"p90 / p50       {spread:6.3f}   target <= {TARGET_P90_OVER_P50:.2f}   {'PASS' if ok else 'FAIL'}")
     results["p90_over_p50"] = round(spread, 3)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -67,6 +67,10 @@ WATCHDOG_GRACE_SECONDS = 5
 # A failed job whose address space came this close to the ceiling failed for want of memory,
 # whatever the library made of it (encoder error codes, "can't start new thread", ...).
 NEAR_CEILING = 0.9
+# Pillow's freed image blocks (16 MiB each) a child keeps for its next job instead of handing
+# them back to the kernel: a 12 MP job's ~6 ms of fresh page faults (docs/READY.md), for at most
+# 64 MiB held by a child between jobs (it still leaves after idle_seconds).
+CACHED_IMAGE_BLOCKS = 4
 # How long a new child may take to start and answer before the job counts as not started.
 START_SECONDS = 30.0
 # What a child runs: this module's child_main, given its socket's fd and its budget.
@@ -286,6 +290,7 @@ def _child_env() -> dict[str, str]:
     # glibc reserves 64 MiB of address space per thread arena; the codecs' threads would spend
     # the RLIMIT_AS budget on reservations rather than on pixels.
     env.setdefault("MALLOC_ARENA_MAX", "2")
+    env.setdefault("PILLOW_BLOCKS_MAX", str(CACHED_IMAGE_BLOCKS))  # read by Pillow as it loads
     return env
 
 
