@@ -3,8 +3,9 @@ fast-then-backoff polling (web/static/js/poll.js), measured in Debian's Chromium
 
     .venv/bin/python bench/bench_status_push.py [--jobs 20]
 
-Needs Playwright (the ``test`` extra), /usr/bin/chromium and waitress (``pip install
-waitress``: the threaded server ``serve`` is moving to). A bare WSGI app on waitress (4 threads,
+Needs Playwright (the ``test`` extra), /usr/bin/chromium and waitress, the threaded server
+``serve`` is moving to (it comes with that change; until then ``pip install waitress``: it is
+left out of pyproject.toml so the hashed locks need no refresh for a side measurement). A bare WSGI app on waitress (4 threads,
 its default) stands in for the service, so only the transport is compared:
 
 - ``POST /work`` starts a job that turns ready after a random 100-1000 ms (a 12 MP photo takes
