@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 
+from imageservice.adapters.local.doorbell import Doorbell
 from imageservice.adapters.local.jobqueue import SqliteJobQueue
 from imageservice.bootstrap import build_components
 from imageservice.core.records import Job
@@ -87,3 +88,24 @@ def test_a_job_sent_by_another_process_wakes_a_lone_worker(tmp_path):
     finally:
         worker.stop()
     assert p99(samples) <= PICKUP_P99_SECONDS, report(samples) + "\n" + worker.log()
+
+
+def test_a_ring_before_the_wait_is_not_lost_and_is_heard_once(tmp_path):
+    doorbell = Doorbell(tmp_path / "queue.sqlite3.wake")
+    doorbell.ring()
+    doorbell.ring()
+    assert doorbell.wait(5) is True  # at once: the rings waited in the wires
+    started = time.monotonic()
+    assert doorbell.wait(0.05) is False  # both drained: the next wait blocks its full time
+    assert time.monotonic() - started >= 0.04
+
+
+def test_without_a_fifo_the_doorbell_still_rings_within_the_process(tmp_path):
+    squatter = tmp_path / "queue.sqlite3.wake"
+    squatter.write_text("a regular file where the FIFO should be")
+    doorbell = Doorbell(squatter)
+    threading.Timer(0.05, doorbell.ring).start()
+    started = time.monotonic()
+    assert doorbell.wait(5) is True
+    assert time.monotonic() - started < 1
+    doorbell.close()

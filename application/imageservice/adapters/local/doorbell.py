@@ -24,7 +24,6 @@ this process only and the receiver's poll interval bounds the pickup across proc
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import select
@@ -54,24 +53,31 @@ class Doorbell:
         weakref.finalize(self, self._wires.close)
 
     def ring(self) -> None:
-        """Wake the receivers waiting now (or the next to wait). Never blocks, never raises for
-        a full wire: the receivers' poll interval is the backstop."""
-        wires = self._open()
-        for fd in (wires.pipe_write, wires.fifo):
-            if fd is None:
-                continue
-            try:
-                os.write(fd, b"!")
-            except BlockingIOError:  # full of unread rings: the receivers are awake anyway
-                continue
+        """Wake the receivers waiting now (or the next to wait). Never blocks and never raises:
+        it runs after the job is committed, and the receivers' poll interval is the backstop."""
+        try:
+            wires = self._open()
+            for fd in (wires.pipe_write, wires.fifo):
+                if fd is None:
+                    continue
+                try:
+                    os.write(fd, b"!")
+                except BlockingIOError:  # full of unread rings: the receivers are awake anyway
+                    continue
+        except OSError as exc:  # out of descriptors, say: the job waits for the next poll
+            log.warning("could not ring the job queue's doorbell: %s", exc)
 
     def wait(self, timeout: float) -> bool:
         """Block until a ring or ``timeout`` seconds; whether a ring came. Drains the rings seen,
         so the next wait blocks again."""
         wires = self._open()
-        watched = [fd for fd in (wires.pipe_read, wires.fifo) if fd is not None]
-        readable, _, _ = select.select(watched, [], [], max(0.0, timeout))
-        for fd in readable:
+        # poll, not select: a busy web process's descriptors may number past select's 1024.
+        waiting = select.poll()
+        for fd in (wires.pipe_read, wires.fifo):
+            if fd is not None:
+                waiting.register(fd, select.POLLIN)
+        readable = waiting.poll(max(0.0, timeout) * 1000)
+        for fd, _ in readable:
             _drain(fd)
         return bool(readable)
 
@@ -122,9 +128,7 @@ def _open_fifo(path: Path) -> int | None:
             log.warning("%s is not a FIFO; jobs wake workers in this process only", path)
             return None
         return os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EACCES, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
-            raise
+    except OSError as exc:  # a filesystem without FIFOs, permissions: the poll interval remains
         log.warning("no FIFO at %s (%s); jobs wake workers in this process only", path, exc)
         return None
 
