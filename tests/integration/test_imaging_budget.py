@@ -254,10 +254,16 @@ def test_spares_are_started_ahead_and_wait_beyond_the_idle_time(runner):
 
 def test_a_heavy_job_retires_its_child_and_the_next_finds_a_spare(runner, slow_png):
     pool = runner(warm_children=1, heavy_rss_bytes=128 * MIB, timeout_seconds=60)
-    pool.process(slow_png, SPECS, LIMITS)  # started on demand (nothing warmed), then retired
-    (spare,) = wait_for(imaging_children)  # its replacement
     pool.process(f.png_bytes(32, 32), SPECS, LIMITS)
-    assert spare in imaging_children()  # served the job and stayed (light)
+    time.sleep(0.5)
+    assert len(imaging_children()) == 1  # not warmed (the Lambda, a one-shot command): no spare
+    pool.close()
+    pool.warm()
+    (first,) = wait_for(imaging_children)
+    pool.process(slow_png, SPECS, LIMITS)  # takes the spare, which retires after it (heavy)
+    (second,) = wait_for(lambda: imaging_children() if imaging_children() != [first] else None)
+    pool.process(f.png_bytes(32, 32), SPECS, LIMITS)
+    assert second in imaging_children()  # the replacement served the job and stayed (light)
 
 
 def test_a_child_killed_mid_job_ends_the_job_as_too_expensive(runner, slow_png):

@@ -12,8 +12,9 @@ Starting a child costs ~150 ms (Python plus Pillow), more than the whole transfe
 JPEG's bytes to it (~1 ms) or of the derivatives back; docs/READY.md has the figures. So the pool
 keeps ``warm_children`` spares: children started ahead of need that have never served a job and
 wait for their first without a time limit (a fresh interpreter holds no spike). ``warm()``
-starts them, and a spare taken by a job is replaced on a background thread once that job is
-over, so the replacement's start never competes with the job for CPU. The bytes still travel
+starts them (a long-running job worker calls it; the Lambda and one-shot commands do not, and
+keep no spares), and from then on a spare taken by a job is replaced on a background thread once
+that job is over, so the replacement's start never competes with the job for CPU. The bytes still travel
 through the socket rather than as a file path: the parent needs them anyway (size, checksum,
 scanner), and a path would let the child read a file that changed after those checks.
 
@@ -123,6 +124,7 @@ class ProcessImagingRunner:
         self.max_child_jobs = max_child_jobs
         self.idle_seconds = idle_seconds
         self._idle: list[_Child] = []  # used children within their idle time, and spares
+        self._keep_warm = False  # warm() was asked for: spares are kept from then on
         self._reset_state()
         # Children of a runner nobody holds any more go with it (tests build many).
         weakref.finalize(self, _close_all, self._idle)
@@ -130,6 +132,7 @@ class ProcessImagingRunner:
     def _reset_state(self) -> None:
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._spare_started = threading.Condition(self._lock)  # told when a spare's start ends
         self._slots = threading.BoundedSemaphore(self.budget.max_jobs)
         self._idle.clear()  # after a fork these belong to the parent: forget, never signal them
         self._starting = 0  # spares being started on background threads
@@ -149,6 +152,7 @@ class ProcessImagingRunner:
         the first job finds one ready. Returns at once."""
         if self._pid != os.getpid():
             self._reset_state()
+        self._keep_warm = True
         self._replenish()
 
     def close(self) -> None:
@@ -192,9 +196,11 @@ class ProcessImagingRunner:
 
     def _take_child(self) -> "_Child":
         """A used child still within its idle time first (it keeps the spare spare), else a
-        spare, else a new child started now."""
+        spare (one whose start is under way is waited for: starting a second would only share
+        the CPU with it), else a new child started now."""
         fresh_after = time.monotonic() - self.idle_seconds / 2
         with self._lock:
+            self._spare_started.wait_for(lambda: self._idle or not self._starting, START_SECONDS)
             for child in list(self._idle):
                 if (child.jobs and child.last_used < fresh_after) or not child.alive():
                     self._idle.remove(child)
@@ -208,6 +214,8 @@ class ProcessImagingRunner:
 
     def _replenish(self) -> None:
         """Start spares on background threads until ``warm_children`` are idle or starting."""
+        if not self._keep_warm:
+            return
         with self._lock:
             missing = self.budget.warm_children - self._starting - sum(1 for c in self._idle if not c.jobs)
             self._starting += max(0, missing)
@@ -226,6 +234,7 @@ class ProcessImagingRunner:
             if child is not None and closes == self._closes:
                 self._idle.append(child)
                 child = None
+            self._spare_started.notify_all()
         if child is not None:
             child.close()
 
