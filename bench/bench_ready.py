@@ -6,10 +6,10 @@ real embedded service, side by side with pyvips making the same two derivatives.
 ``imageservice serve`` runs on a free port of 127.0.0.1 with a fresh data dir and its default
 settings (the embedded job worker included). Each of the uploads of a 12 MP JPEG with EXIF goes
 one after another, as a person's would: POST /api/images/upload, PUT the bytes to the ticket's
-URL, then GET the record every POLL_SECONDS from FIRST_LOOK_SECONDS on until it reads ``ready``; the sample is the time from
-the PUT's answer to that GET's answer. After each upload this process times pyvips making the
-same derivatives (preview 1440 px and thumb 256 px, WebP at our quality and effort), so both
-columns see the same machine load. Targets (issue 23): p50 <= 0.8 x pyvips's median, and
+URL, then GET the record every POLL_SECONDS from FIRST_LOOK_SECONDS on until it reads
+``ready``; the sample is the time from the PUT's answer to that GET's answer. After each upload
+this process times pyvips making the same derivatives (preview 1440 px and thumb 256 px, WebP at
+our quality and effort), so both columns see the same machine load. Targets (issue 23): p50 <= 0.8 x pyvips's median, and
 p90 <= 1.25 x p50. Figures go to bench/results/bench_ready.json.
 """
 

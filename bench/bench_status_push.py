@@ -5,8 +5,9 @@ fast-then-backoff polling (web/static/js/poll.js), measured in Debian's Chromium
 
 Needs Playwright (the ``test`` extra), /usr/bin/chromium and waitress, the threaded server
 ``serve`` is moving to (it comes with that change; until then ``pip install waitress``: it is
-left out of pyproject.toml so the hashed locks need no refresh for a side measurement). A bare WSGI app on waitress (4 threads,
-its default) stands in for the service, so only the transport is compared:
+left out of pyproject.toml so the hashed locks need no refresh for a side measurement). A bare
+WSGI app on waitress (4 threads, its default) stands in for the service, so only the transport
+is compared:
 
 - ``POST /work`` starts a job that turns ready after a random 100-1000 ms (a 12 MP photo takes
   ~170 ms on this box, a large PNG several times that) and answers its id;
@@ -159,7 +160,8 @@ def main() -> int:
             except Exception:  # Playwright's timeout: no server thread was free for a plain GET
                 answered = False
                 break
-            print(f"  tab {opened + 1}: page answered in {(time.monotonic() - started) * 1000:.0f} ms; opens its stream")
+            answered_ms = (time.monotonic() - started) * 1000
+            print(f"  tab {opened + 1}: page answered in {answered_ms:.0f} ms; opens its stream")
             tab.evaluate("() => { new EventSource('/events'); }")
             opened += 1
             time.sleep(0.3)

@@ -151,7 +151,8 @@ def main() -> None:
     parser.add_argument("--tries", type=int, default=200)
     args = parser.parse_args()
     tries = args.tries
-    print(f"wake-up latency of an idle receiver, {tries} tries each (the sender pauses 2-4 ms between rings, 2-52 ms for the poller)")
+    print(f"wake-up latency of an idle receiver, {tries} tries each "
+          "(the sender pauses 2-4 ms between rings, 2-52 ms for the poller)")
     print(summary("in process: threading.Condition", in_process_condition(tries)))
     print(summary("in process: self-pipe + select (shipped)", in_process_self_pipe(tries)))
     with tempfile.TemporaryDirectory() as folder:

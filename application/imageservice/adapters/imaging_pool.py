@@ -9,22 +9,23 @@ limit. Children are reused for light jobs and retired after a heavy one (peak RS
 so a spike never stays resident anywhere.
 
 Starting a child costs ~150 ms (Python plus Pillow), more than the whole transfer of a 12 MP
-JPEG's bytes to it (~1 ms) or of the derivatives back; docs/READY.md has the figures. So the pool
-keeps ``warm_children`` spares: children started ahead of need that have never served a job and
-wait for their first without a time limit (a fresh interpreter holds no spike). ``warm()``
-starts them (a long-running job worker calls it; the Lambda and one-shot commands do not, and
-keep no spares), and from then on a spare taken by a job is replaced on a background thread once
-that job is over, so the replacement's start never competes with the job for CPU. The bytes still travel
-through the socket rather than as a file path: the parent needs them anyway (size, checksum,
-scanner), and a path would let the child read a file that changed after those checks.
+JPEG's bytes to it (~1 ms) or of the derivatives back; docs/READY.md has the figures. So the
+pool keeps ``warm_children`` spares: children started ahead of need that have never served a
+job and wait for their first without a time limit (a fresh interpreter holds no spike).
+``warm()`` starts them (a long-running job worker calls it; the Lambda and one-shot commands do
+not, and keep no spares), and from then on a spare taken by a job is replaced on a background
+thread once that job is over, so the replacement's start never competes with the job for CPU.
+The bytes still travel through the socket rather than as a file path: the parent needs them
+anyway (size, checksum, scanner), and a path would let the child read a file that changed after
+those checks.
 
 A child is a fresh interpreter (``subprocess``: fork + exec at once), never a fork of the
 caller: a web worker has other threads (gunicorn's request threads, the embedded job thread,
 SQLite handles) that may hold locks at the instant of a bare fork; the start (above) is paid
-once per child, not per job. The child's side is imaging_child.py. multiprocessing's forkserver would
-fork faster but re-imports the host's ``__main__`` script in every child (gunicorn, the Lambda
-runtime, a benchmark script), which is not ours to control. Nothing starts at import time or
-in the constructor.
+once per child, not per job. The child's side is imaging_child.py. multiprocessing's
+forkserver would fork faster but re-imports the host's ``__main__`` script in every child
+(gunicorn, the Lambda runtime, a benchmark script), which is not ours to control. Nothing starts
+at import time or in the constructor.
 
 ``InlineImagingRunner`` runs the same calls in the caller's process without any budget: for unit
 tests and tools, never wired by bootstrap.
@@ -48,8 +49,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..core import errors as service_errors
-from .imaging_child import run_imaging
 from ..core.errors import ServiceError, TooExpensive, TooManyRequests, TransientError
+from .imaging_child import run_imaging
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,8 @@ class ProcessImagingRunner:
             self._starting += max(0, missing)
             closes = self._closes
         for _ in range(missing):
-            threading.Thread(target=self._start_spare, args=(closes,), name="imaging-spare", daemon=True).start()
+            threading.Thread(target=self._start_spare, args=(closes,), name="imaging-spare",
+                             daemon=True).start()
 
     def _start_spare(self, closes: int) -> None:
         try:

@@ -105,7 +105,8 @@ class SqliteJobQueue:
         now = self._clock()
         # A look without the write lock first: idle receivers (one per web process) would
         # otherwise queue on the lock for an empty answer each time a bell rings.
-        if self._conn().execute("SELECT 1 FROM jobs WHERE dead = 0 AND visible_at <= ? LIMIT 1", (now,)).fetchone() is None:
+        visible = self._conn().execute("SELECT 1 FROM jobs WHERE dead = 0 AND visible_at <= ? LIMIT 1", (now,))
+        if visible.fetchone() is None:
             return []
         taken = []
         with self.db.transaction(self._conn()) as conn:
