@@ -41,7 +41,10 @@ def stored_sessions(data_path: Path) -> int:
 
 def make_settings(tmp_path: Path, **overrides) -> Settings:
     values = {"data_dir": tmp_path / "data", "secret_key": TEST_SECRET, "public_url": "http://localhost",
-              "job_retry_delay": 0}
+              "job_retry_delay": 0,
+              # Spares are started per pool, and tests build a pool per app: only the tests of
+              # spares (test_imaging_budget.py) ask for them.
+              "imaging_warm_children": 0}
     values.update(overrides)
     return Settings.from_env({}, **values)
 

@@ -303,6 +303,10 @@ class ImagingRunner(Protocol):
     def process(self, data: bytes, specs: "Sequence[DerivativeSpec]", limits: "ImagingLimits") -> "ProcessedImage":
         """``imaging.process_image(data, specs, limits)`` within the budget."""
 
+    def warm(self) -> None:
+        """Get ready for jobs ahead of the first (start spare processes); returns at once and
+        never raises. A runner with nothing to start does nothing."""
+
     def convert(
         self,
         data: bytes,

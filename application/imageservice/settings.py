@@ -79,6 +79,9 @@ class Settings:
     imaging_memory_bytes: int = 1 * GIB
     imaging_timeout_seconds: float = 20.0
     imaging_queue_seconds: float = 5.0
+    # spare imaging children kept started per process, so a job after a pause or after a heavy
+    # job retired its child does not wait ~150 ms for a new one (0: start children on demand)
+    imaging_warm_children: int = 1
 
     # jobs and housekeeping
     job_visibility_timeout: int = 120

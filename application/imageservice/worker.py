@@ -71,10 +71,13 @@ class Worker:
 
     def run_forever(self) -> None:
         log.info("worker started (%s mode)", self.settings.backend)
+        if self.components.imaging is not None:
+            self.components.imaging.warm()  # the first job finds its imaging child started
         while not self.stop.is_set():
             try:
-                if not self.run_once(wait_seconds=self.settings.worker_poll_seconds):
-                    self.stop.wait(self.settings.worker_poll_seconds)
+                # An empty receive has already waited worker_poll_seconds for a job (the local
+                # queue wakes at once when one is sent; SQS long-polls): no sleep after it.
+                self.run_once(wait_seconds=self.settings.worker_poll_seconds)
                 self._maybe_sweep()
             except Exception:  # keep the loop alive through a passing database or storage fault
                 log.exception("worker loop error")

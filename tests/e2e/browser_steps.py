@@ -1,10 +1,12 @@
-"""Steps the browser tests share: a desktop context, a watched page, and the convert download.
+"""Steps the browser tests share: a desktop context, a watched page, dropping files on the
+upload zone, and the convert download.
 
 Playwright is imported only inside the steps that need it: ``conftest`` imports this module,
 and the e2e tier's non-browser tests must still be collected and run without Playwright."""
 
 from __future__ import annotations
 
+import base64
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -35,6 +37,23 @@ def watched_page(context, *, any_console_error: bool) -> Iterator:
         any_console_error or "Content Security Policy" in msg.text) else None)
     yield page
     assert errors == [], f"script errors, CSP or CORS refusals in the page: {errors}"
+
+
+def drop_file(page, name: str, data: bytes, content_type: str) -> None:
+    """Drag ``data`` as a file named ``name`` onto the upload zone and drop it, as a person does
+    (the zone must show its drag feedback on the way)."""
+    page.evaluate(
+        """([name, data, type]) => {
+            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, {type: type}));
+            const zone = document.getElementById("dropzone");
+            zone.dispatchEvent(new DragEvent("dragenter", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+            if (!zone.classList.contains("is-dragover")) throw new Error("no drag feedback");
+            zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        }""",
+        [name, base64.b64encode(data).decode(), content_type],
+    )
 
 
 def convert_to_png_300x200_fill(page, tmp_path: Path):

@@ -6,7 +6,6 @@ page land in ``test-artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 import time
@@ -16,7 +15,7 @@ import pytest
 from PIL import Image, ImageChops
 
 import imagefactory
-from browser_steps import convert_to_png_300x200_fill
+from browser_steps import convert_to_png_300x200_fill, drop_file
 
 pytestmark = pytest.mark.browser
 
@@ -164,19 +163,7 @@ def test_drag_and_drop_and_filters(page, tmp_path):
     expect_status(page, "slides.png", "ready")
 
     page.fill("#upload-tags", "holiday")
-    dropped = base64.b64encode(imagefactory.gif_bytes(120, 90)).decode()
-    page.evaluate(
-        """([name, data]) => {
-            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], name, {type: "image/gif"}));
-            const zone = document.getElementById("dropzone");
-            zone.dispatchEvent(new DragEvent("dragenter", {dataTransfer: transfer, bubbles: true, cancelable: true}));
-            if (!zone.classList.contains("is-dragover")) throw new Error("no drag feedback");
-            zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
-        }""",
-        ["beach.gif", dropped],
-    )
+    drop_file(page, "beach.gif", imagefactory.gif_bytes(120, 90), "image/gif")
     expect_status(page, "beach.gif", "ready")
     expect(page.locator("#dropzone")).not_to_have_class(re.compile(r"is-dragover"))
 

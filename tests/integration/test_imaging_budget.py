@@ -127,11 +127,14 @@ def test_settings_read_every_budget_from_the_environment():
     settings = Settings.from_env({
         "IMAGESERVICE_IMAGING_MAX_JOBS": "3", "IMAGESERVICE_IMAGING_MEMORY_BYTES": str(512 * MIB),
         "IMAGESERVICE_IMAGING_TIMEOUT_SECONDS": "7.5", "IMAGESERVICE_IMAGING_QUEUE_SECONDS": "0.5",
+        "IMAGESERVICE_IMAGING_WARM_CHILDREN": "3",
     })
     budget = build_imaging_runner(settings).budget
-    assert (budget.max_jobs, budget.memory_bytes, budget.timeout_seconds, budget.queue_seconds) == (3, 512 * MIB, 7.5, 0.5)
+    assert (budget.max_jobs, budget.memory_bytes, budget.timeout_seconds, budget.queue_seconds,
+            budget.warm_children) == (3, 512 * MIB, 7.5, 0.5, 3)
     defaults = Settings()
-    assert (defaults.imaging_max_jobs, defaults.imaging_memory_bytes, defaults.imaging_timeout_seconds) == (2, 1024 * MIB, 20.0)
+    assert (defaults.imaging_max_jobs, defaults.imaging_memory_bytes, defaults.imaging_timeout_seconds,
+            defaults.imaging_warm_children) == (2, 1024 * MIB, 20.0, 1)
 
 
 def test_nothing_starts_before_the_first_job(runner):
@@ -228,6 +231,39 @@ def test_light_jobs_reuse_a_child_and_a_heavy_job_retires_it(runner, slow_png):
     pool.process(f.png_bytes(32, 32), SPECS, LIMITS)
     assert len(imaging_children()) == 1
     wait_for(lambda: not imaging_children(), timeout=5)  # idle children leave on their own
+
+
+def test_spares_are_started_ahead_and_wait_beyond_the_idle_time(runner):
+    """IMAGESERVICE_IMAGING_WARM_CHILDREN: 0 starts nothing ahead; N keeps N spares, and a job
+    takes one instead of starting a child (the ~150 ms start, docs/READY.md)."""
+    runner(warm_children=0).warm()
+    time.sleep(0.5)
+    assert imaging_children() == []
+    pool = runner(warm_children=2, idle_seconds=0.6)
+    pool.warm()
+    spares = set(wait_for(lambda: len(imaging_children()) == 2 and imaging_children()))
+    time.sleep(1.0)  # past the idle time: spares have served no job and stay
+    assert set(imaging_children()) == spares
+    pool.process(f.png_bytes(32, 32), SPECS, LIMITS)
+    wait_for(lambda: len(imaging_children()) == 3)  # the used spare, the other, a replacement
+    # The used child leaves after its idle time; had the job started a child of its own, both
+    # spares would still be here.
+    remaining = set(wait_for(lambda: len(imaging_children()) == 2 and imaging_children()))
+    assert len(remaining & spares) == 1
+
+
+def test_a_heavy_job_retires_its_child_and_the_next_finds_a_spare(runner, slow_png):
+    pool = runner(warm_children=1, heavy_rss_bytes=128 * MIB, timeout_seconds=60)
+    pool.process(f.png_bytes(32, 32), SPECS, LIMITS)
+    time.sleep(0.5)
+    assert len(imaging_children()) == 1  # not warmed (the Lambda, a one-shot command): no spare
+    pool.close()
+    pool.warm()
+    (first,) = wait_for(imaging_children)
+    pool.process(slow_png, SPECS, LIMITS)  # takes the spare, which retires after it (heavy)
+    (second,) = wait_for(lambda: imaging_children() if imaging_children() != [first] else None)
+    pool.process(f.png_bytes(32, 32), SPECS, LIMITS)
+    assert second in imaging_children()  # the replacement served the job and stayed (light)
 
 
 def test_a_child_killed_mid_job_ends_the_job_as_too_expensive(runner, slow_png):

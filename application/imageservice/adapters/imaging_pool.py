@@ -8,13 +8,24 @@ limit. Children are reused for light jobs and retired after a heavy one (peak RS
 ``heavy_rss_bytes``), after ``max_child_jobs`` jobs, and after ``idle_seconds`` without work,
 so a spike never stays resident anywhere.
 
+Starting a child costs ~150 ms (Python plus Pillow), more than the whole transfer of a 12 MP
+JPEG's bytes to it (~1 ms) or of the derivatives back; docs/READY.md has the figures. So the
+pool keeps ``warm_children`` spares: children started ahead of need that have never served a
+job and wait for their first without a time limit (a fresh interpreter holds no spike).
+``warm()`` starts them (a long-running job worker calls it; the Lambda and one-shot commands do
+not, and keep no spares), and from then on a spare taken by a job is replaced on a background
+thread once that job is over, so the replacement's start never competes with the job for CPU.
+The bytes still travel through the socket rather than as a file path: the parent needs them
+anyway (size, checksum, scanner), and a path would let the child read a file that changed after
+those checks.
+
 A child is a fresh interpreter (``subprocess``: fork + exec at once), never a fork of the
 caller: a web worker has other threads (gunicorn's request threads, the embedded job thread,
-SQLite handles) that may hold locks at the instant of a bare fork. Starting one costs ~0.1 s
-(Python plus Pillow), paid once per child, not per job. multiprocessing's forkserver would
-fork faster but re-imports the host's ``__main__`` script in every child (gunicorn, the Lambda
-runtime, a benchmark script), which is not ours to control. Nothing starts at import time or
-in the constructor.
+SQLite handles) that may hold locks at the instant of a bare fork; the start (above) is paid
+once per child, not per job. The child's side is imaging_child.py. multiprocessing's
+forkserver would fork faster but re-imports the host's ``__main__`` script in every child
+(gunicorn, the Lambda runtime, a benchmark script), which is not ours to control. Nothing starts
+at import time or in the constructor.
 
 ``InlineImagingRunner`` runs the same calls in the caller's process without any budget: for unit
 tests and tools, never wired by bootstrap.
@@ -25,14 +36,12 @@ from __future__ import annotations
 import logging
 import math
 import os
-import resource
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-import traceback
 import weakref
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -41,6 +50,7 @@ from typing import Any, Sequence
 
 from ..core import errors as service_errors
 from ..core.errors import ServiceError, TooExpensive, TooManyRequests, TransientError
+from .imaging_child import run_imaging
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +62,14 @@ MAX_CHILD_JOBS = 100
 # An idle child exits after this long; the parent reuses one only within half of it, so it
 # never hands a job to a child that is just leaving.
 IDLE_SECONDS = 10.0
-# The child's own alarm fires this long after the parent should have killed it: a backstop for
-# a child whose parent died mid-job.
-WATCHDOG_GRACE_SECONDS = 5
-# A failed job whose address space came this close to the ceiling failed for want of memory,
-# whatever the library made of it (encoder error codes, "can't start new thread", ...).
-NEAR_CEILING = 0.9
+# Pillow's freed image blocks (16 MiB each) a child keeps for its next job instead of handing
+# them back to the kernel: a 12 MP job's ~6 ms of fresh page faults (docs/READY.md), for at most
+# 64 MiB held by a child between jobs (it still leaves after idle_seconds).
+CACHED_IMAGE_BLOCKS = 4
 # How long a new child may take to start and answer before the job counts as not started.
 START_SECONDS = 30.0
-# What a child runs: this module's child_main, given its socket's fd and its budget.
-CHILD_CODE = "import sys; from imageservice.adapters.imaging_pool import child_main; child_main(*sys.argv[1:])"
+# What a child runs: imaging_child.child_main, given its socket's fd and its budget.
+CHILD_CODE = "import sys; from imageservice.adapters.imaging_child import child_main; child_main(*sys.argv[1:])"
 # Where the imageservice package is importable from, for children of a host that put it on
 # sys.path by hand (the benchmarks) rather than installing it.
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -75,6 +83,7 @@ class ImagingBudget:
     memory_bytes: int = 1024 * 1024 * 1024  # RLIMIT_AS of each child
     timeout_seconds: float = 20.0  # wall clock per job
     queue_seconds: float = 5.0  # how long a job waits for a slot before giving up
+    warm_children: int = 1  # spare children kept started, ready for the next job
 
     @classmethod
     def from_settings(cls, settings) -> "ImagingBudget":
@@ -86,26 +95,14 @@ def build_imaging_runner(settings) -> "ProcessImagingRunner":
     return ProcessImagingRunner(ImagingBudget.from_settings(settings))
 
 
-# --- the calls themselves, shared by both runners ---------------------------------------------
-
-
-def run_imaging(kind: str, data: bytes, args: tuple) -> Any:
-    """One imaging call: ``process`` (specs, limits) or ``convert`` (request, limits, logo,
-    max_output_bytes)."""
-    from ..core import imaging
-
-    if kind == "process":
-        specs, limits = args
-        return imaging.process_image(data, specs, limits)
-    request, limits, logo, max_output_bytes = args
-    return imaging.convert_image(data, request, limits, logo=logo, max_output_bytes=max_output_bytes)
-
-
 class InlineImagingRunner:
     """Imaging in the caller's own process and thread, with no budget at all (unit tests)."""
 
     def process(self, data: bytes, specs: Sequence, limits) -> Any:
         return run_imaging("process", data, (list(specs), limits))
+
+    def warm(self) -> None:
+        """Nothing to start: imaging runs in the caller."""
 
     def convert(self, data: bytes, request, limits, *, logo: bytes | None = None,
                 max_output_bytes: int | None = None) -> Any:
@@ -127,7 +124,8 @@ class ProcessImagingRunner:
         self.heavy_rss_bytes = heavy_rss_bytes
         self.max_child_jobs = max_child_jobs
         self.idle_seconds = idle_seconds
-        self._idle: list[_Child] = []
+        self._idle: list[_Child] = []  # used children within their idle time, and spares
+        self._keep_warm = False  # warm() was asked for: spares are kept from then on
         self._reset_state()
         # Children of a runner nobody holds any more go with it (tests build many).
         weakref.finalize(self, _close_all, self._idle)
@@ -135,8 +133,11 @@ class ProcessImagingRunner:
     def _reset_state(self) -> None:
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._spare_started = threading.Condition(self._lock)  # told when a spare's start ends
         self._slots = threading.BoundedSemaphore(self.budget.max_jobs)
         self._idle.clear()  # after a fork these belong to the parent: forget, never signal them
+        self._starting = 0  # spares being started on background threads
+        self._closes = 0  # a spare whose start began before a close() is not kept after it
 
     # -- the port ------------------------------------------------------------------------------
 
@@ -147,9 +148,18 @@ class ProcessImagingRunner:
                 max_output_bytes: int | None = None) -> Any:
         return self._run("convert", data, (request, limits, logo, max_output_bytes))
 
+    def warm(self) -> None:
+        """Start the spare children in the background (a worker calls this as it starts), so
+        the first job finds one ready. Returns at once."""
+        if self._pid != os.getpid():
+            self._reset_state()
+        self._keep_warm = True
+        self._replenish()
+
     def close(self) -> None:
         """Stop the idle children (jobs in flight finish; their children retire after)."""
         with self._lock:
+            self._closes += 1
             _close_all(self._idle)
 
     # -- internals -----------------------------------------------------------------------------
@@ -183,16 +193,52 @@ class ProcessImagingRunner:
             return _result(status, payload)
         finally:
             self._slots.release()
+            self._replenish()
 
     def _take_child(self) -> "_Child":
+        """A used child still within its idle time first (it keeps the spare spare), else a
+        spare (one whose start is under way is waited for: starting a second would only share
+        the CPU with it), else a new child started now."""
         fresh_after = time.monotonic() - self.idle_seconds / 2
         with self._lock:
-            while self._idle:
-                child = self._idle.pop()
-                if child.last_used >= fresh_after and child.alive():
-                    return child
-                child.close()
+            self._spare_started.wait_for(lambda: self._idle or not self._starting, START_SECONDS)
+            for child in list(self._idle):
+                if (child.jobs and child.last_used < fresh_after) or not child.alive():
+                    self._idle.remove(child)
+                    child.close()
+            used = [child for child in self._idle if child.jobs]
+            if used or self._idle:
+                child = max(used, key=lambda c: c.last_used) if used else self._idle[-1]
+                self._idle.remove(child)
+                return child
         return _Child(self.budget, self.idle_seconds)
+
+    def _replenish(self) -> None:
+        """Start spares on background threads until ``warm_children`` are idle or starting."""
+        if not self._keep_warm:
+            return
+        with self._lock:
+            missing = self.budget.warm_children - self._starting - sum(1 for c in self._idle if not c.jobs)
+            self._starting += max(0, missing)
+            closes = self._closes
+        for _ in range(missing):
+            threading.Thread(target=self._start_spare, args=(closes,), name="imaging-spare",
+                             daemon=True).start()
+
+    def _start_spare(self, closes: int) -> None:
+        try:
+            child = _Child(self.budget, self.idle_seconds)
+        except TransientError as exc:  # the host's limits: the next job starts its own child
+            log.warning("could not start a spare imaging child: %s", exc)
+            child = None
+        with self._lock:
+            self._starting -= 1
+            if child is not None and closes == self._closes:
+                self._idle.append(child)
+                child = None
+            self._spare_started.notify_all()
+        if child is not None:
+            child.close()
 
     def _give_back(self, child: "_Child") -> None:
         child.last_used = time.monotonic()
@@ -233,6 +279,7 @@ def _child_env() -> dict[str, str]:
     # glibc reserves 64 MiB of address space per thread arena; the codecs' threads would spend
     # the RLIMIT_AS budget on reservations rather than on pixels.
     env.setdefault("MALLOC_ARENA_MAX", "2")
+    env.setdefault("PILLOW_BLOCKS_MAX", str(CACHED_IMAGE_BLOCKS))  # read by Pillow as it loads
     return env
 
 
@@ -308,101 +355,3 @@ class _Child:
             self.process.kill()
             self.process.wait(5)
         self.conn.close()
-
-
-# --- the child's side -------------------------------------------------------------------------
-
-
-def child_main(fd: str | int, memory_bytes: str | int, timeout_seconds: str | float, idle_seconds: str | float) -> None:
-    """A child's life (``CHILD_CODE``): serve jobs from the inherited socket ``fd`` until it
-    closes or stays idle ``idle_seconds``; exit after a job that must retire."""
-    memory, alarm = int(memory_bytes), math.ceil(float(timeout_seconds)) + WATCHDOG_GRACE_SECONDS
-    conn = Connection(int(fd))
-    from ..core import imaging  # noqa: F401  (loaded before the first job's clock starts)
-
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort leaves no core file behind
-    # A stop signal to the whole process group (Ctrl-C, systemd, a test harness) is for the
-    # parent, which finishes its current job and then closes our socket: dying mid-job here
-    # would turn a graceful stop into a failed image.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    conn.send("ready")
-    while conn.poll(float(idle_seconds)):
-        try:
-            kind, args = conn.recv()
-            data = conn.recv_bytes()
-        except (EOFError, OSError):
-            return
-        _reset_peak_rss()
-        started = time.monotonic()
-        signal.alarm(alarm)  # a backstop should the parent die mid-job: its default action kills
-        status, payload = _serve_one(kind, data, args, memory)
-        signal.alarm(0)
-        del data, args
-        stats = {"seconds": time.monotonic() - started, "peak_rss": _status_bytes("VmHWM"),
-                 "retire": status == "too_expensive" or _near_ceiling(memory)}
-        try:
-            conn.send((status, payload, stats))
-        except MemoryError:  # pickling a large result did not fit under the ceiling
-            del payload
-            conn.send(("too_expensive", _over_memory_message(memory), {**stats, "retire": True}))
-        except (EOFError, OSError):
-            return
-        if stats["retire"]:
-            return
-
-
-def _serve_one(kind: str, data: bytes, args: tuple, memory_bytes: int) -> tuple[str, Any]:
-    try:
-        return "ok", run_imaging(kind, data, args)
-    except MemoryError:
-        return "too_expensive", _over_memory_message(memory_bytes)
-    except ServiceError as exc:
-        # The imaging code turns decoder failures (MemoryError included) into rejections.
-        if _caused_by_memory(exc) or _near_ceiling(memory_bytes):
-            return "too_expensive", _over_memory_message(memory_bytes)
-        return "error", (type(exc).__name__, exc.code, exc.message, exc.status)
-    except Exception as exc:  # a library failing for want of memory, or a bug: told apart below
-        if _near_ceiling(memory_bytes):
-            return "too_expensive", _over_memory_message(memory_bytes)
-        return "failed", "".join(traceback.format_exception(exc))[-4000:]
-
-
-def _over_memory_message(memory_bytes: int) -> str:
-    return f"The imaging job needed more than the {memory_bytes // 2**20} MiB of memory allowed."
-
-
-def _caused_by_memory(exc: BaseException | None) -> bool:
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, MemoryError):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _near_ceiling(memory_bytes: int) -> bool:
-    return _status_bytes("VmPeak") >= NEAR_CEILING * memory_bytes
-
-
-def _reset_peak_rss() -> None:
-    """Make VmHWM measure this job alone (Linux: writing 5 to clear_refs resets the peak)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        pass  # then VmHWM is the child's lifetime peak: it retires sooner, never later
-
-
-def _status_bytes(field: str) -> int:
-    """A ``kB`` field of /proc/self/status in bytes; 0 where there is no /proc."""
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0

@@ -3,6 +3,12 @@
 ``receive`` hides a job until ``visible_at`` and stamps it with a fresh receipt; only the holder
 of the newest receipt can ack or retry it, so a processor that outlived its visibility timeout
 cannot remove a job someone else is now working on.
+
+``send`` rings the queue's doorbell (doorbell.py) once the job is committed, and a ``receive``
+that found nothing waits on that doorbell rather than sleeping, so an idle worker, in this
+process or another, takes a new job within a millisecond or so (docs/READY.md). Jobs that become
+visible by the clock (a retry's delay, a lapsed visibility timeout) ring no bell: the receiver's
+``wait_seconds`` bounds how late those are seen.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from pathlib import Path
 
 from ...core.records import Job, ReceivedJob
 from ...core.retries import attempts_exhausted
+from .doorbell import Doorbell
 from .sqlite import SqliteDatabase
 
 SCHEMA = """
@@ -48,6 +55,7 @@ def _job(row) -> Job:
 class SqliteJobQueue:
     def __init__(self, path: Path, *, visibility_timeout: int, max_attempts: int, clock=time.time):
         self.db = SqliteDatabase(path, SCHEMA)
+        self.doorbell = Doorbell(Path(path).with_name(Path(path).name + ".wake"))
         self.visibility_timeout = visibility_timeout
         self.max_attempts = max_attempts
         self._clock = clock
@@ -77,21 +85,29 @@ class SqliteJobQueue:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (job.key, job.source, now, now, job.kind, payload, job.request_id),
             )
+        self.doorbell.ring()
 
     def receive(self, max_jobs: int = 1, wait_seconds: float = 0) -> list[ReceivedJob]:
         """Take up to ``max_jobs`` visible jobs, hidden for the visibility timeout.
 
-        Polls until ``wait_seconds`` have passed when none is visible (long polling).
+        When none is visible, waits up to ``wait_seconds`` for a ``send`` to ring the doorbell
+        (long polling without a polling interval).
         """
-        deadline = self._clock() + wait_seconds
+        deadline = time.monotonic() + wait_seconds
         while True:
             taken = self._take(max_jobs)
-            if taken or self._clock() >= deadline:
+            remaining = deadline - time.monotonic()
+            if taken or remaining <= 0:
                 return taken
-            time.sleep(min(0.05, max(0.0, deadline - self._clock())))
+            self.doorbell.wait(remaining)
 
     def _take(self, max_jobs: int) -> list[ReceivedJob]:
         now = self._clock()
+        # A look without the write lock first: idle receivers (one per web process) would
+        # otherwise queue on the lock for an empty answer each time a bell rings.
+        visible = self._conn().execute("SELECT 1 FROM jobs WHERE dead = 0 AND visible_at <= ? LIMIT 1", (now,))
+        if visible.fetchone() is None:
+            return []
         taken = []
         with self.db.transaction(self._conn()) as conn:
             rows = conn.execute(

@@ -29,7 +29,7 @@ from .model import (
     ImagingLimits,
     ProcessedImage,
 )
-from .process import process_image
+from .process import process_image, warm_up
 from .sniffing import sniff
 
 __all__ = [
@@ -44,4 +44,5 @@ __all__ = [
     "convert_image",
     "process_image",
     "sniff",
+    "warm_up",
 ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Sequence
+
+from PIL import Image
 
 from . import blurhash, encoding, metadata, pixels, watermark
 from .model import DerivativeSpec, EncodedImage, ImageInfo, ImagingLimits, ProcessedImage
@@ -53,3 +56,13 @@ def process_image(
             blurhash=placeholder,
         )
     return ProcessedImage(info=info, derivatives={spec.name: encoded[spec.name] for spec in derivatives})
+
+
+def warm_up() -> None:
+    """Run a tiny upload through ``process_image`` once: a fresh process's first real job
+    otherwise pays ~35 ms (12 MP JPEG) for what the first call loads and sets up (codec plugins,
+    colour management, the encoder threads). An imaging child calls it before it reports ready
+    (adapters/imaging_pool.py); docs/READY.md has the figures."""
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((64, 48)).convert("RGB").save(buffer, "JPEG", quality=80)
+    process_image(buffer.getvalue(), [DerivativeSpec("warm-up", 32)])

@@ -289,11 +289,16 @@ export function createGallery() {
     onChange(listener) {
       listeners.push(listener);
     },
-    /** A ticket was issued: show a pending tile at the top. */
+    /** A ticket was issued: show a pending tile at the top. A gallery load that answered
+        between the ticket's creation and this call may have placed the image already: that
+        tile becomes the upload's (one tile per image, whatever the order of the answers). */
     addUpload(record) {
-      const entry = { record: record, node: null, uploading: true, percent: 0, hidden: !matches(record) };
+      const known = tiles.get(record.image_id);
+      const entry = known || { record: record, node: null, hidden: !matches(record) };
+      entry.uploading = true;
+      entry.percent = 0;
       tiles.set(record.image_id, entry);
-      place(entry, true);
+      place(entry, !known);
       showEmptyState();
     },
     progress(imageId, percent) {
@@ -309,7 +314,7 @@ export function createGallery() {
       if (entry) {
         entry.uploading = false;
         place(entry, false);
-        watcher.watch(entry.record);
+        watcher.watch(entry.record, true);
       }
       refreshQuota();
     },
