@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# The web app's image: gunicorn + imageservice, non-root, read-only-root friendly.
+# The web app's image: imageservice serve (Flask on waitress), non-root, read-only-root friendly.
 #
 # The base is pinned by its full version tag, pulled from the ECR Public mirror of the Docker
 # official images (same image as docker.io/library/python, without Docker Hub's anonymous pull
@@ -34,7 +34,7 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation .
 FROM public.ecr.aws/docker/library/python:3.11.14-slim-bookworm
 
 LABEL org.opencontainers.image.title="imageservice" \
-      org.opencontainers.image.description="Cloud Image Service web app (Flask on gunicorn)"
+      org.opencontainers.image.description="Cloud Image Service web app (Flask on waitress)"
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -59,4 +59,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=4)"]
 
-CMD ["gunicorn", "--config", "python:imageservice.gunicorn_conf", "imageservice.web:create_app()"]
+# The same server as `make run` (docs/SERVER.md): one process, task threads, PORT from the environment.
+CMD ["imageservice", "serve", "--host", "0.0.0.0"]

@@ -1,15 +1,17 @@
-"""The yardstick of bench_api.py: a bare Flask hello-world behind the same bridge and server as
-``imageservice serve`` (gunicorn's asyncio worker, the same WSGI bridge and thread count), and
-``POST /write``, the same with one SQLite INSERT per request."""
+"""The yardstick of bench_api.py: a bare Flask hello-world under the same server as
+``imageservice serve`` (web/server.py: waitress with the same settings, threads and gate), and
+``POST /write``, the same with one SQLite INSERT per request.
+
+    python bench/bare_flask.py PORT"""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
-from imageservice.web.asgi import WsgiBridge
 from flask import Flask, jsonify, request
 
 app = Flask(__name__)
@@ -44,4 +46,19 @@ def hello(path: str):
     return jsonify(hello="world")
 
 
-asgi_app = WsgiBridge(app, int(os.environ.get("IMAGESERVICE_WEB_THREADS", "4")))
+def main() -> None:
+    from imageservice import logs
+    from imageservice.ports import NoMetrics
+    from imageservice.settings import Settings
+    from imageservice.web import API_BODY_LIMIT
+    from imageservice.web.gate import BodyGate
+    from imageservice.web.server import run
+
+    settings = Settings.from_env()
+    logs.configure(settings.log_level.upper(), buffered=True)
+    gate = BodyGate(api_body_limit=API_BODY_LIMIT, upload_limit=settings.max_upload_bytes)
+    run(app, settings, "127.0.0.1", int(sys.argv[1]), gate=gate, metrics=NoMetrics())
+
+
+if __name__ == "__main__":
+    main()

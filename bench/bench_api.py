@@ -1,9 +1,9 @@
 """Request-path benchmark: the API beside a bare Flask app, and the catalog at 100 000
 records for one owner.
 
-Part 1, throughput: ``imageservice serve`` as shipped (gunicorn's asyncio worker, 2 workers,
-embedded job worker off, limits raised so nothing is refused) and bench/bare_flask.py under the
-same server, workers and threads, each loaded by ``wrk`` (8 connections, 5 s), endpoint by
+Part 1, throughput: ``imageservice serve`` as shipped (waitress with web/server.py's gate and
+deadlines, 8 threads, embedded job worker off, limits raised so nothing is refused) and
+bench/bare_flask.py under the same server and threads, each loaded by ``wrk`` (8 connections, 5 s), endpoint by
 endpoint, service and bare back to back within each round, for several rounds (5); the table
 shows the median req/s and p99 of each, and the median of the rounds' ratios service/bare.
 
@@ -46,7 +46,9 @@ RESULTS = REPO / "bench" / "results" / "bench_api.json"
 sys.path.insert(0, str(REPO / "application"))
 
 UPLOAD_BODY = json.dumps({"content_type": "image/png", "size": 1234, "filename": "a.png", "tags": ["bench"]})
-TARGETS = {"upload_ratio": 0.5, "upload_p99_ms": 50, "list_ratio": 0.5, "healthz_ratio": 0.8,
+# The ratios issue 18 holds the server change to (the upload's 0.5 of issue 10 was shown out
+# of reach on this box: bench/README.md).
+TARGETS = {"upload_ratio": 0.18, "upload_p99_ms": 50, "list_ratio": 0.5, "healthz_ratio": 0.8,
            "scale_list_p99_ms": 20, "scale_upload_p99_ms": 20}
 RAISED_LIMITS = {
     "IMAGESERVICE_QUOTA_IMAGES": str(10**9), "IMAGESERVICE_QUOTA_BYTES": str(10**15),
@@ -71,7 +73,7 @@ def free_port() -> int:
 
 
 class Server:
-    """A gunicorn (via ``imageservice serve`` or directly) in its own process group."""
+    """A server (``imageservice serve``, or the bare app) in its own process group."""
 
     def __init__(self, argv: list[str], env: dict[str, str], log: Path, port: int):
         self.port = port
@@ -104,8 +106,8 @@ class Server:
 
 def service_env(data_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGESERVICE_")}
-    env.update(RAISED_LIMITS, IMAGESERVICE_DATA_DIR=str(data_dir), IMAGESERVICE_WEB_WORKERS="2",
-               IMAGESERVICE_WEB_THREADS="4", IMAGESERVICE_SECRET_KEY="bench-secret",
+    env.update(RAISED_LIMITS, IMAGESERVICE_DATA_DIR=str(data_dir),
+               IMAGESERVICE_WEB_THREADS="8", IMAGESERVICE_SECRET_KEY="bench-secret",
                IMAGESERVICE_PUBLIC_URL=f"http://127.0.0.1:{port}")
     return env
 
@@ -121,14 +123,10 @@ def start_service(root: Path, data_dir: Path) -> tuple[Server, str]:
 
 
 def start_bare(root: Path, data_dir: Path) -> Server:
-    """The bare app under the same gunicorn config, worker class, workers and threads."""
-    from imageservice import cli
-
+    """The bare app under the same server (web/server.py), settings and threads."""
     port = free_port()
     env = service_env(data_dir, port)
-    env["PYTHONPATH"] = str(REPO / "bench")
-    argv = [sys.executable, "-m", "gunicorn", "--config", cli.GUNICORN_CONFIG, "--bind", f"127.0.0.1:{port}",
-            *cli.SERVE_OPTIONS, "bare_flask:asgi_app"]
+    argv = [sys.executable, str(REPO / "bench" / "bare_flask.py"), str(port)]
     return Server(argv, env, root / "bare.log", port)
 
 
@@ -162,8 +160,9 @@ def throughput(args, root: Path) -> dict:
     bare = start_bare(root, root / "bare-data")
 
     def side_by_side(path: str, method: str):
-        """The service and the bare app, each asked for ``path``."""
-        return method, {"service": (service, path, token), "bare": (bare, path, None)}
+        """The service and the bare app, each asked for ``path`` with the same token (which the
+        server's gate looks at before either app runs)."""
+        return method, {"service": (service, path, token), "bare": (bare, path, token)}
 
     endpoints = {
         "POST /api/images/upload": side_by_side("/api/images/upload", "POST"),

@@ -98,7 +98,6 @@ def service_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
         "IMAGESERVICE_DATA_DIR": str(data_dir),
         "IMAGESERVICE_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "IMAGESERVICE_SECRET_KEY": "e2e-secret-key",
-        "IMAGESERVICE_WEB_WORKERS": "2",
         "IMAGESERVICE_WORKER_POLL_SECONDS": "0.1",
         "PYTHONUNBUFFERED": "1",
     })

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -13,18 +14,6 @@ import threading
 
 from .settings import Settings, SettingsError
 
-GUNICORN_CONFIG = "python:imageservice.gunicorn_conf"
-WSGI_APP = "imageservice.web:create_app()"
-# `serve` (the embedded default, facing clients directly): gunicorn's asyncio worker reads whole
-# requests on its event loop before the app's threads see them, so slow clients cannot take
-# every thread; the container behind the ALB keeps gthread and WSGI_APP. Each worker listens on
-# a socket of its own (SO_REUSEPORT): asyncio accepts every waiting connection at once, so on
-# one shared socket a burst of keep-alive clients could all land on the first worker to wake
-# while the others idle; the kernel spreads them over the workers' sockets instead.
-SERVE_OPTIONS = ("--worker-class", "imageservice.web.asgi_worker.JsonErrorASGIWorker", "--reuse-port")
-SERVE_APP = "imageservice.web.asgi:create_asgi_app()"
-
-
 def _components(settings: Settings):
     from .bootstrap import build_components
 
@@ -32,9 +21,7 @@ def _components(settings: Settings):
 
 
 def address_in_use(host: str, port: int) -> str | None:
-    """Why ``host:port`` cannot be listened on, or None. SO_REUSEPORT sockets let a second
-    ``serve`` of the same user share a port with the first (each would get some of the
-    requests): a plain bind, tried first, is refused while anyone listens there."""
+    """Why ``host:port`` cannot be listened on, or None: said plainly before anything starts."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind, proto) as probe:
@@ -46,17 +33,18 @@ def address_in_use(host: str, port: int) -> str | None:
 
 
 def cmd_serve(args, settings: Settings) -> int:
-    """Replace this process with gunicorn running the app (and, in local mode, job threads)."""
-    problem = address_in_use(args.host, args.port)
+    """Serve the app (and, in local mode, run the job threads) until SIGTERM or SIGINT."""
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+    problem = address_in_use(host, port)
     if problem:
-        print(f"cannot serve on {args.host}:{args.port}: {problem}", file=sys.stderr)
+        print(f"cannot serve on {host}:{port}: {problem}", file=sys.stderr)
         return 2
-    env = dict(os.environ)
-    env.setdefault("IMAGESERVICE_PUBLIC_URL", f"http://{args.host}:{args.port}")
-    argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "--bind", f"{args.host}:{args.port}",
-            *SERVE_OPTIONS, SERVE_APP]
-    os.execve(sys.executable, argv, env)
-    return 0  # not reached
+    if not os.environ.get("IMAGESERVICE_PUBLIC_URL"):
+        settings = dataclasses.replace(settings, public_url=f"http://{host}:{port}")
+    from .web.server import serve
+
+    return serve(settings, host, port)
 
 
 def cmd_worker(args, settings: Settings) -> int:
@@ -115,9 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imageservice", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the web app with gunicorn (local mode: plus job worker threads)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = sub.add_parser("serve", help="run the web app under waitress (local mode: plus job worker threads)")
+    serve.add_argument("--host", default=None, help="default: IMAGESERVICE_HOST, else 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default: 8000, or PORT / IMAGESERVICE_PORT")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="process jobs (local queue, or SQS in aws mode)")

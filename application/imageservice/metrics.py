@@ -41,6 +41,14 @@ METRICS = {
     "conversion_bytes": MetricSpec(COUNTER, "ConversionBytes", "Bytes", "Bytes of conversion outputs made."),
     "jobs_dead_lettered": MetricSpec(COUNTER, "JobsDeadLettered", "Count",
                                      "Jobs that failed their last attempt and went to the dead letters."),
+    # the web server's view of its clients (web/server.py)
+    "server_slow_clients": MetricSpec(COUNTER, "ServerSlowClients", "Count",
+                                      "Connections closed because a request did not arrive in time "
+                                      "or its answer was not read, by reason."),
+    "server_requests_refused": MetricSpec(COUNTER, "ServerRequestsRefused", "Count",
+                                          "Requests refused from their headers, body unread, by error code."),
+    "server_connection_limit_reached": MetricSpec(COUNTER, "ServerConnectionLimitReached", "Count",
+                                                  "Times the server stopped accepting at its connection limit."),
 }
 
 

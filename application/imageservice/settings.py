@@ -89,24 +89,34 @@ class Settings:
     job_retry_delay: int = 5
     worker_poll_seconds: float = 0.2
     sweep_interval: int = 300
-    embedded_worker: bool = True  # local mode: `serve` processes jobs in its own processes too
+    embedded_worker: bool = True  # local mode: `serve` processes jobs in its own process too
+    # ... with this many job threads (each runs one job at a time; imaging runs in child processes)
+    embedded_worker_threads: int = 2
     pending_grace: int = 300
 
     # web
     session_cookie_secure: bool = False
 
-    # web server (catalog: gunicorn_conf.py and `serve` read these)
-    host: str = "0.0.0.0"  # the container listens on every interface; `serve` passes its --host
+    # web server (web/server.py; docs/SERVER.md)
+    host: str = "127.0.0.1"  # `serve --host` overrides; the container's command says 0.0.0.0
     port: int = 8000  # also from PORT
-    bind: str = ""  # a full gunicorn bind ("127.0.0.1:8123", "unix:/tmp/s"); overrides host/port
-    web_workers: int = 0  # 0: 2 x usable CPUs + 1, at most 8
-    web_threads: int = 4  # per worker
-    web_timeout: int = 60  # seconds a request may take before its worker is restarted
-    # Workers are recycled after this many requests (+ up to the jitter, so they never restart
-    # together): a safety net against slow growth, not a churn (1000 restarted each worker
-    # about every 0.7 s under load, and each restart re-imports the app).
-    web_max_requests: int = 100_000
-    web_max_requests_jitter: int = 20_000
+    web_threads: int = 8  # threads that run the app; slow clients hold none of them
+    # Open connections; past it new ones wait in the listen backlog. waitress watches its sockets
+    # with select(), which handles descriptors below 1024, and a download holds a socket and a
+    # file: 500 keeps both under it (its poll() loop measured 3-7x slower: docs/SERVER.md).
+    web_connection_limit: int = 500
+    # A connection with nothing to do (an idle keep-alive, or a client that stopped reading its
+    # answer) is closed after this long; longer than the ALB's 60 s idle timeout, so that behind
+    # it the ALB, not the app, closes idle connections (no request races a closing socket).
+    web_idle_timeout: int = 75
+    # A request's headers and body must arrive within web_request_seconds plus its length over
+    # web_min_body_rate (bytes/s): a 50 MiB upload gets 20 s + 800 s; a client that dribbles is cut off.
+    web_request_seconds: float = 20.0
+    web_min_body_rate: int = 64 * 1024
+    # The request line and headers together (a 9 KB cookie passes; the ALB allows 16 KB a line).
+    web_max_header_bytes: int = 32 * 1024
+    web_queue_warning_seconds: float = 1.0  # a request that waited longer for a thread is logged
+    web_graceful_seconds: float = 25.0  # SIGTERM: in-flight requests get this long (ECS: 30 s)
     log_level: str = "INFO"
 
     # edge (requests, anonymous workspaces, notifications)
@@ -209,9 +219,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}PREVIEW_WATERMARK_TEXT may have at most {WATERMARK_TEXT_MAX} characters")
         if not 0 <= self.max_tags <= TAG_LIMIT:
             raise SettingsError(f"{PREFIX}MAX_TAGS must be between 0 and {TAG_LIMIT} (tags are written in one transaction)")
-        if self.web_workers < 0:
-            raise SettingsError(f"{PREFIX}WEB_WORKERS must be 0 (CPU-based) or more")
-        for name in ("web_threads", "web_timeout", "port"):
+        for name in ("web_threads", "web_connection_limit", "web_idle_timeout", "web_request_seconds",
+                     "web_min_body_rate", "web_max_header_bytes", "port"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
         for name in ("max_upload_bytes", "max_pixels", "max_frames", "thumb_edge", "preview_edge",

@@ -93,29 +93,27 @@ class Worker:
                 log.info("sweep removed %s", counts)
 
 
-def start_worker_thread(components: Components) -> tuple[threading.Thread, threading.Event]:
-    stop = threading.Event()
-    thread = threading.Thread(target=Worker(components, stop).run_forever, name="imageservice-worker", daemon=True)
-    thread.start()
-    return thread, stop
+class JobThreads:
+    """The job threads ``serve`` runs beside the web app in local mode (web/server.py)."""
+
+    def __init__(self, components: Components, count: int):
+        self.stop_event = threading.Event()
+        self.threads = [threading.Thread(target=Worker(components, self.stop_event).run_forever,
+                                         name=f"imageservice-worker-{n}", daemon=True) for n in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Let each thread finish its current job (a job cut short would wait out its visibility
+        timeout before another run takes it), then return."""
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def post_worker_init(gunicorn_worker) -> None:
-    """gunicorn hook: in local mode each web worker process also runs a job-worker thread.
-
-    Started after the fork, inside the worker process, so no thread (or SQLite handle in use)
-    is ever copied across a fork; several processes share the queue safely.
-    """
-    components = gunicorn_worker.wsgi.extensions["imageservice"]
-    if components.settings.backend == "local" and components.settings.embedded_worker:
-        gunicorn_worker.imageservice_jobs = start_worker_thread(components)
-
-
-def worker_exit(gunicorn_worker, timeout: float = 20.0) -> None:
-    """gunicorn hook: let the job thread finish its current job before the process exits
-    (a job cut short would wait out its visibility timeout before another run takes it)."""
-    jobs = getattr(gunicorn_worker, "imageservice_jobs", None)
-    if jobs is not None:
-        thread, stop = jobs
-        stop.set()
-        thread.join(timeout)
+def start_worker_threads(components: Components) -> JobThreads:
+    """Local mode with the embedded worker on: ``embedded_worker_threads`` job threads; else none."""
+    settings = components.settings
+    count = settings.embedded_worker_threads if settings.backend == "local" and settings.embedded_worker else 0
+    return JobThreads(components, count)

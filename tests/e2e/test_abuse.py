@@ -1,4 +1,4 @@
-"""The attacks against a real ``imageservice serve`` (two gunicorn workers, embedded job
+"""The attacks against a real ``imageservice serve`` (waitress, embedded job
 threads, the imaging pool), each held to a budget measured from outside: peak RSS of every
 process of the server's group, the group's RSS afterwards, growth of the data dir, response
 times, stored workspaces, and never a 5xx.

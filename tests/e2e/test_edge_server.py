@@ -1,16 +1,17 @@
 """The edge against the real ``imageservice serve``: requests the app never sees still get the
 JSON error shape.
 
-The app answers targets longer than ``IMAGESERVICE_MAX_URL_LENGTH``. gunicorn reads the request
-line and headers before the app exists for that request. Past its own ``limit_request_line``,
-its header limits, or on a request it cannot parse, gunicorn answers itself, through
-``web/asgi_worker.py``.
+The app answers targets longer than ``IMAGESERVICE_MAX_URL_LENGTH``. The server (waitress)
+reads the request line and headers before the app exists for that request. Past
+``IMAGESERVICE_WEB_MAX_HEADER_BYTES``, on a request it cannot parse, or on one the header gate
+refuses, it answers itself, through ``web/server.py``'s JsonErrorTask.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -59,15 +60,15 @@ def test_the_app_answers_long_targets_in_json(base):
     assert "x-request-id" in answer[1]  # the app's answer: it went through the envelope
 
 
-def test_gunicorn_answers_longer_request_lines_in_json_too(base):
-    answer = raw_get(base, "/api/images?tag=" + "a" * 5000)
-    assert_json_error(answer, 414, "uri_too_long")
-    assert "x-request-id" not in answer[1]  # gunicorn's own answer: the app never saw it
+def test_the_server_answers_request_lines_past_its_header_limit_in_json_too(base):
+    answer = raw_get(base, "/api/images?tag=" + "a" * 40_000)
+    assert_json_error(answer, 431, "headers_too_large")
+    assert "x-request-id" not in answer[1]  # the server's own answer: the app never saw it
 
 
 @pytest.mark.parametrize("extra", [
-    "Cookie: session=" + "a" * 9000 + "\r\n",  # one field past limit_request_field_size
-    "".join(f"X-Header-{i}: v\r\n" for i in range(120)),  # more fields than limit_request_fields
+    "Cookie: session=" + "a" * 40_000 + "\r\n",  # one field past web_max_header_bytes
+    "".join(f"X-Header-{i}: {'v' * 20}\r\n" for i in range(1500)),  # many fields, past it together
 ])
 def test_oversized_headers_get_431_in_json(base, extra):
     assert_json_error(raw_get(base, "/api/images", extra), 431, "headers_too_large")
@@ -87,3 +88,47 @@ def test_an_unknown_transfer_coding_gets_501_in_json(base):
     answer = raw_exchange(base, b"POST /api/images/upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: x-unknown, chunked\r\n"
                                 b"Connection: close\r\n\r\n0\r\n\r\n")
     assert_json_error(answer, 501, "not_implemented")
+
+
+# ----------------------------------------------------------- refused before the body is read
+
+def headers_only(base: str, head: str) -> tuple[int, dict, bytes]:
+    """Send a request's headers announcing a body, and none of the body: the answer must come
+    from the headers alone (a server that waited for the body would time out here)."""
+    host = urlsplit(base).netloc
+    return raw_exchange(base, f"{head}Host: {host}\r\n\r\n".encode())
+
+
+@pytest.mark.parametrize("head, status, code", [
+    ("POST /api/images/upload HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n",
+     401, "unauthorized"),
+    ("POST /api/images/upload HTTP/1.1\r\nCookie: imageservice_session=x\r\nContent-Type: application/json\r\n"
+     "Content-Length: 5000\r\n", 403, "csrf_failed"),
+    ("POST //api/images/upload HTTP/1.1\r\nCookie: imageservice_session=x\r\n"
+     "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000\r\n", 403, "csrf_failed"),
+    ("POST /api/images/upload HTTP/1.1\r\nAuthorization: Bearer x\r\nContent-Type: text/plain\r\n"
+     "Content-Length: 5000\r\n", 415, "unsupported_media_type"),
+    ("POST /api/images/upload HTTP/1.1\r\nAuthorization: Bearer x\r\nContent-Type: application/json\r\n"
+     "Content-Length: 2000000\r\n", 413, "too_large"),
+    ("POST /api/images/upload HTTP/1.1\r\nAuthorization: Bearer x\r\nContent-Type: application/json\r\n"
+     "Transfer-Encoding: chunked\r\n", 411, "length_required"),
+    ("PUT /blobs/originals/alice/01H?X-Expires=1&X-Signature=forged HTTP/1.1\r\nContent-Type: image/png\r\n"
+     "Content-Length: 40000000\r\n", 403, "invalid_signature"),
+    ("PUT /blobs/originals/alice/01H HTTP/1.1\r\nContent-Type: image/png\r\nContent-Length: 99999999999\r\n",
+     413, "too_large"),
+])
+def test_a_body_is_refused_from_its_headers_without_being_read(base, head, status, code):
+    started = time.monotonic()
+    assert_json_error(headers_only(base, head), status, code)
+    assert time.monotonic() - started < 2
+
+
+def test_a_refused_client_still_sending_its_body_gets_the_answer(base):
+    """The server answers before the body and then drains it (it does not reset the connection),
+    so an ordinary client that sends the whole body reads the JSON refusal."""
+    import requests
+
+    for size, status, code in ((900_000, 401, "unauthorized"), (3_000_000, 413, "too_large")):
+        answer = requests.post(f"{base}/api/images/upload", data=b"x" * size, timeout=10,
+                               headers={"Content-Type": "application/json"})
+        assert (answer.status_code, answer.json()["error"]["code"]) == (status, code)

@@ -1,10 +1,9 @@
 """The container's command, run for real outside a container.
 
 The test reads the CMD of the Dockerfile's final stage (its JSON array, word for word) and
-runs it with the project's gunicorn against embedded mode: a temporary data dir, a free port
-on 127.0.0.1. It passes when GET /healthz answers 200 within 30 s and gunicorn then stops
-cleanly on SIGTERM, the way ECS stops a task. The config module's own rules (bind, worker
-count, overrides) are checked here too, without a server.
+runs it against embedded mode: a temporary data dir, a free port. It passes when GET /healthz
+answers 200 within 30 s and the server then stops cleanly on SIGTERM, the way ECS stops a task.
+The server's settings (web/server.py's adjustments) are checked here too, without a server.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import runpy
 import signal
 import subprocess
 import time
@@ -27,7 +25,6 @@ from support import venv_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
-CONFIG_MODULE = "imageservice.gunicorn_conf"
 STARTUP_SECONDS = 30
 STOP_SECONDS = 30
 
@@ -42,20 +39,10 @@ def container_cmd() -> list[str]:
     return command
 
 
-def load_config(monkeypatch, **env: str) -> dict:
-    """The config module's settings under ``env`` (a fresh execution, not the cached import)."""
-    for name in ("PORT", "IMAGESERVICE_HOST", "IMAGESERVICE_BIND", "IMAGESERVICE_WEB_WORKERS",
-                 "IMAGESERVICE_WEB_THREADS", "IMAGESERVICE_WEB_TIMEOUT", "FORWARDED_ALLOW_IPS"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return runpy.run_module(CONFIG_MODULE)
-
-
 # ------------------------------------------------------------------------------- the command
 
-def test_cmd_runs_gunicorn_with_the_config_module_and_the_app_factory():
-    assert container_cmd() == ["gunicorn", "--config", f"python:{CONFIG_MODULE}", "imageservice.web:create_app()"]
+def test_cmd_runs_the_same_server_as_make_run_on_every_interface():
+    assert container_cmd() == ["imageservice", "serve", "--host", "0.0.0.0"]
 
 
 def test_container_command_serves_healthz_and_stops_on_sigterm(tmp_path):
@@ -67,9 +54,7 @@ def test_container_command_serves_healthz_and_stops_on_sigterm(tmp_path):
     env.update(
         IMAGESERVICE_BACKEND="local",
         IMAGESERVICE_DATA_DIR=str(tmp_path / "data"),
-        IMAGESERVICE_HOST="127.0.0.1",
         PORT=str(port),
-        IMAGESERVICE_WEB_WORKERS="2",
         PYTHONUNBUFFERED="1",
     )
     stdout_path, stderr_path = tmp_path / "stdout.log", tmp_path / "stderr.log"
@@ -78,7 +63,7 @@ def test_container_command_serves_healthz_and_stops_on_sigterm(tmp_path):
         try:
             status = wait_for_healthz(server, f"http://127.0.0.1:{port}/healthz")
             # Lines are written in batches, yet reach stdout within a moment while the server
-            # runs (each worker's flusher), not only when it stops.
+            # runs (the handler's flusher), not only when it stops.
             written_while_running = wait_for_access_line(stdout_path, "/healthz")
         finally:
             server.send_signal(signal.SIGTERM)
@@ -90,14 +75,14 @@ def test_container_command_serves_healthz_and_stops_on_sigterm(tmp_path):
                 returncode = None
     logs = f"--- stdout\n{stdout_path.read_text()}\n--- stderr\n{stderr_path.read_text()}"
     assert status == 200, f"GET /healthz answered {status}\n{logs}"
-    assert returncode == 0, f"gunicorn did not stop cleanly on SIGTERM (exit {returncode})\n{logs}"
+    assert returncode == 0, f"the server did not stop cleanly on SIGTERM (exit {returncode})\n{logs}"
     assert written_while_running, f"no access line for /healthz on stdout while the server ran\n{logs}"
-    # Every line JSON on stdout: the app's line per request and gunicorn's own, listening
+    # Every line JSON on stdout: the app's line per request and the server's own, listening
     # where it was told to.
     lines = [json.loads(line) for line in stdout_path.read_text().splitlines() if line.strip()]
     assert any(line["logger"] == "imageservice.access" and line["path"] == "/healthz" for line in lines), logs
-    assert any(line["logger"] == "gunicorn.error" and line["message"].startswith(
-        f"Listening at: http://127.0.0.1:{port} ") for line in lines), logs
+    assert any(line["logger"] == "imageservice.server" and line["message"].startswith(
+        f"serving on http://0.0.0.0:{port} ") for line in lines), logs
 
 
 def wait_for_access_line(stdout_path: Path, path: str, seconds: float = 5) -> bool:
@@ -131,51 +116,40 @@ def wait_for_healthz(server: subprocess.Popen, url: str) -> int | None:
     return status
 
 
-# ------------------------------------------------------------------------------- the config
+# ------------------------------------------------------------------------------- the settings
 
-def test_config_binds_all_interfaces_on_port_8000_by_default(monkeypatch):
-    config = load_config(monkeypatch)
-    assert config["bind"] == ["0.0.0.0:8000"]
-    # gunicorn logs through imageservice.logs (JSON on stdout); the app logs each request.
-    assert config["accesslog"] is None and config["errorlog"] == "-"
-    assert config["logconfig_dict"]["formatters"]["json"]["()"] == "imageservice.logs.JsonFormatter"
-    assert config["logconfig_dict"]["handlers"]["json"]["stream"] == "ext://sys.stdout"
-    assert config["forwarded_allow_ips"] == "127.0.0.1,::1"
-    assert config["graceful_timeout"] < 30  # inside ECS's StopTimeout (30 s)
-    assert config["keepalive"] > 60  # outlives the ALB's idle timeout
-    assert config["control_socket_disable"] is True
+def test_server_adjustments_come_from_the_settings():
+    from imageservice.settings import Settings
+    from imageservice.web.server import adjustments
 
-
-def test_config_takes_host_port_or_a_full_bind_from_the_environment(monkeypatch):
-    assert load_config(monkeypatch, IMAGESERVICE_HOST="127.0.0.1", PORT="8123")["bind"] == ["127.0.0.1:8123"]
-    assert load_config(monkeypatch, IMAGESERVICE_HOST="::1", PORT="8123")["bind"] == ["[::1]:8123"]
-    assert load_config(monkeypatch, IMAGESERVICE_BIND="unix:/tmp/web.sock", PORT="1")["bind"] == ["unix:/tmp/web.sock"]
-    assert load_config(monkeypatch, FORWARDED_ALLOW_IPS="10.40.0.0/16")["forwarded_allow_ips"] == "10.40.0.0/16"
+    settings = Settings.from_env({"IMAGESERVICE_WEB_THREADS": "3", "IMAGESERVICE_WEB_CONNECTION_LIMIT": "50",
+                                  "IMAGESERVICE_WEB_IDLE_TIMEOUT": "9"})
+    adj = adjustments(settings, "127.0.0.1", 8123)
+    assert (adj.threads, adj.connection_limit, adj.channel_timeout) == (3, 50, 9)
+    assert adj.max_request_body_size == settings.max_upload_bytes + 1
+    assert adj.trusted_proxy is None and not adj.clear_untrusted_proxy_headers  # the app reads X-Forwarded-For
+    assert Settings().web_idle_timeout > 60  # outlives the ALB's idle timeout
+    assert Settings().web_graceful_seconds < 30  # inside ECS's StopTimeout (30 s)
 
 
-def test_config_workers_follow_the_cpus_unless_set(monkeypatch):
-    config = load_config(monkeypatch)
-    assert [config["default_workers"](n) for n in (1, 2, 3, 4, 64)] == [3, 5, 7, 8, 8]
-    assert config["workers"] == config["default_workers"](config["usable_cpus"]())
-    assert load_config(monkeypatch, IMAGESERVICE_WEB_WORKERS="3")["workers"] == 3
+def test_behind_the_load_balancer_its_scheme_is_trusted():
+    from imageservice.settings import Settings
+    from imageservice.web.server import adjustments
+
+    adj = adjustments(Settings.from_env({"IMAGESERVICE_TRUSTED_PROXIES": "1"}), "0.0.0.0", 8000)
+    assert (adj.trusted_proxy, adj.trusted_proxy_count, adj.trusted_proxy_headers) == ("*", 1, {"x-forwarded-proto"})
 
 
-@pytest.mark.parametrize("value", ["-1", "many"])
-def test_config_refuses_a_bad_worker_count(monkeypatch, value):
-    with pytest.raises(ValueError, match="IMAGESERVICE_WEB_WORKERS"):
-        load_config(monkeypatch, IMAGESERVICE_WEB_WORKERS=value)
+@pytest.mark.parametrize("name", ["IMAGESERVICE_WEB_THREADS", "IMAGESERVICE_WEB_CONNECTION_LIMIT"])
+def test_a_server_limit_below_one_is_refused(name):
+    from imageservice.settings import Settings, SettingsError
 
-
-def test_config_puts_worker_heartbeats_on_shared_memory_when_writable(monkeypatch):
-    config = load_config(monkeypatch)
-    shm = Path("/dev/shm")
-    expected = "/dev/shm" if shm.is_dir() and os.access(shm, os.W_OK) else None
-    assert config["worker_tmp_dir"] == expected
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: "0"})
 
 
 def test_serve_refuses_a_port_someone_already_listens_on(tmp_path):
-    """``serve`` listens with SO_REUSEPORT (a socket per worker), which would let a second
-    ``serve`` of the same user share the first one's port; it refuses instead, and says why."""
+    """A port in use is refused before anything starts, and said plainly."""
     import socket
 
     with socket.socket() as taken:

@@ -828,7 +828,7 @@ def test_task_environment_is_the_apps_settings_contract():
     required = {
         "IMAGESERVICE_BACKEND", "IMAGESERVICE_BUCKET", "IMAGESERVICE_TABLE", "IMAGESERVICE_QUEUE_URL",
         "IMAGESERVICE_DEAD_LETTER_QUEUE_URL", "IMAGESERVICE_SESSION_TABLE", "IMAGESERVICE_PUBLIC_URL",
-        "IMAGESERVICE_SESSION_COOKIE_SECURE", "IMAGESERVICE_WEB_WORKERS",
+        "IMAGESERVICE_SESSION_COOKIE_SECURE", "IMAGESERVICE_WEB_THREADS", "IMAGESERVICE_TRUSTED_PROXIES",
         "IMAGESERVICE_MAX_UPLOAD_BYTES", "AWS_REGION",
     }
     assert required <= set(env)
@@ -836,9 +836,10 @@ def test_task_environment_is_the_apps_settings_contract():
     assert env["IMAGESERVICE_SESSION_COOKIE_SECURE"] == "true"
     assert imported(env["IMAGESERVICE_SESSION_TABLE"]) == ("DataStackName", "SessionTableName")
     assert imported(env["IMAGESERVICE_PUBLIC_URL"]) == ("DataStackName", "PublicUrl")
-    assert imported(env["FORWARDED_ALLOW_IPS"]) == ("NetworkStackName", "VpcCidr")
+    # One hop: the ALB's X-Forwarded-For entry names the client, its X-Forwarded-Proto the scheme.
+    assert env["IMAGESERVICE_TRUSTED_PROXIES"] == "1"
     assert env["PORT"] == "8000"
-    # Names the app really reads (Settings fields), apart from boto3's and gunicorn's own.
+    # Names the app really reads (Settings fields), apart from boto3's own.
     assert_every_imageservice_name_is_a_setting(env)
 
 
@@ -1008,9 +1009,7 @@ def test_dockerfile_is_multi_stage_pinned_non_root_with_healthcheck():
     assert "COPY" in final_ops and "--from=build /opt/venv /opt/venv" in final_ops["COPY"]
     assert final_ops["EXPOSE"] == "8000"
     assert "python" in final_ops["HEALTHCHECK"] and "/healthz" in final_ops["HEALTHCHECK"]
-    assert json.loads(final_ops["CMD"]) == [
-        "gunicorn", "--config", "python:imageservice.gunicorn_conf", "imageservice.web:create_app()",
-    ]
+    assert json.loads(final_ops["CMD"]) == ["imageservice", "serve", "--host", "0.0.0.0"]
     build_stage = [args for op, args in instructions[: len(instructions) - len(final)] if op == "RUN"]
     # the locked versions, with their hashes, and then the app alone (nothing resolved on the way)
     assert any("--require-hashes -r requirements-app.lock" in run for run in build_stage)

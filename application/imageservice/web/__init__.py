@@ -12,6 +12,7 @@ from .json_provider import OrjsonProvider
 
 EXTENSION = "imageservice"
 API_BODY_LIMIT = 1024 * 1024
+SESSION_COOKIE = "imageservice_session"
 
 
 def server_settings() -> Settings:
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app.config.update(
         SECRET_KEY=settings.resolved_secret_key() if settings.backend == "local" else settings.secret_key,
         MAX_CONTENT_LENGTH=API_BODY_LIMIT,
-        SESSION_COOKIE_NAME="imageservice_session",
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,

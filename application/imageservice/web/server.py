@@ -1,0 +1,314 @@
+"""``imageservice serve``: the app under waitress, in this process (docs/SERVER.md).
+
+waitress keeps the app's threads away from slow clients by design: one I/O thread reads every
+request in full (a body past ``inbuf_overflow`` spooled to a temporary file) before a task
+thread runs the app, and writes every response from its buffers, streaming a
+``wsgi.file_wrapper`` (a local blob download) from the file, so a client that reads slowly or
+not at all holds a socket and a buffer, never a thread. This module configures it from the
+settings and adds what the service needs on top, through waitress's own extension points (the
+channel's parser and task classes, the server's ``maintenance``):
+
+- ``BodyGate`` (web/gate.py) runs when the headers are complete, so a body that would be refused
+  is never read;
+- a request must arrive in full within ``web_request_seconds`` plus its length over
+  ``web_min_body_rate``: a client that dribbles its headers or body is cut off, not waited for;
+- every answer the server gives itself (a parse error, a refusal) is the JSON error shape;
+- a slow-client disconnect, a refusal and the connection limit count in the metrics, and a
+  request that waited in the queue longer than ``web_queue_warning_seconds`` is logged;
+- SIGTERM closes idle keep-alive connections at once, lets in-flight requests finish (up to
+  ``web_graceful_seconds``) and stops the job threads after their current job.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from http import HTTPStatus
+
+from waitress import wasyncore
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
+from waitress.utilities import Error
+
+from ..jsontext import dumps
+from ..settings import Settings
+from .errors import HTTP_CODES
+from .gate import BodyGate, Refusal
+from .security import API_HEADERS, NO_STORE
+
+log = logging.getLogger("imageservice.server")
+
+# How often the I/O thread looks for requests past their deadline and idle connections.
+MAINTENANCE_SECONDS = 1.0
+# Request bodies up to this size stay in memory; larger ones are spooled to a temporary file.
+BODY_IN_MEMORY_BYTES = 512 * 1024
+# After answering a request it did not read in full, the server reads and drops what the client
+# still sends for this long before it closes (see Channel.handle_close).
+LINGER_SECONDS = 2.0
+
+
+def _first_values(query: str) -> dict[str, str]:
+    from urllib.parse import parse_qsl
+
+    values: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        values.setdefault(name, value)
+    return values
+
+
+class RefusedRequest(Error):
+    """A request the server answers itself: waitress's own errors and the gate's refusals."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.code = status
+        self.reason = HTTPStatus(status).phrase
+        self.error_code = code
+
+
+def error_body(status: int, code: str, message: str) -> bytes:
+    return dumps({"error": {"code": code, "message": message or HTTPStatus(status).phrase}}).encode()
+
+
+class JsonErrorTask(ErrorTask):
+    """The server's own answers in the service's error shape, with the API's security headers."""
+
+    def execute(self):
+        error = self.request.error
+        code = getattr(error, "error_code", None) or HTTP_CODES.get(error.code, "error")
+        body = error_body(error.code, code, error.body)
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.extend([("Content-Type", "application/json"), *API_HEADERS, NO_STORE])
+        self.set_close_on_finish()
+        self.channel.linger = True
+        self.content_length = len(body)
+        self.write(body)
+
+
+class GuardedServer(TcpWSGIServer):
+    """A waitress TCP server with the service's gate, deadlines, metrics and stop."""
+
+    def __init__(self, application, *, adj: Adjustments, sockinfo, dispatcher, map, settings: Settings,
+                 gate: BodyGate, metrics):
+        self.settings, self.gate, self.metrics = settings, gate, metrics
+        self.channel_class = self._channel_class()
+        self._was_full = False
+        super().__init__(application, map=map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+
+    def _channel_class(self):
+        server = self
+
+        class Parser(HTTPRequestParser):
+            def __init__(self, adj):
+                super().__init__(adj)
+                self.started = time.time()
+                self.deadline = self.started + server.settings.web_request_seconds
+                self.received_at = None
+
+            def parse_header(self, header_plus):
+                super().parse_header(header_plus)
+                if self.body_rcv is None:
+                    return
+                length = None if self.chunked else self.content_length
+                if length:
+                    self.deadline += length / server.settings.web_min_body_rate
+                headers = self.headers
+                refusal = server.gate.check(self.command, self.path, _first_values(self.query),
+                                            lambda name: headers.get(name.upper().replace("-", "_")), length)
+                if refusal is not None:
+                    server.count("server_requests_refused", code=refusal.code)
+                    self.refuse(refusal)
+
+            def refuse(self, refusal: Refusal):
+                self.error = RefusedRequest(refusal.status, refusal.code, refusal.message)
+                self.expect_continue = False  # no "100 Continue" invites a body that is not wanted
+                self.completed = True
+
+            def received(self, data):
+                consumed = super().received(data)
+                if self.completed and self.received_at is None:
+                    self.received_at = time.time()
+                return consumed
+
+        class Task(WSGITask):
+            def service(self):
+                waited = time.time() - (self.request.received_at or time.time())
+                if waited > server.settings.web_queue_warning_seconds:
+                    log.warning("a request waited %.1f s for a free thread (%s %s): the request pool is saturated",
+                                waited, self.request.command, self.request.path)
+                super().service()
+
+        class Channel(HTTPChannel):
+            parser_class = Parser
+            task_class = Task
+            error_task_class = JsonErrorTask
+            linger = False  # set by an answer given before the request was read in full
+            lingering_until = None
+
+            def handle_close(self):
+                # Closing with the client's bytes unread makes the kernel reset the connection,
+                # and a client still sending its body would get the reset instead of our answer
+                # (a 413, a 401): shut our side, then read and drop theirs for a moment.
+                if self.linger and self.lingering_until is None and self.connected:
+                    try:
+                        self.socket.shutdown(socket.SHUT_WR)
+                    except OSError:  # the client is already gone: nothing to wait for
+                        return super().handle_close()
+                    self.lingering_until = time.time() + LINGER_SECONDS
+                    self.will_close = False
+                    return None
+                return super().handle_close()
+
+            def handle_read(self):
+                if self.lingering_until is None:
+                    return super().handle_read()
+                try:
+                    data = self.recv(self.adj.recv_bytes)
+                except OSError:
+                    data = b""
+                if not data and self.connected:
+                    super().handle_close()
+
+        return Channel
+
+    def count(self, name: str, **dimensions: str) -> None:
+        try:
+            self.metrics.increment(name, **dimensions)
+        except Exception:  # a metrics store that cannot be written must not break serving
+            log.exception("could not count %s", name)
+
+    def maintenance(self, now):
+        """Closes connections idle past ``channel_timeout`` (waitress's rule) and those whose
+        request has not arrived in full by its deadline; counts the slow clients among them."""
+        idle_cutoff = now - self.adj.channel_timeout
+        for channel in list(self.active_channels.values()):
+            if channel.lingering_until is not None:
+                if now > channel.lingering_until and channel.connected:
+                    HTTPChannel.handle_close(channel)
+                continue
+            partial = channel.request
+            if partial is not None and not partial.completed and now > partial.deadline:
+                log.warning("closing %s: its request did not arrive in full within its deadline", channel.addr[0])
+                channel.will_close = True
+                self.count("server_slow_clients", reason="request_deadline")
+            elif not channel.requests and channel.last_activity < idle_cutoff:
+                if channel.total_outbufs_len:
+                    self.count("server_slow_clients", reason="response_stalled")
+                channel.will_close = True
+
+    def readable(self):
+        accepting = super().readable()
+        if self.in_connection_overflow and not self._was_full:
+            self.count("server_connection_limit_reached")
+        self._was_full = self.in_connection_overflow
+        return accepting
+
+
+def adjustments(settings: Settings, host: str, port: int) -> Adjustments:
+    options = dict(
+        host=host, port=port,
+        threads=settings.web_threads,
+        connection_limit=settings.web_connection_limit,
+        channel_timeout=settings.web_idle_timeout,
+        cleanup_interval=MAINTENANCE_SECONDS,
+        max_request_header_size=settings.web_max_header_bytes,
+        max_request_body_size=settings.max_upload_bytes + 1,  # the gate's limits are the real ones
+        inbuf_overflow=BODY_IN_MEMORY_BYTES,
+        ident="",  # no Server header naming the software
+        clear_untrusted_proxy_headers=False,  # the app reads X-Forwarded-For itself (trusted_proxies)
+        expose_tracebacks=False,
+    )
+    if settings.trusted_proxies:
+        # Behind the load balancer, which ends TLS: the scheme it saw is the request's.
+        options.update(trusted_proxy="*", trusted_proxy_count=settings.trusted_proxies,
+                       trusted_proxy_headers={"x-forwarded-proto"})
+    return Adjustments(**options)
+
+
+class Service:
+    """The listening servers, their task threads and (local mode) the job threads."""
+
+    def __init__(self, app, settings: Settings, host: str, port: int, *, gate: BodyGate, metrics):
+        self.settings = settings
+        self.adj = adjustments(settings, host, port)
+        self.map: dict = {}
+        self.dispatcher = ThreadedTaskDispatcher()
+        self.dispatcher.set_thread_count(self.adj.threads)
+        self.servers = [GuardedServer(app, adj=self.adj, sockinfo=sockinfo, dispatcher=self.dispatcher, map=self.map,
+                                      settings=settings, gate=gate, metrics=metrics)
+                        for sockinfo in self.adj.listen]
+        self.stopping = threading.Event()
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [(server.effective_host, server.effective_port) for server in self.servers]
+
+    def stop(self) -> None:
+        """Ask the loop to stop (safe from a signal handler or another thread)."""
+        self.stopping.set()
+        if self.servers:
+            self.servers[0].pull_trigger()
+
+    def run(self) -> None:
+        """Serve until ``stop``; then close idle connections at once and let the others finish."""
+        timeout = self.adj.asyncore_loop_timeout
+        while not self.stopping.is_set():
+            wasyncore.loop(timeout=timeout, map=self.map, use_poll=self.adj.asyncore_use_poll, count=1)
+        for server in self.servers:
+            server.accepting = False
+            server.del_channel()
+            server.socket.close()
+        deadline = time.monotonic() + self.settings.web_graceful_seconds
+        while self._channels() and time.monotonic() < deadline:
+            for channel in self._channels():
+                if not channel.requests and not channel.total_outbufs_len and channel.request is None:
+                    channel.will_close = True  # idle keep-alive: nothing to finish
+            wasyncore.loop(timeout=0.05, map=self.map, use_poll=self.adj.asyncore_use_poll, count=1)
+        self.dispatcher.shutdown(cancel_pending=True, timeout=max(0.0, deadline - time.monotonic()))
+        for server in self.servers:
+            server.trigger.close()
+
+    def _channels(self) -> list[HTTPChannel]:
+        return [channel for channel in self.map.values() if isinstance(channel, HTTPChannel)]
+
+
+def run(app, settings: Settings, host: str, port: int, *, gate: BodyGate, metrics) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT (``serve``; bench/bare_flask.py for the yardstick)."""
+    service = Service(app, settings, host, port, gate=gate, metrics=metrics)
+
+    def request_stop(signum, frame):
+        log.info("signal %s: closing idle connections, finishing the requests in flight", signum)
+        service.stop()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    for address, port_number in service.addresses:
+        log.info("serving on http://%s:%s (%d threads)", address, port_number, settings.web_threads)
+    service.run()
+
+
+def serve(settings: Settings, host: str, port: int) -> int:
+    """The ``imageservice serve`` command: the app, and in local mode its job threads."""
+    from .. import logs
+    from ..worker import start_worker_threads
+    from . import API_BODY_LIMIT, components_of, create_app
+
+    logs.configure(settings.log_level.upper(), buffered=True)
+    app = create_app(settings)
+    components = components_of(app)
+    gate = BodyGate(api_body_limit=API_BODY_LIMIT, upload_limit=settings.max_upload_bytes,
+                    blob_endpoint=components.blob_endpoint if settings.backend == "local" else None)
+    jobs = start_worker_threads(components)
+    try:
+        run(app, settings, host, port, gate=gate, metrics=components.metrics)
+    finally:
+        jobs.stop()
+        log.info("stopped")
+        logging.shutdown()
+    return 0
