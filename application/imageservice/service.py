@@ -69,6 +69,10 @@ TOKEN_CACHE_SECONDS = 60
 TOKEN_CACHE_SIZE = 10_000
 
 
+def _image_gone() -> NotFound:
+    return NotFound("No such image.", code="image_not_found")
+
+
 def _bytes_quota(limit: int) -> Conflict:
     return Conflict(f"The quota of {limit} bytes is used up (conversions count too).", code="quota_exceeded")
 
@@ -106,7 +110,7 @@ class ImageService:
     def _record(self, principal: Principal, image_id: str, user_id: str | None = None) -> ImageRecord:
         record = self.catalog.get(self.owner_for(principal, user_id), image_id)
         if record is None:
-            raise NotFound("No such image.", code="image_not_found")
+            raise _image_gone()
         return record
 
     # -- uploads ------------------------------------------------------------------------------
@@ -328,6 +332,12 @@ class ImageService:
                 raise _bytes_quota(s.quota_bytes)
             meta = self._make_conversion(record, request, digest, logo)
             self.blobs.put(meta_key, json.dumps(meta).encode(), "application/json")
+            if self.catalog.get(record.user_id, record.image_id) is None:
+                # Deleted while it was converted: the delete may have run before these files
+                # were written, so they go now, and the caller hears what a later call would.
+                for written in (meta["key"], meta_key):
+                    self.blobs.delete(written)
+                raise _image_gone()
         filename = with_extension(record.filename, meta["extension"], f"-{meta['width']}x{meta['height']}")
         url = self.blobs.presign_download(
             meta["key"], expires_in=s.download_url_ttl, filename=filename,
@@ -338,7 +348,10 @@ class ImageService:
     def _make_conversion(self, record: ImageRecord, request: ConversionRequest, digest: str,
                          logo: bytes | None) -> dict[str, Any]:
         s = self.settings
-        original = self.blobs.get(record.original_key, max_bytes=s.max_upload_bytes)
+        try:
+            original = self.blobs.get(record.original_key, max_bytes=s.max_upload_bytes)
+        except BlobNotFound:  # deleted since it was read as ready
+            raise _image_gone() from None
         started = time.perf_counter()
         encoded = self.imaging.convert(original, request, imaging_limits(s), logo=logo,
                                        max_output_bytes=s.max_upload_bytes)
@@ -348,6 +361,10 @@ class ImageService:
         # cannot both squeeze under it. (Two racing equal requests may each count their copy
         # of one file until the image is deleted; the rate limit bounds how often.)
         if not self.catalog.add_bytes(record.user_id, record.image_id, len(encoded.data), limit=s.quota_bytes):
+            # Refused for one of two reasons: the quota, or the image was deleted meanwhile
+            # (and its bytes released), which is a 404 like any later call would get.
+            if self.catalog.get(record.user_id, record.image_id) is None:
+                raise _image_gone()
             raise _bytes_quota(s.quota_bytes)
         key = keys.conversion_key(record.user_id, record.image_id, digest, encoded.extension, record.ephemeral)
         self.blobs.put(key, encoded.data, encoded.content_type)

@@ -92,3 +92,24 @@ def test_default_url_limit_sits_below_the_servers_header_limit(tmp_path):
     limit on the request line and headers together (431)."""
     settings = make_settings(tmp_path)
     assert settings.max_url_length + len("DELETE  HTTP/1.1") < settings.web_max_header_bytes
+
+
+def test_a_doubled_leading_slash_gets_the_headers_of_its_route(tmp_path):
+    """``//api/...`` and ``//blobs/...`` route as their one-slash forms, and so they carry those
+    routes' headers: no-store on the API's answers, the sandboxing CSP on blobs."""
+    from urllib.parse import urlsplit
+
+    from imageservice.web.security import BLOB_CSP
+
+    app, components = _app(tmp_path)
+    api = ApiClient(app.test_client(), components.service.create_token("alice"))
+    # PATH_INFO as a server passes it (the test client would read "//api" as a host name)
+    created = api.call("POST", "/", json={"content_type": "image/png", "size": 10},
+                       environ_overrides={"PATH_INFO": "//api/images/upload"})
+    assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
+    components.blobs.put("originals/alice/x", b"<svg onload=alert(1)>", "image/png")
+    signed = urlsplit(components.blobs.presign_download("originals/alice/x", expires_in=60, filename="x.png",
+                                                        content_type="image/png", attachment=True).url)
+    blob = app.test_client().get("/", query_string=signed.query, environ_overrides={"PATH_INFO": "/" + signed.path})
+    assert blob.status_code == 200, blob.get_data(as_text=True)
+    assert blob.headers["Content-Security-Policy"] == BLOB_CSP

@@ -215,6 +215,43 @@ def test_equal_conversions_are_made_once(service):
     assert (first.width, first.height, first.bytes) == (again.width, again.height, again.bytes) == (32, 24, first.bytes)
 
 
+class DeletedMidConversion:
+    """The delete of a conversion's image lands at one step of the conversion: before its bytes
+    are counted, or right after."""
+
+    def __init__(self, service: ImageService, image_id: str, when: str):
+        self.service, self.image_id, self.when = service, image_id, when
+        real = service.catalog.add_bytes
+
+        def add_bytes(*args, **kwargs):
+            if self.when == "before_count":
+                service.delete(ALICE, image_id)
+            counted = real(*args, **kwargs)
+            if self.when == "after_count":
+                service.delete(ALICE, image_id)
+            return counted
+
+        service.catalog.add_bytes = add_bytes
+
+
+@pytest.mark.parametrize("when", ["before_count", "after_count"])
+def test_a_conversion_racing_the_delete_of_its_image_answers_404_and_leaves_no_file(service, when):
+    image_id = ready_image(service)
+    DeletedMidConversion(service, image_id, when)
+    with pytest.raises(NotFound) as gone:  # never 409 quota_exceeded: nothing is near the quota
+        service.convert(ALICE, image_id, ConversionRequest("png", width=16))
+    assert gone.value.code == "image_not_found"
+    assert not [key for key in service.blobs.objects if image_id in key]
+    assert service.catalog.usage("alice").bytes == 0
+
+
+def test_a_conversion_whose_original_vanished_answers_404(service):
+    image_id = ready_image(service)
+    service.blobs.delete(keys.original_key("alice", image_id, False))
+    with pytest.raises(NotFound):
+        service.convert(ALICE, image_id, ConversionRequest("png", width=16))
+
+
 # -- deletion and housekeeping -----------------------------------------------------------------
 
 def test_delete_removes_the_original_derivatives_conversions_and_record(service):

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, current_app
 
 from ..core.correlation import accepted, bind, new_request_id, reset
 from ..core.errors import Forbidden, NotFound
+from .gate import canonical_path
 from .health import LivenessProbe
 from . import access_line
 from .sessions import current_principal
@@ -49,6 +50,11 @@ class ResponseEnvelope:
         self.security_headers = security_headers
 
     def __call__(self, environ: dict, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("//"):
+            # "//api/x" routes to /api/x: it gets that route's headers too (no-store, the blob
+            # CSP), not a page's; the gate (web/gate.py) reads the same canonical path.
+            environ["PATH_INFO"] = canonical_path(path)
         request_id = request_id_from(environ)
         token = bind(request_id)
         started = time.perf_counter()
