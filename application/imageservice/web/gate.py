@@ -10,8 +10,8 @@ What it checks, per request that announces a body:
   before it is read) and within the route's limit: ``max_upload_bytes`` for a local blob upload,
   the API's body limit everywhere else;
 - a blob upload's signed URL: signature, expiry, and the Content-Type and length it signed;
-- an API write names a caller: a Bearer token, or the browser's session cookie together with
-  the CSRF header; and its body is JSON.
+- an API write names a caller: a Bearer token, or the browser's session (or visitor, for the
+  first write) cookie together with the CSRF header; and its body is JSON.
 The app still checks everything again (whether the token exists, whether the CSRF token is
 the right one): the gate only refuses what can be refused from the headers, cheaply, on the
 server's I/O thread (an HMAC at most, no storage call).
@@ -24,7 +24,7 @@ from typing import Callable, Mapping
 
 from ..core.errors import ServiceError
 from . import SESSION_COOKIE
-from .sessions import CSRF_HEADER
+from .sessions import CSRF_HEADER, VISITOR_COOKIE
 
 API_PREFIX = "/api/"
 BLOB_PREFIX = "/blobs/"
@@ -91,7 +91,8 @@ class BodyGate:
     def _api_write(self, header: Header) -> Refusal | None:
         authorization = header("Authorization") or ""
         if not authorization.startswith("Bearer "):
-            if not _has_cookie(header("Cookie"), SESSION_COOKIE):
+            cookies = header("Cookie")
+            if not (_has_cookie(cookies, SESSION_COOKIE) or _has_cookie(cookies, VISITOR_COOKIE)):
                 return Refusal(401, "unauthorized", "Send an API token (Authorization: Bearer ...) or use the web page.")
             if not header(CSRF_HEADER):
                 return Refusal(403, "csrf_failed", "The CSRF token is missing or wrong; reload the page.")

@@ -1,10 +1,14 @@
 """Who is calling: a Bearer token, or an anonymous session workspace (Flask-Session, server-side).
 
-A page visit stores nothing: it gives the browser a signed *visitor* cookie (a future
-workspace's user id and CSRF token). Reads with it see that (empty) workspace. The first write
-makes the workspace: the anonymous admission (admission.py) counts it against the client's and
-everyone's budgets (429 + Retry-After when spent), then Flask-Session stores it and its cookie
-replaces the visitor cookie. So crawlers, 404s and drive-by GETs cost no storage and no quota.
+A page visit stores nothing: it gives the browser a signed *visitor* cookie that holds one
+random value, from which the server derives (HMAC with the secret key) the visitor's CSRF token
+and the user id of its prospective workspace; the cookie's readable payload gives neither
+away. Reads with it see that (empty) workspace. The first write makes the workspace: the
+anonymous admission (admission.py) counts it against the client's and everyone's budgets (429 +
+Retry-After when spent), then Flask-Session stores it under a new random user id, and its cookie
+replaces the visitor cookie. A copy of the old visitor cookie therefore reaches nothing of the
+workspace: it names the prospective id, which no record ever gets. So crawlers, 404s and
+drive-by GETs cost no storage and no quota.
 
 A workspace lives ``session_ttl`` seconds from its creation (not from the last visit). Writes
 must carry the CSRF token in the ``X-CSRF-Token`` header (or a ``csrf_token`` form field).
@@ -18,6 +22,7 @@ sits above that, and a flood is refused at admission instead of pushing real ses
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from datetime import timedelta
@@ -41,6 +46,8 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 VISITOR_COOKIE = "imageservice_visitor"
 VISITOR_SALT = "imageservice.visitor"
+VISITOR_NONCE_BYTES = 24
+VISITOR_ID_CHARS = 26  # as long as an image id: the prospective user id's random part
 EXTENSION = "imageservice.sessions"
 # Unexpired store entries are at most 2 x anon_workspaces_total (see the module docstring).
 STORE_THRESHOLD_FACTOR = 4
@@ -60,6 +67,10 @@ class _State:
         self.secure = settings.session_cookie_secure
         self.admission = components.admission
         self.signer = URLSafeTimedSerializer(secret_key, salt=VISITOR_SALT)
+        self.secret = secret_key.encode() if isinstance(secret_key, str) else secret_key
+
+    def derive(self, purpose: str, nonce: str) -> str:
+        return hmac.new(self.secret, f"{purpose}:{nonce}".encode(), hashlib.sha256).hexdigest()
 
 
 # Paths no session can matter to: health probes (the load balancer's, every few seconds) and
@@ -145,6 +156,13 @@ def _live_workspace() -> dict | None:
     return workspace
 
 
+def _visitor_from(nonce: str) -> dict:
+    """The visitor a cookie's random value stands for: its prospective user id and CSRF token."""
+    state = _state()
+    return {"user_id": keys.SESSION_USER_PREFIX + state.derive("user", nonce)[:VISITOR_ID_CHARS],
+            "csrf_token": state.derive("csrf", nonce)}
+
+
 def _visitor() -> dict | None:
     """The signed visitor of this browser (``user_id``, ``csrf_token``), or None."""
     if "visitor" not in g:
@@ -155,17 +173,16 @@ def _visitor() -> dict | None:
                 data = _state().signer.loads(raw, max_age=_state().ttl)
             except BadSignature:  # also SignatureExpired
                 data = None
-            if (isinstance(data, dict) and isinstance(data.get("user_id"), str)
-                    and data["user_id"].startswith(keys.SESSION_USER_PREFIX) and isinstance(data.get("csrf_token"), str)):
-                g.visitor = {"user_id": data["user_id"], "csrf_token": data["csrf_token"]}
+            if isinstance(data, dict) and isinstance(data.get("v"), str):
+                g.visitor = _visitor_from(data["v"])
     return g.visitor
 
 
 def _new_visitor() -> dict:
-    visitor = {"user_id": keys.SESSION_USER_PREFIX + new_id().lower(), "csrf_token": secrets.token_urlsafe(32)}
-    g.visitor = visitor
-    g.visitor_cookie = _state().signer.dumps(visitor)
-    return visitor
+    nonce = secrets.token_urlsafe(VISITOR_NONCE_BYTES)
+    g.visitor = _visitor_from(nonce)
+    g.visitor_cookie = _state().signer.dumps({"v": nonce})
+    return g.visitor
 
 
 def _prospective(visitor: dict, ttl_seconds: int) -> dict:
@@ -189,7 +206,8 @@ def _create_workspace(visitor: dict, client: str) -> dict:
     _state().admission.admit_workspace(client)
     now = utcnow()
     workspace = {
-        "user_id": visitor["user_id"],
+        # A new id, not the visitor's: a copy of the visitor cookie must not reach this workspace.
+        "user_id": keys.SESSION_USER_PREFIX + new_id().lower(),
         "created_at": to_iso(now),
         "expires_at": to_iso(now + timedelta(seconds=_state().ttl)),
         "csrf_token": visitor["csrf_token"],  # the token the page already holds
