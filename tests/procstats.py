@@ -50,20 +50,15 @@ def _kib(status: str, field: str) -> int:
     return 0
 
 
-class GroupMonitor:
-    """Samples a process group every ``interval`` s on a thread: the highest peak RSS each
-    process reached while watched (short-lived imaging children included) and the group's
-    highest total."""
+class Sampler:
+    """Calls ``sample()`` every ``interval`` s on a thread while used as a context manager."""
 
-    def __init__(self, pgid: int, interval: float = 0.05):
-        self.pgid = pgid
+    def __init__(self, interval: float):
         self.interval = interval
-        self.peaks: dict[int, ProcessMemory] = {}
-        self.max_total = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="group-monitor", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
 
-    def __enter__(self) -> "GroupMonitor":
+    def __enter__(self):
         self._thread.start()
         return self
 
@@ -75,6 +70,21 @@ class GroupMonitor:
         while not self._stop.is_set():
             self.sample()
             self._stop.wait(self.interval)
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+
+class GroupMonitor(Sampler):
+    """Samples a process group every ``interval`` s on a thread: the highest peak RSS each
+    process reached while watched (short-lived imaging children included) and the group's
+    highest total."""
+
+    def __init__(self, pgid: int, interval: float = 0.05):
+        super().__init__(interval)
+        self.pgid = pgid
+        self.peaks: dict[int, ProcessMemory] = {}
+        self.max_total = 0
 
     def sample(self) -> None:
         processes = group_processes(self.pgid)

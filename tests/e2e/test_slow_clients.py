@@ -29,12 +29,14 @@ import pytest
 import requests
 from PIL import Image
 
+from procstats import Sampler
 from servers import run_cli, start_service
 
 ATTACK_SECONDS = 5.0
 RECOVERY_SECONDS = 4.0
 PROBE_INTERVAL = 0.5
 PROBE_TIMEOUT = 1.0
+IDLE_TIMEOUT = 5  # the server's IMAGESERVICE_WEB_IDLE_TIMEOUT here
 ORIGINAL_BYTES = 15 * 1024 * 1024
 
 
@@ -81,7 +83,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("slow-clients")
     process, base = start_service(root / "data", root / "server.log",
                                   IMAGESERVICE_WEB_REQUEST_SECONDS="3", IMAGESERVICE_WEB_MIN_BODY_RATE="1000000",
-                                  IMAGESERVICE_WEB_IDLE_TIMEOUT="5")
+                                  IMAGESERVICE_WEB_IDLE_TIMEOUT=str(IDLE_TIMEOUT))
     try:
         yield Server(base, process)
     finally:
@@ -103,35 +105,24 @@ def download_url(server):
     return link.json()["download_url"]
 
 
-class Prober:
+class Prober(Sampler):
     """Asks the two probes every PROBE_INTERVAL s on a thread; records (when, probe, seconds or None)."""
 
     def __init__(self, server: Server):
+        super().__init__(PROBE_INTERVAL)
         self.server = server
         self.results: list[tuple[float, str, float | None]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "Prober":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
+    def sample(self) -> None:
         probes = (("healthz", "/healthz", {}), ("list", "/api/images?limit=5", self.server.auth))
-        while not self._stop.is_set():
-            for name, path, headers in probes:
-                started = time.monotonic()
-                try:
-                    answer = requests.get(self.server.base + path, headers=headers, timeout=PROBE_TIMEOUT)
-                    took = time.monotonic() - started if answer.status_code == 200 else None
-                except requests.RequestException:
-                    took = None
-                self.results.append((started, name, took))
-            self._stop.wait(PROBE_INTERVAL)
+        for name, path, headers in probes:
+            started = time.monotonic()
+            try:
+                answer = requests.get(self.server.base + path, headers=headers, timeout=PROBE_TIMEOUT)
+                took = time.monotonic() - started if answer.status_code == 200 else None
+            except requests.RequestException:
+                took = None
+            self.results.append((started, name, took))
 
     def between(self, start: float, end: float) -> list[float | None]:
         return [took for when, _, took in self.results if start <= when < end]
@@ -188,7 +179,7 @@ def test_slow_readers_hold_sockets_not_threads(server, download_url):
         return sockets
 
     stalled_before = server.metric("server_slow_clients")
-    assert_held_up(run_attack(server, attack))
+    assert_held_up(run_attack(server, attack, hold=IDLE_TIMEOUT + 3))
     # Held past the 5 s idle timeout, the stalled answers were cut off and counted.
     assert server.metric("server_slow_clients") > stalled_before
 

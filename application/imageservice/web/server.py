@@ -194,7 +194,7 @@ class GuardedServer(TcpWSGIServer):
                 # Closing with the client's bytes unread makes the kernel reset the connection,
                 # and a client still sending its body would get the reset instead of our answer
                 # (a 413, a 401): shut our side, then read and drop theirs for a moment.
-                if self.linger and self.lingering_until is None and self.connected:
+                if self.linger and self.connected and self.lingering_until is None:
                     try:
                         self.socket.shutdown(socket.SHUT_WR)
                     except OSError:  # the client is already gone: nothing to wait for
@@ -228,8 +228,11 @@ class GuardedServer(TcpWSGIServer):
         idle_cutoff = now - self.adj.channel_timeout
         for channel in list(self.active_channels.values()):
             if channel.lingering_until is not None:
-                if now > channel.lingering_until and channel.connected:
-                    HTTPChannel.handle_close(channel)
+                if now > channel.lingering_until:
+                    # Closed by the loop, not here: this runs while the loop is gathering the
+                    # sockets to select() on, and a socket closed now would still be among them.
+                    channel.linger = False
+                    channel.will_close = True
                 continue
             partial = channel.request
             if partial is not None and not partial.completed and now > partial.deadline:
