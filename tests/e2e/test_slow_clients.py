@@ -130,7 +130,7 @@ class Prober(Sampler):
 
 def run_attack(server: Server, open_attack, *, hold: float = ATTACK_SECONDS) -> dict:
     """Baseline, then the attack for ``hold`` s under the prober, then its end and the recovery."""
-    baseline = server.threads_and_files()
+    baseline = settled_usage(server)
     with Prober(server) as prober:
         time.sleep(1)
         started = time.monotonic()
@@ -148,6 +148,19 @@ def run_attack(server: Server, open_attack, *, hold: float = ATTACK_SECONDS) -> 
     settled = wait_for(lambda: server.threads_and_files() <= baseline, 10)
     return {"during": during, "after": after, "baseline": baseline, "settled": settled,
             "now": server.threads_and_files()}
+
+
+def settled_usage(server: Server) -> tuple[int, int]:
+    """Threads and open files once two readings a second apart agree (the imaging pool starts its
+    spare child in the background after a job)."""
+    last = server.threads_and_files()
+    for _ in range(10):
+        time.sleep(1)
+        now = server.threads_and_files()
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 def wait_for(predicate, seconds: float) -> bool:

@@ -5,10 +5,8 @@ random value, from which the server derives (HMAC with the secret key) the visit
 and the user id of its prospective workspace; the cookie's readable payload gives neither
 away. Reads with it see that (empty) workspace. The first write makes the workspace: the
 anonymous admission (admission.py) counts it against the client's and everyone's budgets (429 +
-Retry-After when spent), then Flask-Session stores it under a new random user id, and its cookie
-replaces the visitor cookie. A copy of the old visitor cookie therefore reaches nothing of the
-workspace: it names the prospective id, which no record ever gets. So crawlers, 404s and
-drive-by GETs cost no storage and no quota.
+Retry-After when spent), then Flask-Session stores it and its cookie replaces the visitor
+cookie. So crawlers, 404s and drive-by GETs cost no storage and no quota.
 
 A workspace lives ``session_ttl`` seconds from its creation (not from the last visit). Writes
 must carry the CSRF token in the ``X-CSRF-Token`` header (or a ``csrf_token`` form field).
@@ -36,7 +34,6 @@ from ..admission import client_address
 from ..bootstrap import Components
 from ..core import keys
 from ..core.errors import Forbidden, Unauthorized
-from ..core.ids import new_id
 from ..core.timeutil import from_iso, to_iso, utcnow
 from ..auth import Principal
 from . import access_line
@@ -206,8 +203,9 @@ def _create_workspace(visitor: dict, client: str) -> dict:
     _state().admission.admit_workspace(client)
     now = utcnow()
     workspace = {
-        # A new id, not the visitor's: a copy of the visitor cookie must not reach this workspace.
-        "user_id": keys.SESSION_USER_PREFIX + new_id().lower(),
+        # The visitor's id: a page's first writes run at once (three files dropped together),
+        # each with the visitor cookie alone, and must all land in one workspace.
+        "user_id": visitor["user_id"],
         "created_at": to_iso(now),
         "expires_at": to_iso(now + timedelta(seconds=_state().ttl)),
         "csrf_token": visitor["csrf_token"],  # the token the page already holds

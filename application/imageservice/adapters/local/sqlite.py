@@ -11,6 +11,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -48,7 +49,7 @@ class SqliteDatabase:
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _set_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         self._local.conn, self._local.pid = conn, os.getpid()
@@ -121,6 +122,20 @@ class SqliteDatabase:
 
     def ping(self) -> None:
         self.connection().execute("SELECT 1").fetchone()
+
+
+def _set_wal(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """``PRAGMA journal_mode = WAL`` on a new connection. SQLite answers "database is locked" at
+    once, without its busy handler, when another connection of the file holds a lock as this
+    one opens (two job threads starting together did): wait and ask again."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
 
 
 def table_exists(conn: sqlite3.Connection, name: str) -> bool:
