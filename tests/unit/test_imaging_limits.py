@@ -132,3 +132,14 @@ def test_original_larger_than_convert_max_edge_is_scaled_down_to_fit():
 def test_max_animation_pixels_smaller_than_one_frame_still_refuses_animations():
     data = f.animated_gif_bytes(frames=3, width=W, height=H)
     assert refused(data, imaging.ImagingLimits(max_animation_pixels=PIXELS // 2)) == "too_many_frames"
+
+
+def test_a_webp_canvas_over_max_pixels_is_refused_before_libwebp_allocates_it():
+    # Pillow's WebP plugin decodes while it opens; under a memory ceiling libwebp's refused
+    # allocation would read as a broken file. The declared canvas is checked first.
+    import attacks
+
+    with pytest.raises(ImageRejected) as caught:
+        imaging.process_image(attacks.lossless_webp_bomb(12000), [], imaging.ImagingLimits())
+    assert caught.value.code == "too_many_pixels"
+    assert "12000x12000" in caught.value.message

@@ -152,3 +152,22 @@ def test_uncompressed_tga_header_is_not_mistaken_for_a_cursor():
     with pytest.raises(ImageRejected) as caught:
         imaging.sniff(_tga())
     assert caught.value.code == "unsupported_format"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"lossless": True}, {"quality": 80}, {"quality": 80, "exif": b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00"}],
+    ids=["VP8L", "VP8", "VP8X"],
+)
+def test_webp_canvas_size_reads_each_kind_of_first_chunk(options):
+    import io
+
+    from PIL import Image
+
+    from imageservice.core.imaging.sniffing import webp_canvas_size
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (123, 45), (1, 2, 3)).save(buffer, "WEBP", **options)
+    data = buffer.getvalue()
+    assert webp_canvas_size(data) == (123, 45)
+    assert webp_canvas_size(data[:20]) is None  # cut inside the header: unknown, not guessed

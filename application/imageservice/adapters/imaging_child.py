@@ -91,7 +91,7 @@ def _serve_one(kind: str, data: bytes, args: tuple, memory_bytes: int) -> tuple[
         return "too_expensive", _over_memory_message(memory_bytes)
     except ServiceError as exc:
         # The imaging code turns decoder failures (MemoryError included) into rejections.
-        if _caused_by_memory(exc) or _near_ceiling(memory_bytes):
+        if _caused_by_memory(exc) or _near_ceiling(memory_bytes) or _beyond_headroom(exc, memory_bytes):
             return "too_expensive", _over_memory_message(memory_bytes)
         return "error", (type(exc).__name__, exc.code, exc.message, exc.status)
     except Exception as exc:  # a library failing for want of memory, or a bug: told apart below
@@ -112,6 +112,14 @@ def _caused_by_memory(exc: BaseException | None) -> bool:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def _beyond_headroom(exc: ServiceError, memory_bytes: int) -> bool:
+    """A decode that failed while its pixels alone could not fit in what the ceiling leaves:
+    libwebp reports a refused allocation as "could not create decoder object", and how far the
+    address space got before the refusal depends on what the child already holds."""
+    needed = getattr(exc, "decoded_bytes", None)
+    return bool(needed) and needed >= memory_bytes - _status_bytes("VmSize")
 
 
 def _near_ceiling(memory_bytes: int) -> bool:

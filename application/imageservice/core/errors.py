@@ -83,6 +83,8 @@ class ImageRejected(ServiceError):
     """
 
     status = 422
+    # Bytes of pixels the failed decode needed, when known (see imaging_child.py).
+    decoded_bytes: int | None = None
 
     def __init__(self, code: str, message: str):
         if code not in REJECTION_CODES:

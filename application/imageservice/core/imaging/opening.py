@@ -23,7 +23,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 from ..errors import ImageRejected
 from . import metadata
 from .model import SUPPORTED_INPUT_FORMATS, ImagingLimits
-from .sniffing import sniff
+from .sniffing import sniff, webp_canvas_size
 
 # The sniffed MIME type decides which single Pillow plugin may open the bytes.
 _PILLOW_FORMATS_FOR_TYPE: dict[str, tuple[str, ...]] = {
@@ -122,8 +122,16 @@ def open_within_limits(data: bytes, limits: ImagingLimits) -> Iterator[Source]:
     """
     content_type = sniff(data)
     ensure_setup()
-    with rejecting_decode_errors():
-        image = Image.open(io.BytesIO(data), formats=list(_PILLOW_FORMATS_FOR_TYPE[content_type]))
+    declared = webp_canvas_size(data) if content_type == "image/webp" else None
+    if declared:
+        _check_frame_pixels(declared, limits)
+    try:
+        with rejecting_decode_errors():
+            image = Image.open(io.BytesIO(data), formats=list(_PILLOW_FORMATS_FOR_TYPE[content_type]))
+    except ImageRejected as exc:
+        if declared:
+            _note_decode_size(exc, declared)
+        raise
     try:
         if image.format not in SUPPORTED_INPUT_FORMATS:  # defence in depth: plugins can return subclasses
             raise ImageRejected("unsupported_format", f"{image.format} images are not supported")
@@ -143,7 +151,7 @@ def open_within_limits(data: bytes, limits: ImagingLimits) -> Iterator[Source]:
         orientation = metadata.orientation_of(exif)
         if image.format in _ORIENTED_BY_DECODER:
             orientation = 1
-        yield Source(
+        source = Source(
             image=image,
             content_type=content_type,
             format=image.format,
@@ -155,6 +163,11 @@ def open_within_limits(data: bytes, limits: ImagingLimits) -> Iterator[Source]:
             frames=frames,
             animated=frames > 1 and image.format in _ANIMATED_FORMATS,
         )
+        try:
+            yield source
+        except ImageRejected as exc:
+            _note_decode_size(exc, source.size)
+            raise
     finally:
         image.close()
 
@@ -184,6 +197,13 @@ def _rejection_for(exc: BaseException) -> ImageRejected:
         return ImageRejected("corrupt", "the image needs more memory to decode than is allowed")
     reason = message.split(" at 0x")[0][:200] or type(exc).__name__
     return ImageRejected("corrupt", f"the image could not be decoded: {reason}")
+
+
+def _note_decode_size(exc: ImageRejected, size: tuple[int, int]) -> None:
+    # Some decoders (libwebp's) report a refused allocation as a broken file; whoever runs this
+    # under a memory ceiling needs the size of the decode to tell the two apart.
+    if exc.decoded_bytes is None:
+        exc.decoded_bytes = size[0] * size[1] * 4  # Pillow's widest common pixel
 
 
 def _check_frame_pixels(size: tuple[int, int], limits: ImagingLimits) -> None:

@@ -120,6 +120,24 @@ def sniff(head: bytes) -> str:
     raise ImageRejected("not_an_image", f"the file is {_describe_non_image(head)}")
 
 
+def webp_canvas_size(head: bytes) -> tuple[int, int] | None:
+    """The canvas a WebP file declares in its first chunk (VP8X, VP8L or VP8), or None.
+
+    Pillow's WebP plugin decodes as it opens, so a bomb meets libwebp before any size check
+    unless the size is read here first.
+    """
+    chunk = head[12:16]
+    if chunk == b"VP8X" and len(head) >= 30:
+        return 1 + int.from_bytes(head[24:27], "little"), 1 + int.from_bytes(head[27:30], "little")
+    if chunk == b"VP8L" and len(head) >= 25 and head[20] == 0x2F:
+        (bits,) = struct.unpack_from("<I", head, 21)
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 " and len(head) >= 30 and head[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack_from("<HH", head, 26)
+        return width & 0x3FFF, height & 0x3FFF
+    return None
+
+
 def _sniff_iso_bmff(head: bytes) -> str:
     """HEIF or AVIF by the ftyp box's brands; anything else in an ISO-BMFF box is refused."""
     box_end = min(len(head), max(16, int.from_bytes(head[0:4], "big")))
