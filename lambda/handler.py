@@ -15,6 +15,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from imageservice import logs
+from imageservice.admission import AnonymousAdmission, AnonymousLimits
 from imageservice.adapters.aws.factory import build_aws_adapters, build_event_topic
 from imageservice.adapters.aws.metrics import PowertoolsMetrics
 from imageservice.adapters.aws.processor import EventProcessor
@@ -42,7 +43,8 @@ def _event_processor() -> EventProcessor:
         publisher = EventPublisher(queue, notification_targets(settings))
         pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=PowertoolsMetrics(SERVICE),
                             imaging=build_imaging_runner(settings), announce=publisher.announce,
-                            scanner=build_scanner(settings))
+                            scanner=build_scanner(settings),
+                            refund_charge=AnonymousAdmission(catalog, AnonymousLimits.from_settings(settings)).refund_upload)
         notifications = NotificationDelivery(catalog, build_webhook(settings), build_event_topic(settings, clients))
         _processor = EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout, logger=logger,
                                     notifications=notifications)

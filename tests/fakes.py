@@ -172,9 +172,17 @@ class FakeCatalog:
     def list_api(self, query: ListQuery) -> ApiPage:
         return ApiPage.of(self.list(query))
 
-    def delete(self, user_id: str, image_id: str) -> None:
+    def delete(self, user_id: str, image_id: str) -> bool:
         with self._lock:
-            self.records.pop((user_id, image_id), None)
+            return self.records.pop((user_id, image_id), None) is not None
+
+    def refund_rate(self, user_id_or_bucket: str, name: str, window_seconds: int, charged_at: float | None,
+                    cost: int) -> None:
+        start = int((time.time() if charged_at is None else charged_at) // window_seconds) * window_seconds
+        with self._lock:
+            window, count = self.counters.get((user_id_or_bucket, name), (start, 0))
+            if window == start:
+                self.counters[(user_id_or_bucket, name)] = (start, max(0, count - cost))
 
     def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
                  cost: int = 1) -> int | None:

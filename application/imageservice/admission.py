@@ -1,6 +1,6 @@
 """Admission of anonymous work: who may make a new workspace, and how many bytes may go into
-anonymous workspaces (DESIGN.md "Limits": made on the first write, limited per client address
-and in total).
+anonymous workspaces: made on the first write, limited per client address and in total
+(docs/SERVER.md, "Anonymous budgets").
 
 Every budget is a fixed-window counter in the catalog (``Catalog.hit_rate``), so it holds
 across web workers and, in aws mode, across tasks:
@@ -10,11 +10,14 @@ across web workers and, in aws mode, across tasks:
 - all clients together, per ``session_ttl`` window: ``anon_workspaces_total`` new workspaces
   and ``anon_storage_bytes`` bytes. Anonymous data lives at most one ``session_ttl``, so what is
   held at any moment was admitted in the current window or the one before: at most twice the
-  window's budget. Half the cap is admitted per window, so the cap itself is never passed.
+  window's budget. Half the cap is admitted per window, so the cap itself is never passed;
+- per client address, per ``session_ttl`` window: at most ``anon_client_share`` of each global
+  budget, so a handful of addresses cannot spend everyone's (with 2 %, it takes 50).
 
 Refusals are 429 with the counter's wait as Retry-After; nothing that exists is ever evicted or
-cut short to make room. Deletions give nothing back (the counters only count admissions), so
-upload-delete churn cannot launder a budget.
+cut short to make room. A declared size that never became stored bytes is given back: the
+upload was abandoned (its URL lapsed with nothing uploaded) or rejected. Deletions give nothing
+back (the counters count admissions), so upload-delete churn cannot launder a budget.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .core.errors import TooManyRequests
+from .core.records import ImageRecord
+from .core.timeutil import from_iso
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +37,13 @@ ALL_CLIENTS = "anonymous"  # the counters' bucket for the global budgets
 
 
 class RateCounter(Protocol):
+    """The catalog's fixed-window counters (ports.Catalog)."""
+
     def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
-                 cost: int = 1) -> int | None:
-        """Count ``cost`` against ``limit`` in the current fixed window: None when it fits (and
-        it is counted), else the seconds until the window ends (and nothing is counted)."""
+                 cost: int = 1) -> int | None: ...
+
+    def refund_rate(self, user_id_or_bucket: str, name: str, window_seconds: int, charged_at: float | None,
+                    cost: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class AnonymousLimits:
     anon_workspaces_total: int
     anon_storage_bytes: int
     session_ttl: int
+    anon_client_share: float
 
     @classmethod
     def from_settings(cls, settings) -> "AnonymousLimits":
@@ -66,19 +75,54 @@ class AnonymousAdmission:
         # The client's own budget first: a flooding client is stopped before it eats the global one.
         self._take(f"client:{client}", "anon_workspaces", lim.anon_workspaces_per_client, lim.anon_client_window, 1,
                    "This address has made too many workspaces; try again later.")
+        self._take(f"client:{client}", "anon_workspaces_share", self._share(lim.anon_workspaces_total),
+                   lim.session_ttl, 1, "This address has made too many workspaces today; try again later.")
         self._take(ALL_CLIENTS, "anon_workspaces", max(1, lim.anon_workspaces_total), lim.session_ttl, 1,
                    "The service is not taking new anonymous workspaces right now; try again later.")
 
     def admit_bytes(self, client: str, size: int) -> None:
         """Count ``size`` declared upload bytes into an anonymous workspace from ``client``;
-        raises TooManyRequests (``anonymous_bytes_limit``) over either budget."""
+        raises TooManyRequests (``anonymous_bytes_limit``) over any budget, having counted
+        nothing (a budget passed takes back what the ones before it counted)."""
+        taken: list[tuple[str, str, int]] = []
+        try:
+            for bucket, name, limit, window, message in self._byte_budgets(client):
+                self._take(bucket, name, limit, window, size, message, code="anonymous_bytes_limit")
+                taken.append((bucket, name, window))
+        except TooManyRequests:
+            self._give_back(taken, size, None)
+            raise
+
+    def refund_bytes(self, client: str, size: int, charged_at: float) -> None:
+        """Give back ``size`` bytes admitted for ``client`` at ``charged_at`` (epoch seconds),
+        in whichever of their windows have not ended yet."""
+        self._give_back([(bucket, name, window) for bucket, name, _, window, _ in self._byte_budgets(client)],
+                        size, charged_at)
+        log.info("gave back %d anonymous bytes to %s", size, client)
+
+    def refund_upload(self, record: ImageRecord) -> None:
+        """Give back what ``record``'s declared size was charged, if anything was."""
+        if record.charged_client and record.size:
+            self.refund_bytes(record.charged_client, record.size, from_iso(record.created_at).timestamp())
+
+    def _byte_budgets(self, client: str) -> list[tuple[str, str, int, int, str]]:
+        """(bucket, counter, limit, window, refusal) of each byte budget, the client's first: a
+        flooding client is stopped before it eats the global one."""
         lim = self.limits
-        self._take(f"client:{client}", "anon_bytes", lim.anon_bytes_per_client, lim.anon_client_window, size,
-                   "This address has uploaded too many bytes anonymously; try again later, or use an API token.",
-                   code="anonymous_bytes_limit")
-        self._take(ALL_CLIENTS, "anon_bytes", max(1, lim.anon_storage_bytes // 2), lim.session_ttl, size,
-                   "Anonymous storage is full right now; try again later, or use an API token.",
-                   code="anonymous_bytes_limit")
+        mine = "This address has uploaded too many bytes anonymously; try again later, or use an API token."
+        return [
+            (f"client:{client}", "anon_bytes", lim.anon_bytes_per_client, lim.anon_client_window, mine),
+            (f"client:{client}", "anon_bytes_share", self._share(lim.anon_storage_bytes // 2), lim.session_ttl, mine),
+            (ALL_CLIENTS, "anon_bytes", max(1, lim.anon_storage_bytes // 2), lim.session_ttl,
+             "Anonymous storage is full right now; try again later, or use an API token."),
+        ]
+
+    def _give_back(self, taken: list[tuple[str, str, int]], size: int, charged_at: float | None) -> None:
+        for bucket, name, window in taken:
+            self.catalog.refund_rate(bucket, name, window, charged_at, size)
+
+    def _share(self, budget: int) -> int:
+        return max(1, int(budget * self.limits.anon_client_share))
 
     def _take(self, bucket: str, name: str, limit: int, window: int, cost: int, message: str,
               code: str = "workspace_limit") -> None:

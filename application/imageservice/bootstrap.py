@@ -56,7 +56,7 @@ def build_components(settings: Settings) -> Components:
         queue=queue,
         service=ImageService(blobs, catalog, queue, settings, metrics=metrics, admission=admission, imaging=imaging),
         pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics, imaging=imaging,
-                          scanner=build_scanner(settings),
+                          scanner=build_scanner(settings), refund_charge=admission.refund_upload,
                           announce=EventPublisher(queue, notification_targets(settings)).announce),
         aws_clients=clients,
         metrics=metrics,

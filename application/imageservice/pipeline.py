@@ -82,13 +82,17 @@ class Pipeline:
     def __init__(self, blobs: BlobStore, catalog: Catalog, config: PipelineConfig,
                  clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS, *,
                  imaging: ImagingRunner, announce: Callable[[ImageRecord], None] = lambda record: None,
-                 scanner: Scanner | None = None):
+                 scanner: Scanner | None = None,
+                 refund_charge: Callable[[ImageRecord], None] = lambda record: None):
         # scanner: None when none is configured; otherwise every original is scanned before
         # any derivative is written.
         self.scanner = scanner
         # announce(record): called just before a ready/rejected record is written, to queue its
         # image.ready / image.rejected event (notifications.EventPublisher.announce).
         self.announce = announce
+        # refund_charge(record): gives back the anonymous bytes a rejected upload's declared
+        # size was charged (admission.AnonymousAdmission.refund_upload).
+        self.refund_charge = refund_charge
         self.blobs = blobs
         self.imaging = imaging
         self.catalog = catalog
@@ -267,7 +271,8 @@ class Pipeline:
             lease_until=None,
         )
         self.announce(rejected)
-        self.catalog.put(rejected, expect_status=[PROCESSING])
+        if self.catalog.put(rejected, expect_status=[PROCESSING]):
+            self.refund_charge(rejected)  # this write alone made it rejected: one refund
         return REJECTED_OUTCOME
 
     def _release(self, record: ImageRecord) -> None:

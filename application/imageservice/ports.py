@@ -192,9 +192,10 @@ class Catalog(Protocol):
         """The same page as ``list``, each record as the API's JSON text (``ApiPage.of`` when
         the catalog keeps none)."""
 
-    def delete(self, user_id: str, image_id: str) -> None:
+    def delete(self, user_id: str, image_id: str) -> bool:
         """Remove the record and release its ``size + extra_bytes`` and its image from the
-        owner's usage (the creation window is not given back); a missing one is not an error."""
+        owner's usage (the creation window is not given back); a missing one is not an error.
+        True when this call removed it: of two concurrent deletes, one."""
 
     def usage(self, user_id: str) -> Usage:
         """How many images and bytes the owner holds: a counter read, O(1)."""
@@ -208,6 +209,12 @@ class Catalog(Protocol):
                  cost: int = 1) -> int | None:
         """A fixed-window counter: None when ``cost`` more stays within ``limit`` (and is
         counted), else the seconds until the window ends (nothing counted)."""
+
+    def refund_rate(self, user_id_or_bucket: str, name: str, window_seconds: int, charged_at: float | None,
+                    cost: int) -> None:
+        """Take back ``cost`` counted at ``charged_at`` (epoch seconds; None: now), in that
+        window only and never below zero: once its window has ended there is nothing to give
+        back."""
 
     def idempotency_begin(self, user_id: str, key: str, fingerprint: str, expires_at: str) -> IdempotencyEntry | None:
         """Conditionally store an in-flight entry for (owner, key) until ``expires_at`` (ISO

@@ -37,6 +37,7 @@ from .core.errors import (
     Forbidden,
     NotFound,
     PayloadTooLarge,
+    ServiceError,
     TooManyRequests,
     Unprocessable,
     UnsupportedMediaType,
@@ -189,8 +190,10 @@ class ImageService:
         filename = sanitize_filename(command.filename)
         tags = self.normalize_tags(command.tags)
         description = self.normalize_description(command.description)
+        charged_client = None
         if principal.ephemeral and self.admission is not None:
-            self.admission.admit_bytes(principal.client or "unknown", size)
+            charged_client = principal.client or "unknown"
+            self.admission.admit_bytes(charged_client, size)
 
         now = self.clock()
         image_id = new_id()
@@ -210,9 +213,14 @@ class ImageService:
             ephemeral=ephemeral,
             upload_expires_at=iso_in(s.upload_url_ttl, now),
             request_id=current_request_id(),
+            charged_client=charged_client,
         )
         # Quota and per-minute rate are checked and counted with the insert, atomically.
-        self.catalog.create(record, limits=OwnerLimits(s.quota_images, s.quota_bytes, s.uploads_per_minute))
+        try:
+            self.catalog.create(record, limits=OwnerLimits(s.quota_images, s.quota_bytes, s.uploads_per_minute))
+        except ServiceError:
+            self.refund_charge(record)  # refused: the declared bytes will never come
+            raise
         log.debug("upload %s/%s created", owner, image_id, extra={"image_id": image_id, "user_id": owner})
         upload = self.blobs.presign_upload(
             record.original_key, content_type=content_type, content_length=size, expires_in=s.upload_url_ttl
@@ -406,10 +414,17 @@ class ImageService:
     def delete(self, principal: Principal, image_id: str, user_id: str | None = None) -> None:
         self.remove(self._record(principal, image_id, user_id))
 
-    def remove(self, record: ImageRecord) -> None:
-        """Original, derivatives, conversions, then the record (so a failure can be retried)."""
+    def remove(self, record: ImageRecord) -> bool:
+        """Original, derivatives, conversions, then the record (so a failure can be retried).
+        True when this call removed the record."""
         remove_image_objects(self.blobs, record)
-        self.catalog.delete(record.user_id, record.image_id)
+        return self.catalog.delete(record.user_id, record.image_id)
+
+    def refund_charge(self, record: ImageRecord) -> None:
+        """Give back the anonymous bytes a record's declared size was charged, once its upload
+        can no longer bring them (abandoned, refused or rejected)."""
+        if self.admission is not None:
+            self.admission.refund_upload(record)
 
     def sweep(self, batch: int = 100) -> dict[str, int]:
         """Remove expired session workspaces, pending uploads whose URL lapsed long ago, and
@@ -425,7 +440,9 @@ class ImageService:
             while True:
                 records = finder(to_iso(moment), limit=batch)
                 for record in records:
-                    self.remove(record)
+                    # Only the sweep that removed it gives back its charge: never twice.
+                    if self.remove(record) and name == "abandoned":
+                        self.refund_charge(record)
                 counts[name] += len(records)
                 if len(records) < batch:
                     break

@@ -133,6 +133,9 @@ class Settings:
     # anonymous bytes held at once.
     anon_workspaces_total: int = 10_000
     anon_storage_bytes: int = 50 * GIB
+    # ... of which one address may take this fraction per session_ttl window (0.02: it takes 50
+    # addresses to spend everyone's budget).
+    anon_client_share: float = 0.02
     # Notifications (notifications.py): image.ready / image.rejected to SNS (aws) and a webhook.
     topic_arn: str = ""
     webhook_url: str = ""
@@ -223,6 +226,8 @@ class Settings:
                      "web_min_body_rate", "web_max_header_bytes", "port"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+        if not 0 < self.anon_client_share <= 1:
+            raise SettingsError(f"{PREFIX}ANON_CLIENT_SHARE must be a fraction above 0, at most 1")
         for name in ("max_upload_bytes", "max_pixels", "max_frames", "thumb_edge", "preview_edge",
                      "imaging_max_jobs", "imaging_memory_bytes", "imaging_timeout_seconds"):
             if getattr(self, name) <= 0:

@@ -4,6 +4,8 @@ Retry-After) and never pushes a live session out of the store."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 import support
@@ -11,6 +13,8 @@ from support import assert_error, make_settings
 from imageservice.bootstrap import build_components
 from imageservice.web import create_app
 from imageservice.web.sessions import store_threshold
+from imageservice.core.timeutil import utcnow
+from imageservice.worker import Worker
 
 UPLOAD = {"content_type": "image/png", "size": 100}
 
@@ -128,10 +132,75 @@ def test_anonymous_bytes_per_client(tmp_path):
 
 def test_anonymous_storage_in_total(tmp_path):
     # Half the cap per workspace lifetime: what is held never passes the cap.
-    app, _ = make_app(tmp_path, anon_storage_bytes=2000)
+    app, _ = make_app(tmp_path, anon_storage_bytes=2000, anon_client_share=1)
     assert first_write(browser(app, "192.0.2.1"), size=600).status_code == 201
     assert_error(first_write(browser(app, "192.0.2.2"), size=600), 429, "anonymous_bytes_limit")
     assert first_write(browser(app, "192.0.2.3"), size=400).status_code == 201
+
+
+def test_a_few_addresses_cannot_spend_everyones_anonymous_bytes(tmp_path):
+    # 2 % each: the 10 000 bytes admitted per workspace lifetime take 50 addresses, not 5.
+    app, _ = make_app(tmp_path, anon_storage_bytes=20_000, anon_bytes_per_client=10_000)
+    for address in ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"):
+        client = browser(app, address)
+        assert first_write(client, size=200).status_code == 201
+        refused = client.post("/api/images/upload", json={**UPLOAD, "size": 1},
+                              headers={"X-CSRF-Token": csrf(client)})
+        assert_error(refused, 429, "anonymous_bytes_limit")
+    assert first_write(browser(app, "198.51.100.1"), size=200).status_code == 201
+
+
+def _sweep_after_the_urls_lapse(app, settings) -> dict:
+    service = app.extensions["imageservice"].service
+    later = utcnow() + timedelta(seconds=settings.upload_url_ttl + settings.pending_grace + 1)
+    service.clock = lambda: later
+    try:
+        return service.sweep()
+    finally:
+        service.clock = utcnow
+
+
+def test_declared_bytes_never_sent_come_back_when_the_sweep_removes_the_upload(tmp_path):
+    # The attack: tickets declaring the whole budget, not one byte sent. Once the sweep has
+    # removed them, the address's budget is whole again.
+    app, settings = make_app(tmp_path, anon_bytes_per_client=1000)
+    attacker = browser(app)
+    token = csrf(attacker)
+    for _ in range(2):
+        assert attacker.post("/api/images/upload", json={**UPLOAD, "size": 500},
+                             headers={"X-CSRF-Token": token}).status_code == 201
+    neighbour = browser(app)  # another browser behind the same address
+    assert_error(first_write(neighbour, size=400), 429, "anonymous_bytes_limit")
+    assert _sweep_after_the_urls_lapse(app, settings)["abandoned"] == 2
+    assert first_write(neighbour, size=1000).status_code == 201
+    # A second sweep finds nothing and gives nothing back twice.
+    assert _sweep_after_the_urls_lapse(app, settings)["abandoned"] == 1  # the neighbour's, unsent
+    assert first_write(browser(app), size=1000).status_code == 201
+    assert_error(first_write(browser(app), size=1), 429, "anonymous_bytes_limit")
+
+
+def test_a_rejected_upload_gives_its_declared_bytes_back(tmp_path):
+    app, settings = make_app(tmp_path, anon_bytes_per_client=1000)
+    client = browser(app)
+    payload = b"this is not an image at all"
+    response = client.post("/api/images/upload", json={**UPLOAD, "size": len(payload)},
+                           headers={"X-CSRF-Token": csrf(client)})
+    assert response.status_code == 201
+    ticket = response.get_json()
+    assert support.ApiClient(client, None).put(ticket, payload).status_code == 200
+    Worker(app.extensions["imageservice"]).drain()
+    assert client.get(f"/api/images/{ticket['image_id']}").get_json()["error"]["code"] == "not_an_image"
+    assert first_write(browser(app), size=1000).status_code == 201  # all of the hour's budget
+
+
+def test_a_refused_upload_spends_no_anonymous_bytes(tmp_path):
+    app, _ = make_app(tmp_path, anon_bytes_per_client=1000, uploads_per_minute=1)
+    client = browser(app)
+    token = csrf(client)
+    assert client.post("/api/images/upload", json={**UPLOAD, "size": 300}, headers={"X-CSRF-Token": token}).status_code == 201
+    refused = client.post("/api/images/upload", json={**UPLOAD, "size": 300}, headers={"X-CSRF-Token": token})
+    assert_error(refused, 429, "rate_limited")
+    assert first_write(browser(app), size=700).status_code == 201
 
 
 def test_token_owners_are_not_anonymous(tmp_path):

@@ -219,8 +219,8 @@ def test_a_crafted_cursor_is_a_bad_request_on_both(backend, cursor):
 def test_delete_is_idempotent(backend):
     item = record()
     backend.catalog.create(item)
-    backend.catalog.delete("alice", item.image_id)
-    backend.catalog.delete("alice", item.image_id)
+    assert backend.catalog.delete("alice", item.image_id) is True
+    assert backend.catalog.delete("alice", item.image_id) is False  # only one delete removed it
     assert backend.catalog.get("alice", item.image_id) is None
 
 

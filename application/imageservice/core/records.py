@@ -68,6 +68,9 @@ class ImageRecord:
     # Bytes of conversion outputs kept for this image: counted in the owner's usage, released
     # with the image. The catalog alone changes it (Catalog.add_bytes).
     extra_bytes: int = 0
+    # The client address whose anonymous byte budget paid for the declared size: given back
+    # if the upload is abandoned or rejected (admission.py).
+    charged_client: str | None = None
 
     def to_api(self, include_gps: bool = True) -> dict[str, Any]:
         fields = self.__dict__

@@ -415,15 +415,15 @@ class DynamoCatalog:
                 raise TransientError("read records: DynamoDB kept leaving keys unprocessed")
         return found
 
-    def delete(self, user_id: str, image_id: str) -> None:
+    def delete(self, user_id: str, image_id: str) -> bool:
         """Remove the record and its tag items, and release its ``size + extra_bytes`` and image
         from the owner's usage, in one transaction (conditional on the sizes and tags just read,
         so a concurrent add_bytes is never lost and no tag item is left behind). A missing
-        record is not an error."""
+        record is not an error (False)."""
         for _ in range(WRITE_ATTEMPTS):
             item = self._stored(user_id, image_id, "#size", "#extra", "#tags")
             if item is None:
-                return
+                return False
             size = int(item.get("size", {}).get("N", "0"))
             extra = int(item.get("extra_bytes", {}).get("N", "0"))
             result = self._write(
@@ -436,7 +436,7 @@ class DynamoCatalog:
                 ],
             )
             if not isinstance(result, Refused):
-                return
+                return True
             if result.failed[1]:
                 self._backfill_usage(user_id)
         raise TransientError("delete record: the record kept changing")
@@ -484,6 +484,25 @@ class DynamoCatalog:
                                 Attr("count").not_exists() | Attr("count").lte(limit - cost), cost),
         )
         return left if isinstance(result, Refused) else None
+
+    def refund_rate(self, user_id_or_bucket: str, name: str, window_seconds: int, charged_at: float | None,
+                    cost: int) -> None:
+        start, _ = fixed_window(self.clock() if charged_at is None else charged_at, window_seconds)
+        # Only a window's existing item, and only down to zero (a refund never makes budget):
+        # the whole cost where the count holds it, else what the count holds, if it is unchanged.
+        condition: ConditionBase = Attr("count").gte(cost)
+        for _ in range(WRITE_ATTEMPTS):
+            result = self._write("update_item", "refund rate",
+                                 **self._rate_update(user_id_or_bucket, name, start, window_seconds, condition, -cost))
+            if not isinstance(result, Refused):
+                return
+            with transient_errors("read rate"):
+                item = self.db.get_item(TableName=self.table, Key=_key(f"{RATE_PREFIX}{user_id_or_bucket}#{name}", str(start)),
+                                        ConsistentRead=True).get("Item")
+            cost = int(item["count"]["N"]) if item else 0
+            if cost <= 0:
+                return
+            condition = Attr("count").eq(cost)
 
     def _usage_update(self, user_id: str, images: int, size: int, condition: ConditionBase,
                       expires_at: str | None = None) -> dict[str, Any]:

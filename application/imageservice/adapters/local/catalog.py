@@ -278,17 +278,19 @@ class SqliteCatalog:
         cursor = encode_cursor(query.user_id, rows[query.limit - 1][3]) if more else None
         return ApiPage(images=documents, next_cursor=cursor)
 
-    def delete(self, user_id: str, image_id: str) -> None:
+    def delete(self, user_id: str, image_id: str) -> bool:
         """Remove the record and release its bytes (size + extra_bytes) and image from the
-        owner's usage; the creation rate window keeps counting it. A missing one is not an error."""
+        owner's usage; the creation rate window keeps counting it. A missing one is not an
+        error (False)."""
         with self.db.transaction() as conn:
             row = conn.execute(
                 "SELECT size, extra_bytes FROM images WHERE image_id = ? AND user_id = ?", (image_id, user_id)
             ).fetchone()
             if row is None:
-                return
+                return False
             conn.execute("DELETE FROM images WHERE image_id = ?", (image_id,))
             _add_usage(conn, user_id, -1, -(row["size"] + row["extra_bytes"]))
+            return True
 
     def usage(self, user_id: str) -> Usage:
         """The owner's counters: one primary-key read."""
@@ -317,6 +319,15 @@ class SqliteCatalog:
         (nothing counted)."""
         with self.db.transaction() as conn:
             return _hit(conn, user_id_or_bucket, name, limit, window_seconds, self.clock(), cost)
+
+    def refund_rate(self, user_id_or_bucket: str, name: str, window_seconds: int, charged_at: float | None,
+                    cost: int) -> None:
+        start, _ = fixed_window(self.clock() if charged_at is None else charged_at, window_seconds)
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE rate_counters SET count = max(0, count - ?) WHERE bucket = ? AND name = ? AND window_start = ?",
+                (cost, user_id_or_bucket, name, start),
+            )
 
     def expired(self, now: str, limit: int = 100) -> list[ImageRecord]:
         rows = self.db.connection().execute(
