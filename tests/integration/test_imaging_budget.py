@@ -310,7 +310,7 @@ def test_processing_over_budget_ends_rejected_too_expensive_without_retries(tigh
     image_id = api.upload(webp_4000, content_type="image/webp", filename="bomb.webp")
     record = api.image(image_id)
     assert record["status"] == "rejected"
-    assert record["error"]["code"] == "too_expensive"
+    assert record["error"]["code"] == "too_expensive", record["error"]
     assert components.queue.receive(max_jobs=10) == []  # acked: final, not handed back
     assert components.queue.dead_letters() == []
     assert components.blobs.size(f"originals/alice/{image_id}") is None

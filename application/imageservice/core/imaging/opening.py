@@ -65,6 +65,8 @@ _DECODE_ERRORS: tuple[type[BaseException], ...] = (
     UserWarning,  # Pillow warns about damaged tags; where warnings are errors they arrive here
 )
 
+WEBP_DECODER_CANVASES = 3
+
 _setup_lock = threading.Lock()
 _setup_done = False
 _srgb_profile: ImageCms.ImageCmsProfile | None = None
@@ -130,7 +132,9 @@ def open_within_limits(data: bytes, limits: ImagingLimits) -> Iterator[Source]:
             image = Image.open(io.BytesIO(data), formats=list(_PILLOW_FORMATS_FOR_TYPE[content_type]))
     except ImageRejected as exc:
         if declared:
-            _note_decode_size(exc, declared)
+            # libwebp's animation decoder (Pillow's only WebP path) holds the canvas, the
+            # previous canvas and the frame being decoded.
+            _note_decode_size(exc, declared, WEBP_DECODER_CANVASES)
         raise
     try:
         if image.format not in SUPPORTED_INPUT_FORMATS:  # defence in depth: plugins can return subclasses
@@ -199,11 +203,11 @@ def _rejection_for(exc: BaseException) -> ImageRejected:
     return ImageRejected("corrupt", f"the image could not be decoded: {reason}")
 
 
-def _note_decode_size(exc: ImageRejected, size: tuple[int, int]) -> None:
+def _note_decode_size(exc: ImageRejected, size: tuple[int, int], canvases: int = 1) -> None:
     # Some decoders (libwebp's) report a refused allocation as a broken file; whoever runs this
     # under a memory ceiling needs the size of the decode to tell the two apart.
     if exc.decoded_bytes is None:
-        exc.decoded_bytes = size[0] * size[1] * 4  # Pillow's widest common pixel
+        exc.decoded_bytes = canvases * size[0] * size[1] * 4  # 4: Pillow's widest common pixel
 
 
 def _check_frame_pixels(size: tuple[int, int], limits: ImagingLimits) -> None:
