@@ -25,25 +25,36 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from .core.errors import TooManyRequests
-from .core.records import ImageRecord
-from .core.timeutil import from_iso
+from .core.errors import Forbidden, TooManyRequests
+from .core.records import IdempotencyEntry, ImageRecord
+from .core.timeutil import from_iso, to_iso
 
 log = logging.getLogger(__name__)
 
 ALL_CLIENTS = "anonymous"  # the counters' bucket for the global budgets
+# The idempotency entry that records a workspace's creation: outside the printable ASCII an
+# Idempotency-Key header may hold, so no request's key can meet it.
+WORKSPACE_CREATION_KEY = "\x1fworkspace"
 
 
-class RateCounter(Protocol):
-    """The catalog's fixed-window counters (ports.Catalog)."""
+class AdmissionStore(Protocol):
+    """The parts of the catalog (ports.Catalog) admission keeps its state in: fixed-window
+    counters, and the idempotency entries a workspace's creation is recorded with."""
 
     def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
                  cost: int = 1) -> int | None: ...
 
     def refund_rate(self, user_id_or_bucket: str, name: str, window_seconds: int, charged_at: float | None,
                     cost: int) -> None: ...
+
+    def idempotency_begin(self, user_id: str, key: str, fingerprint: str, expires_at: str) -> IdempotencyEntry | None: ...
+
+    def idempotency_finish(self, user_id: str, key: str, image_id: str, response: dict[str, Any]) -> None: ...
+
+    def idempotency_abandon(self, user_id: str, key: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class AnonymousLimits:
     anon_storage_bytes: int
     session_ttl: int
     anon_client_share: float
+    visitor_join_seconds: int
 
     @classmethod
     def from_settings(cls, settings) -> "AnonymousLimits":
@@ -64,9 +76,34 @@ class AnonymousLimits:
 
 
 class AnonymousAdmission:
-    def __init__(self, catalog: RateCounter, limits: AnonymousLimits):
+    def __init__(self, catalog: AdmissionStore, limits: AnonymousLimits):
         self.catalog = catalog  # the counters live in the catalog
         self.limits = limits
+
+    def open_workspace(self, workspace_id: str, client: str, now: datetime) -> None:
+        """A visitor's first write, into the workspace ``workspace_id`` its cookie stands for.
+
+        The first one makes the workspace: admitted (``admit_workspace``) and recorded. A
+        page's first writes run at once (three files dropped together), each with the visitor
+        cookie alone: those arriving within ``visitor_join_seconds`` of the first join it,
+        uncharged. After that the cookie is spent: whoever still holds a copy of it gets
+        Forbidden (``visitor_spent``), never the workspace.
+        """
+        expires_at = to_iso(now + timedelta(seconds=self.limits.session_ttl))
+        made = self.catalog.idempotency_begin(workspace_id, WORKSPACE_CREATION_KEY, WORKSPACE_CREATION_KEY, expires_at)
+        if made is None:
+            try:
+                self.admit_workspace(client)
+            except TooManyRequests:
+                self.catalog.idempotency_abandon(workspace_id, WORKSPACE_CREATION_KEY)
+                raise
+            self.catalog.idempotency_finish(workspace_id, WORKSPACE_CREATION_KEY, "", {"created_at": to_iso(now)})
+            return
+        created_at = (made.response or {}).get("created_at")  # None: being made right now
+        if created_at and (now - from_iso(created_at)).total_seconds() > self.limits.visitor_join_seconds:
+            log.warning("refused a spent visitor cookie from %s", client)
+            raise Forbidden("This page's visitor cookie was already used to make a workspace; reload the page.",
+                            code="visitor_spent")
 
     def admit_workspace(self, client: str) -> None:
         """Count one new workspace for ``client``; raises TooManyRequests

@@ -136,6 +136,9 @@ class Settings:
     # ... of which one address may take this fraction per session_ttl window (0.02: it takes 50
     # addresses to spend everyone's budget).
     anon_client_share: float = 0.02
+    # A page's first writes run at once, each with the visitor cookie alone: those this many
+    # seconds after the first join its new workspace; later, the visitor cookie reaches nothing.
+    visitor_join_seconds: int = 10
     # Notifications (notifications.py): image.ready / image.rejected to SNS (aws) and a webhook.
     topic_arn: str = ""
     webhook_url: str = ""

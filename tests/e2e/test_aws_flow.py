@@ -149,13 +149,15 @@ def test_a_session_made_by_one_server_is_known_to_the_other(deployment):
     token = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
     # A visit stores nothing: the visitor cookie alone is signed, and every task can check it.
     assert deployment.dynamodb.scan(TableName=deployment.names.session_table)["Items"] == []
-    visitor = browser.get(f"{deployment.other_base}/api/me", timeout=10).json()["user_id"]
+    assert browser.get(f"{deployment.other_base}/api/me", timeout=10).json()["usage"]["images"] == 0
     written = browser.post(f"{deployment.base}/api/images/upload", json={"content_type": "image/png", "size": 10},
                            headers={"X-CSRF-Token": token}, timeout=10)  # the first write makes the workspace
     assert written.status_code == 201, written.text
     me = browser.get(f"{deployment.other_base}/api/me", timeout=10)  # another task, same DynamoDB table
     assert me.status_code == 200, me.text
-    assert me.json()["user_id"] == visitor and me.json()["expires_at"]
+    assert me.json()["usage"]["images"] == 1 and me.json()["expires_at"]
+    listed = browser.get(f"{deployment.other_base}/api/images", timeout=10).json()["images"]
+    assert [image["image_id"] for image in listed] == [written.json()["image_id"]]
     stored = deployment.dynamodb.scan(TableName=deployment.names.session_table)["Items"]
     assert len(stored) == 1 and "expiration" in stored[0]
     assert requests.get(f"{deployment.other_base}/api/me", timeout=10).status_code == 401  # no cookie, no session

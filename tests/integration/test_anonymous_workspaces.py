@@ -4,6 +4,9 @@ Retry-After) and never pushes a live session out of the store."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -62,10 +65,59 @@ def test_gets_store_nothing_and_the_first_write_makes_the_workspace(tmp_path):
     response = first_write(client)
     assert response.status_code == 201
     assert stored_sessions(settings) == 1
-    assert client.get("/api/me").get_json()["user_id"] == me["user_id"]  # the same workspace
+    workspace = client.get("/api/me").get_json()
+    assert workspace["user_id"].startswith("anon-") and workspace["usage"]["images"] == 1
     assert len(client.get("/api/images").get_json()["images"]) == 1
     # Once made, the visitor cookie is gone and the session cookie carries the workspace.
     assert "imageservice_visitor" not in {c.key for c in client._cookies.values()}
+
+
+def _visitor_cookie(client) -> str:
+    csrf(client)  # the page visit that hands it out
+    return client.get_cookie("imageservice_visitor").value
+
+
+def _holding(app, visitor_cookie: str, address="203.0.113.7"):
+    """Another browser that holds a copy of ``visitor_cookie`` and nothing else."""
+    other = browser(app, address)
+    other.set_cookie("imageservice_visitor", visitor_cookie)
+    return other
+
+
+def test_a_pages_first_writes_at_once_land_in_one_workspace_and_are_charged_once(tmp_path):
+    app, _ = make_app(tmp_path, anon_workspaces_per_client=1)
+    page = browser(app)
+    token, cookie = csrf(page), _visitor_cookie(page)
+    tabs = [_holding(app, cookie) for _ in range(3)]  # one page's three requests, sent together
+    barrier = threading.Barrier(len(tabs))
+
+    def drop(tab):
+        barrier.wait()
+        return tab.post("/api/images/upload", json=UPLOAD, headers={"X-CSRF-Token": token})
+
+    with ThreadPoolExecutor(len(tabs)) as pool:
+        answers = list(pool.map(drop, tabs))
+    assert [a.status_code for a in answers] == [201, 201, 201]  # one workspace admitted, not three
+    owners = {tab.get("/api/me").get_json()["user_id"] for tab in tabs}
+    assert len(owners) == 1
+    assert len(tabs[0].get("/api/images").get_json()["images"]) == 3
+
+
+def test_a_copy_of_the_visitor_cookie_reaches_nothing_once_the_workspace_exists(tmp_path):
+    app, _ = make_app(tmp_path, visitor_join_seconds=0)
+    owner = browser(app)
+    token, cookie = csrf(owner), _visitor_cookie(owner)
+    image_id = first_write(owner).get_json()["image_id"]
+    time.sleep(0.01)
+
+    thief = _holding(app, cookie, "198.51.100.66")
+    assert thief.get("/api/images").get_json()["images"] == []
+    assert_error(thief.get(f"/api/images/{image_id}"), 404)
+    assert thief.get("/api/me").get_json()["usage"]["images"] == 0
+    assert_error(thief.delete(f"/api/images/{image_id}", headers={"X-CSRF-Token": token}), 403, "visitor_spent")
+    assert_error(thief.post("/api/images/upload", json=UPLOAD, headers={"X-CSRF-Token": token}), 403, "visitor_spent")
+    # The owner's workspace is whole.
+    assert [i["image_id"] for i in owner.get("/api/images").get_json()["images"]] == [image_id]
 
 
 def test_cookieless_crawlers_store_nothing(tmp_path):

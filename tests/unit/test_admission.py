@@ -36,7 +36,8 @@ class FakeCounters:
 
 
 LIMITS = AnonymousLimits(anon_workspaces_per_client=2, anon_bytes_per_client=100, anon_client_window=3600,
-                         anon_workspaces_total=3, anon_storage_bytes=300, session_ttl=86400, anon_client_share=1.0)
+                         anon_workspaces_total=3, anon_storage_bytes=300, session_ttl=86400, anon_client_share=1.0,
+                         visitor_join_seconds=10)
 
 
 def test_a_refused_client_does_not_spend_the_global_budget():

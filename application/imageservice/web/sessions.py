@@ -3,10 +3,14 @@
 A page visit stores nothing: it gives the browser a signed *visitor* cookie that holds one
 random value, from which the server derives (HMAC with the secret key) the visitor's CSRF token
 and the user id of its prospective workspace; the cookie's readable payload gives neither
-away. Reads with it see that (empty) workspace. The first write makes the workspace: the
-anonymous admission (admission.py) counts it against the client's and everyone's budgets (429 +
-Retry-After when spent), then Flask-Session stores it and its cookie replaces the visitor
-cookie. So crawlers, 404s and drive-by GETs cost no storage and no quota.
+away. Reads with it see an empty workspace. The first write makes the workspace: the anonymous
+admission (admission.py) counts it against the client's and everyone's budgets (429 +
+Retry-After when spent) and records it, then Flask-Session stores it and its cookie replaces the
+visitor cookie. So crawlers, 404s and drive-by GETs cost no storage and no quota.
+
+Once the workspace exists the visitor cookie is spent: its reads never looked at the workspace,
+and its writes join it only within ``visitor_join_seconds`` of its creation (a page's first
+writes run at once); after that they are refused, 403 ``visitor_spent``.
 
 A workspace lives ``session_ttl`` seconds from its creation (not from the last visit). Writes
 must carry the CSRF token in the ``X-CSRF-Token`` header (or a ``csrf_token`` form field).
@@ -154,9 +158,12 @@ def _live_workspace() -> dict | None:
 
 
 def _visitor_from(nonce: str) -> dict:
-    """The visitor a cookie's random value stands for: its prospective user id and CSRF token."""
+    """The visitor a cookie's random value stands for: the user id its first write makes a
+    workspace under, the id its reads look under (where nothing is ever stored: a copy of the
+    cookie reads nothing of the workspace), and its CSRF token."""
     state = _state()
     return {"user_id": keys.SESSION_USER_PREFIX + state.derive("user", nonce)[:VISITOR_ID_CHARS],
+            "reader_id": keys.SESSION_USER_PREFIX + state.derive("reader", nonce)[:VISITOR_ID_CHARS],
             "csrf_token": state.derive("csrf", nonce)}
 
 
@@ -183,8 +190,8 @@ def _new_visitor() -> dict:
 
 
 def _prospective(visitor: dict, ttl_seconds: int) -> dict:
-    """The workspace a visitor would get by writing now (nothing stored)."""
-    return {"user_id": visitor["user_id"], "created_at": None,
+    """The empty workspace a visitor sees before its first write (nothing stored)."""
+    return {"user_id": visitor["reader_id"], "created_at": None,
             "expires_at": to_iso(utcnow() + timedelta(seconds=ttl_seconds)),
             "csrf_token": visitor["csrf_token"], "stored": False}
 
@@ -199,9 +206,10 @@ def ensure_workspace(ttl_seconds: int) -> dict:
 
 
 def _create_workspace(visitor: dict, client: str) -> dict:
-    """The first write: admit (raises TooManyRequests), then store the workspace."""
-    _state().admission.admit_workspace(client)
+    """The first write: admitted, or joined within the grace (raises TooManyRequests, or
+    Forbidden once the cookie is spent), then stored in this browser's session."""
     now = utcnow()
+    _state().admission.open_workspace(visitor["user_id"], client, now)
     workspace = {
         # The visitor's id: a page's first writes run at once (three files dropped together),
         # each with the visitor cookie alone, and must all land in one workspace.
