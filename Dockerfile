@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# The web app's image: imageservice serve (Flask on waitress), non-root, read-only-root friendly.
+# The web app's image: imageservice serve (Flask on waitress, in gunicorn's worker processes), non-root, read-only-root friendly.
 #
 # The base is pinned by its full version tag, pulled from the ECR Public mirror of the Docker
 # official images (same image as docker.io/library/python, without Docker Hub's anonymous pull
@@ -34,7 +34,7 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation .
 FROM public.ecr.aws/docker/library/python:3.11.14-slim-bookworm
 
 LABEL org.opencontainers.image.title="imageservice" \
-      org.opencontainers.image.description="Cloud Image Service web app (Flask on waitress)"
+      org.opencontainers.image.description="Cloud Image Service web app (Flask on waitress, gunicorn workers)"
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -1,5 +1,6 @@
 """The yardstick of bench_api.py: a bare Flask hello-world under the same server as
-``imageservice serve`` (web/server.py: waitress with the same settings, threads and gate), and
+``imageservice serve`` (web/processes.py: the same worker processes, each waitress with the
+same settings, threads and gate), and
 ``POST /write``, the same with one SQLite INSERT per request.
 
     python bench/bare_flask.py PORT"""
@@ -50,14 +51,18 @@ def main() -> None:
     from imageservice import logs
     from imageservice.ports import NoMetrics
     from imageservice.settings import Settings
-    from imageservice.web import API_BODY_LIMIT
+    from imageservice.web import API_BODY_LIMIT, processes
     from imageservice.web.gate import BodyGate
-    from imageservice.web.server import run
 
     settings = Settings.from_env()
     logs.configure(settings.log_level.upper(), buffered=True)
-    gate = BodyGate(api_body_limit=API_BODY_LIMIT, upload_limit=settings.max_upload_bytes)
-    run(app, settings, "127.0.0.1", int(sys.argv[1]), gate=gate, metrics=NoMetrics())
+
+    def serving_app() -> Flask:
+        gate = BodyGate(api_body_limit=API_BODY_LIMIT, upload_limit=settings.max_upload_bytes)
+        app.extensions[processes.SERVING] = processes.Serving(settings, gate, NoMetrics())
+        return app
+
+    processes.serve(serving_app, settings, "127.0.0.1", int(sys.argv[1]))
 
 
 if __name__ == "__main__":

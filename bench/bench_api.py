@@ -1,9 +1,9 @@
 """Request-path benchmark: the API beside a bare Flask app, and the catalog at 100 000
 records for one owner.
 
-Part 1, throughput: ``imageservice serve`` as shipped (waitress with web/server.py's gate and
-deadlines, 8 threads, embedded job worker off, limits raised so nothing is refused) and
-bench/bare_flask.py under the same server and threads, each loaded by ``wrk`` (8 connections, 5 s), endpoint by
+Part 1, throughput: ``imageservice serve`` as shipped (gunicorn's worker processes, each waitress
+with web/server.py's gate and deadlines, the default processes and threads, embedded job worker
+off, limits raised so nothing is refused) and bench/bare_flask.py under the same server, each loaded by ``wrk`` (8 connections, 5 s), endpoint by
 endpoint, service and bare back to back within each round, for several rounds (5); the table
 shows the median req/s and p99 of each, and the median of the rounds' ratios service/bare.
 
@@ -78,6 +78,7 @@ class Server:
     def __init__(self, argv: list[str], env: dict[str, str], log: Path, port: int):
         self.port = port
         self.log = log
+        self.env = env
         with log.open("wb") as out:
             self.process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
@@ -107,7 +108,7 @@ class Server:
 def service_env(data_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGESERVICE_")}
     env.update(RAISED_LIMITS, IMAGESERVICE_DATA_DIR=str(data_dir),
-               IMAGESERVICE_WEB_THREADS="8", IMAGESERVICE_SECRET_KEY="bench-secret",
+               IMAGESERVICE_SECRET_KEY="bench-secret",
                IMAGESERVICE_PUBLIC_URL=f"http://127.0.0.1:{port}")
     return env
 
@@ -117,9 +118,14 @@ def start_service(root: Path, data_dir: Path) -> tuple[Server, str]:
     env = service_env(data_dir, port)
     server = Server([str(BIN / "imageservice"), "serve", "--host", "127.0.0.1", "--port", str(port)],
                     env, root / f"serve-{port}.log", port)
-    out = subprocess.run([str(BIN / "imageservice"), "token", "create", "alice"], env=env,
+    return server, run_token(server)
+
+
+def run_token(server: Server) -> str:
+    """A token for alice, made by the CLI beside ``server`` (the same data dir)."""
+    out = subprocess.run([str(BIN / "imageservice"), "token", "create", "alice"], env=server.env,
                          capture_output=True, text=True, check=True)
-    return server, out.stdout.strip().splitlines()[-1]
+    return out.stdout.strip().splitlines()[-1]
 
 
 def start_bare(root: Path, data_dir: Path) -> Server:

@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imageservice", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the web app under waitress (local mode: plus job worker threads)")
+    serve = sub.add_parser("serve", help="run the web app: gunicorn worker processes, each waitress (local mode: plus job threads)")
     serve.add_argument("--host", default=None, help="default: IMAGESERVICE_HOST, else 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default: 8000, or PORT / IMAGESERVICE_PORT")
     serve.set_defaults(func=cmd_serve)

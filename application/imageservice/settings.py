@@ -100,7 +100,11 @@ class Settings:
     # web server (web/server.py; docs/SERVER.md)
     host: str = "127.0.0.1"  # `serve --host` overrides; the container's command says 0.0.0.0
     port: int = 8000  # also from PORT
-    web_threads: int = 8  # threads that run the app; slow clients hold none of them
+    # Processes that serve the app (gunicorn's workers, each waitress: web/processes.py): the
+    # app's Python work takes a core per process. 4 x 4 threads listed at 0.55 of a bare app's
+    # rate on 2 cores, 2 x 8 at 0.48 (bench/README.md). The container: one per vCPU.
+    web_workers: int = 4
+    web_threads: int = 4  # threads per process that run the app; slow clients hold none of them
     # Open connections; past it new ones wait in the listen backlog. waitress watches its sockets
     # with select(), which handles descriptors below 1024, and a download holds a socket and a
     # file: 500 keeps both under it (its poll() loop measured 3-7x slower: docs/SERVER.md).
@@ -225,7 +229,7 @@ class Settings:
             raise SettingsError(f"{PREFIX}PREVIEW_WATERMARK_TEXT may have at most {WATERMARK_TEXT_MAX} characters")
         if not 0 <= self.max_tags <= TAG_LIMIT:
             raise SettingsError(f"{PREFIX}MAX_TAGS must be between 0 and {TAG_LIMIT} (tags are written in one transaction)")
-        for name in ("web_threads", "web_connection_limit", "web_idle_timeout", "web_request_seconds",
+        for name in ("web_workers", "web_threads", "web_connection_limit", "web_idle_timeout", "web_request_seconds",
                      "web_min_body_rate", "web_max_header_bytes", "port"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")

@@ -8,6 +8,7 @@ and the pipeline's claim/lease makes that second run safe.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 import time
@@ -19,6 +20,9 @@ from .notifications import retry_delay
 from .pipeline import lease_before_redelivery
 
 log = logging.getLogger(__name__)
+
+# How often a web process that does not run the job threads tries to take them over.
+LEADER_POLL_SECONDS = 1.0
 
 
 class Worker:
@@ -117,3 +121,50 @@ def start_worker_threads(components: Components) -> JobThreads:
     settings = components.settings
     count = settings.embedded_worker_threads if settings.backend == "local" and settings.embedded_worker else 0
     return JobThreads(components, count)
+
+
+class JobLeadership:
+    """Of ``serve``'s web processes, the one holding an exclusive lock on ``jobs.lock`` in the
+    data dir runs the job threads, so there are ``embedded_worker_threads`` of them whatever
+    the number of processes. The kernel releases the lock when its holder exits, however it
+    exits, and another process takes it within LEADER_POLL_SECONDS."""
+
+    def __init__(self, components: Components):
+        self.components = components
+        self.stopping = threading.Event()
+        self.jobs: JobThreads | None = None
+        self.lock_file = None
+        self.thread = threading.Thread(target=self._lead, name="imageservice-job-leader", daemon=True)
+        self.thread.start()
+
+    def _lead(self) -> None:
+        path = self.components.settings.data_path / "jobs.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock_file = open(path, "a")  # held open while leading: closing it releases the lock
+        while not self.stopping.is_set():
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.stopping.wait(LEADER_POLL_SECONDS)
+                continue
+            self.lock_file = lock_file
+            self.jobs = start_worker_threads(self.components)
+            log.info("this process runs the job threads")
+            return
+        lock_file.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+        if self.jobs is not None:
+            self.jobs.stop()
+        if self.lock_file is not None:
+            self.lock_file.close()
+
+
+def start_job_leadership(components: Components) -> JobLeadership | None:
+    """``serve``'s job threads, in one of its processes; None when there are none to run."""
+    settings = components.settings
+    if settings.backend != "local" or not settings.embedded_worker or settings.embedded_worker_threads < 1:
+        return None
+    return JobLeadership(components)

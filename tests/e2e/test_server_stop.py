@@ -3,6 +3,7 @@ a request in flight still gets its answer (docs/SERVER.md)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -14,6 +15,7 @@ import requests
 
 import imagefactory
 from servers import run_cli, start_service
+from slowclients import server_processes
 
 QUICK_STOP_SECONDS = 3.0  # the graceful timeout is 25 s: an idle connection must not wait for it
 
@@ -62,3 +64,23 @@ def test_a_request_in_flight_is_answered_before_the_stop(tmp_path):
         process.stop()
     assert answers and answers[0].status_code == 200, (answers, process.log())
     assert returncode == 0 and took < 25, (took, process.log())
+
+
+def test_a_worker_process_that_dies_is_replaced(tmp_path):
+    process, base = start_service(tmp_path / "data", tmp_path / "server.log", IMAGESERVICE_WEB_WORKERS="2")
+    try:
+        pid = process.process.pid
+        workers = server_processes(pid)[1:]
+        assert len(workers) == 2, process.log()
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            now = server_processes(pid)[1:]
+            if len(now) == 2 and workers[0] not in now:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"no new worker in place of {workers[0]}: {server_processes(pid)}\n{process.log()}")
+        assert all(requests.get(f"{base}/healthz", timeout=2).status_code == 200 for _ in range(10))
+    finally:
+        process.stop()

@@ -294,6 +294,10 @@ class _Child:
                 [sys.executable, "-c", CHILD_CODE, str(fd), str(budget.memory_bytes),
                  str(budget.timeout_seconds), str(idle_seconds)],
                 pass_fds=[fd], env=_child_env(), stdin=subprocess.DEVNULL,
+                # Its own process group: a stop signal to serve's group (Ctrl-C, a supervisor)
+                # is for the parent, which finishes the job in hand and then closes the socket;
+                # one reaching a child that is still starting up would kill it mid-job.
+                process_group=0,
             )
         except OSError as exc:  # the host's process or memory limits
             parent_end.close()

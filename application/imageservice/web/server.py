@@ -1,4 +1,5 @@
-"""``imageservice serve``: the app under waitress, in this process (docs/SERVER.md).
+"""The app under waitress, in each process of ``imageservice serve`` (web/processes.py runs
+them under gunicorn's arbiter; docs/SERVER.md).
 
 waitress keeps the app's threads away from slow clients by design: one I/O thread reads every
 request in full (a body past ``inbuf_overflow`` spooled to a temporary file) before a task
@@ -22,7 +23,6 @@ channel's parser and task classes, the server's ``maintenance``):
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import threading
 import time
@@ -123,12 +123,14 @@ class SaturationLog:
 class GuardedServer(TcpWSGIServer):
     """A waitress TCP server with the service's gate, deadlines, metrics and stop."""
 
-    def __init__(self, application, *, adj: Adjustments, sockinfo, dispatcher, map, settings: Settings,
+    def __init__(self, application, *, adj: Adjustments, sock: socket.socket, dispatcher, map, settings: Settings,
                  gate: BodyGate, metrics):
+        """Serve ``sock``, opened and bound by gunicorn's arbiter (web/processes.py)."""
         self.settings, self.gate, self.metrics = settings, gate, metrics
         self.channel_class = self._channel_class()
         self._was_full = False
-        super().__init__(application, map=map, dispatcher=dispatcher, adj=adj, sockinfo=sockinfo)
+        super().__init__(application, map=map, dispatcher=dispatcher, adj=adj, _sock=sock, bind_socket=False,
+                         sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
 
     def _channel_class(self):
         server = self
@@ -252,9 +254,13 @@ class GuardedServer(TcpWSGIServer):
         return accepting
 
 
-def adjustments(settings: Settings, host: str, port: int) -> Adjustments:
+def adjustments(settings: Settings, host: str | None = None, port: int | None = None, *,
+                sockets: list[socket.socket] | None = None) -> Adjustments:
+    """waitress's settings from ours, listening on ``host``:``port``, or on ``sockets`` opened
+    by gunicorn's arbiter (web/processes.py)."""
+    where = {"sockets": sockets} if sockets else {"host": host, "port": port}
     options = dict(
-        host=host, port=port,
+        **where,
         threads=settings.web_threads,
         connection_limit=settings.web_connection_limit,
         channel_timeout=settings.web_idle_timeout,
@@ -277,16 +283,16 @@ def adjustments(settings: Settings, host: str, port: int) -> Adjustments:
 class Service:
     """The listening servers, their task threads and (local mode) the job threads."""
 
-    def __init__(self, app, settings: Settings, host: str, port: int, *, gate: BodyGate, metrics):
+    def __init__(self, app, settings: Settings, *, sockets: list[socket.socket], gate: BodyGate, metrics):
         self.settings = settings
-        self.adj = adjustments(settings, host, port)
+        self.adj = adjustments(settings, sockets=sockets)
         self.map: dict = {}
         self.dispatcher = ThreadedTaskDispatcher()
         self.dispatcher.queue_logger = SaturationLog()
         self.dispatcher.set_thread_count(self.adj.threads)
-        self.servers = [GuardedServer(app, adj=self.adj, sockinfo=sockinfo, dispatcher=self.dispatcher, map=self.map,
+        self.servers = [GuardedServer(app, adj=self.adj, sock=sock, dispatcher=self.dispatcher, map=self.map,
                                       settings=settings, gate=gate, metrics=metrics)
-                        for sockinfo in self.adj.listen]
+                        for sock in self.adj.sockets]
         self.stopping = threading.Event()
 
     @property
@@ -294,7 +300,10 @@ class Service:
         return [(server.effective_host, server.effective_port) for server in self.servers]
 
     def stop(self) -> None:
-        """Ask the loop to stop (safe from a signal handler or another thread)."""
+        """Ask the loop to stop (safe from a signal handler or another thread, and more than
+        once: a stop signal to the process group reaches a worker from the arbiter too)."""
+        if self.stopping.is_set():
+            return
         self.stopping.set()
         if self.servers:
             self.servers[0].pull_trigger()
@@ -322,37 +331,32 @@ class Service:
         return [channel for channel in self.map.values() if isinstance(channel, HTTPChannel)]
 
 
-def run(app, settings: Settings, host: str, port: int, *, gate: BodyGate, metrics) -> None:
-    """Serve ``app`` until SIGTERM or SIGINT (``serve``; bench/bare_flask.py for the yardstick)."""
-    service = Service(app, settings, host, port, gate=gate, metrics=metrics)
-
-    def request_stop(signum, frame):
-        log.info("signal %s: closing idle connections, finishing the requests in flight", signum)
-        service.stop()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    for address, port_number in service.addresses:
-        log.info("serving on http://%s:%s (%d threads)", address, port_number, settings.web_threads)
-    service.run()
-
-
 def serve(settings: Settings, host: str, port: int) -> int:
-    """The ``imageservice serve`` command: the app, and in local mode its job threads."""
+    """The ``imageservice serve`` command: ``web_workers`` processes of the app (web/processes.py);
+    in local mode one of them at a time also runs the job threads."""
     from .. import logs
-    from ..worker import start_worker_threads
-    from . import API_BODY_LIMIT, components_of, create_app
+    from . import processes
 
     logs.configure(settings.log_level.upper(), buffered=True)
+    return processes.serve(lambda: _serving_app(settings), settings, host, port)
+
+
+def _serving_app(settings: Settings):
+    """The app of one worker process, with what its server needs (web/processes.py)."""
+    from . import API_BODY_LIMIT, components_of, create_app
+    from .processes import SERVING, Serving
+
     app = create_app(settings)
     components = components_of(app)
     gate = BodyGate(api_body_limit=API_BODY_LIMIT, upload_limit=settings.max_upload_bytes,
                     blob_endpoint=components.blob_endpoint if settings.backend == "local" else None)
-    jobs = start_worker_threads(components)
-    try:
-        run(app, settings, host, port, gate=gate, metrics=components.metrics)
-    finally:
-        jobs.stop()
-        log.info("stopped")
-        logging.shutdown()
-    return 0
+    app.extensions[SERVING] = Serving(settings, gate, components.metrics, start_beside=lambda: _jobs(components))
+    return app
+
+
+def _jobs(components):
+    """Start local mode's job threads in whichever process leads; returns what stops them."""
+    from ..worker import start_job_leadership
+
+    leadership = start_job_leadership(components)
+    return leadership.stop if leadership is not None else (lambda: None)
