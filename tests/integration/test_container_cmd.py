@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -124,10 +125,11 @@ def test_server_adjustments_come_from_the_settings():
 
     settings = Settings.from_env({"IMAGESERVICE_WEB_THREADS": "3", "IMAGESERVICE_WEB_CONNECTION_LIMIT": "50",
                                   "IMAGESERVICE_WEB_IDLE_TIMEOUT": "9"})
-    adj = adjustments(settings, "127.0.0.1", 8123)
-    assert (adj.threads, adj.connection_limit, adj.channel_timeout) == (3, 50, 9)
-    assert adj.max_request_body_size == settings.max_upload_bytes + 1
-    assert adj.trusted_proxy is None and not adj.clear_untrusted_proxy_headers  # the app reads X-Forwarded-For
+    with socket.socket() as listening:
+        adj = adjustments(settings, [listening])
+        assert (adj.threads, adj.connection_limit, adj.channel_timeout) == (3, 50, 9)
+        assert adj.max_request_body_size == settings.max_upload_bytes + 1
+        assert adj.trusted_proxy is None and not adj.clear_untrusted_proxy_headers  # the app reads X-Forwarded-For
     assert Settings().web_idle_timeout > 60  # outlives the ALB's idle timeout
     assert Settings().web_graceful_seconds < 30  # inside ECS's StopTimeout (30 s)
 
@@ -136,7 +138,8 @@ def test_behind_the_load_balancer_its_scheme_is_trusted():
     from imageservice.settings import Settings
     from imageservice.web.server import adjustments
 
-    adj = adjustments(Settings.from_env({"IMAGESERVICE_TRUSTED_PROXIES": "1"}), "0.0.0.0", 8000)
+    with socket.socket() as listening:
+        adj = adjustments(Settings.from_env({"IMAGESERVICE_TRUSTED_PROXIES": "1"}), [listening])
     assert (adj.trusted_proxy, adj.trusted_proxy_count, adj.trusted_proxy_headers) == ("*", 1, {"x-forwarded-proto"})
 
 

@@ -254,13 +254,11 @@ class GuardedServer(TcpWSGIServer):
         return accepting
 
 
-def adjustments(settings: Settings, host: str | None = None, port: int | None = None, *,
-                sockets: list[socket.socket] | None = None) -> Adjustments:
-    """waitress's settings from ours, listening on ``host``:``port``, or on ``sockets`` opened
-    by gunicorn's arbiter (web/processes.py)."""
-    where = {"sockets": sockets} if sockets else {"host": host, "port": port}
+def adjustments(settings: Settings, sockets: list[socket.socket]) -> Adjustments:
+    """waitress's settings from ours, serving ``sockets`` (opened by gunicorn's arbiter:
+    web/processes.py)."""
     options = dict(
-        **where,
+        sockets=sockets,
         threads=settings.web_threads,
         connection_limit=settings.web_connection_limit,
         channel_timeout=settings.web_idle_timeout,
@@ -285,7 +283,7 @@ class Service:
 
     def __init__(self, app, settings: Settings, *, sockets: list[socket.socket], gate: BodyGate, metrics):
         self.settings = settings
-        self.adj = adjustments(settings, sockets=sockets)
+        self.adj = adjustments(settings, sockets)
         self.map: dict = {}
         self.dispatcher = ThreadedTaskDispatcher()
         self.dispatcher.queue_logger = SaturationLog()

@@ -497,7 +497,7 @@ class DynamoCatalog:
             if not isinstance(result, Refused):
                 return
             with transient_errors("read rate"):
-                item = self.db.get_item(TableName=self.table, Key=_key(f"{RATE_PREFIX}{user_id_or_bucket}#{name}", str(start)),
+                item = self.db.get_item(TableName=self.table, Key=_rate_key(user_id_or_bucket, name, start),
                                         ConsistentRead=True).get("Item")
             cost = int(item["count"]["N"]) if item else 0
             if cost <= 0:
@@ -521,7 +521,7 @@ class DynamoCatalog:
                      condition: ConditionBase | None, cost: int = 1) -> dict[str, Any]:
         """An Update adding ``cost`` to the counter item of ``bucket``'s window starting at ``start``."""
         request = {
-            "TableName": self.table, "Key": _key(f"{RATE_PREFIX}{bucket}#{name}", str(start)),
+            "TableName": self.table, "Key": _rate_key(bucket, name, start),
             "UpdateExpression": "ADD #count :cost SET #ttl = :ttl",
         }
         names, values = _names("#count", "#ttl"), {":cost": {"N": str(cost)}, ":ttl": {"N": str(start + window + 3600)}}
@@ -801,6 +801,11 @@ def _tags(record: ImageRecord) -> list[str]:
     if len(tags) > TAG_LIMIT:
         raise BadRequest(f"At most {TAG_LIMIT} tags.", code="invalid_parameter")
     return tags
+
+
+def _rate_key(bucket: str, name: str, start: int) -> dict[str, Any]:
+    """The key of ``bucket``'s counter ``name`` for the window starting at ``start``."""
+    return _key(f"{RATE_PREFIX}{bucket}#{name}", str(start))
 
 
 def _stored_tags(item: dict[str, Any]) -> list[str]:
