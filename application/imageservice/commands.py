@@ -49,7 +49,8 @@ Tags = Annotated[list[str], BeforeValidator(_split_tags), WithJsonSchema({
     "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}, {"type": "null"}],
     "description": "A list, or one comma-separated string (null: none).",
 })]
-Moment = Annotated[str, WithJsonSchema({"type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}]})]
+# A string in the document (JSON Schema has no "date or date-time" format that clients type well).
+Moment = Annotated[str, WithJsonSchema({"type": "string", "examples": ["2026-01-31", "2026-01-31T12:00:00Z"]})]
 
 
 class Command(BaseModel):
@@ -155,3 +156,27 @@ class UsageReport:
     bytes: int = field(metadata={"description": "Originals plus conversion outputs."})
     quota_images: int = 0
     quota_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """The limits a caller may plan around, as ``GET /api/me`` shows them (named as the settings)."""
+
+    max_upload_bytes: int
+    max_pixels: int
+    max_frames: int
+    convert_max_edge: int
+    upload_url_ttl: int
+    download_url_ttl: int
+    session_ttl: int
+
+
+@dataclass(frozen=True)
+class Account:
+    """``GET /api/me``: who is calling, what they use and the limits."""
+
+    user_id: str
+    admin: bool
+    expires_at: str | None = field(metadata={"description": "A browser workspace's or a token's expiry."})
+    usage: UsageReport
+    limits: AccountLimits

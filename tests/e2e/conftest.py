@@ -69,6 +69,18 @@ def live_service(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def service_process(tmp_path_factory):
+    """``imageservice serve`` with its defaults, for tests that also run the CLI beside it (its
+    environment makes tokens): the process and its base URL."""
+    root = tmp_path_factory.mktemp("served")
+    process, base = start_service(root / "data", root / "server.log")
+    try:
+        yield process, base
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
 def live_server(live_service) -> str:
     return live_service[0]
 

@@ -27,7 +27,7 @@ def test_real_answers_match_their_schemas(api, spec):
     api.process()
     record = api.image(ticket["image_id"])
     check(spec, "Image", record)
-    check(spec, "Download", api.call("GET", f"/api/images/{ticket['image_id']}/download").get_json())
+    check(spec, "DownloadLink", api.call("GET", f"/api/images/{ticket['image_id']}/download").get_json())
     body = {"format": "png", "width": 40, "watermark": {"text": "© me", "position": "center"}}
     check(spec, "ConvertRequest", body)
     converted = api.call("POST", f"/api/images/{ticket['image_id']}/convert", json=body)

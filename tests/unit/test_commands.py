@@ -71,7 +71,7 @@ def test_the_document_is_generated_from_the_commands():
     assert schemas["UploadRequest"]["required"] == ["size"]
     assert set(schemas["UpdateRequest"]["properties"]) == set(UpdateCommand.model_fields)
     assert {"watermark", "enlarge", "quality"} <= set(schemas["ConvertRequest"]["properties"])
-    assert schemas["WatermarkSpec"]["properties"]["opacity"]["minimum"] == 0.05
+    assert schemas["Watermark"]["properties"]["opacity"]["minimum"] == 0.05
     listed = {p["name"] for p in spec["paths"]["/api/images"]["get"]["parameters"]}
     assert listed == set(ListCommand.model_fields)
     upload = spec["paths"]["/api/images/upload"]["post"]

@@ -103,7 +103,8 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return _printable_bytes(value)
     if isinstance(value, (tuple, list)):
-        items = [_json_value(item) for item in value]
+        # One level: the API documents an EXIF value as a scalar or a list of scalars.
+        items = [None if isinstance(item, (tuple, list)) else _json_value(item) for item in value]
         return None if not items or any(item is None for item in items) else items
     return None
 

@@ -1,6 +1,11 @@
 """The OpenAPI 3.1 document, generated: schemas from the classes that validate the requests and
 shape the answers (``commands.py``, ``core/conversions.py``, ``core/records.py``), plus the
-table of paths below. Nothing here restates a field by hand, so spec and checks cannot drift."""
+table of operations below. Nothing here restates a field by hand, so spec and checks cannot drift.
+
+Written for client generators as much as for readers (docs/API.md): every schema an integrator
+meets has a component named with the API's noun, every enumeration is its own component, every
+object says ``additionalProperties: false``, every operation has an ``operationId``, a tag and an
+example, so a generated client is typed throughout."""
 
 from __future__ import annotations
 
@@ -11,6 +16,9 @@ from pydantic import TypeAdapter
 
 from ... import __version__
 from ...commands import (
+    DOWNLOAD_VARIANTS,
+    Account,
+    AccountLimits,
     Completion,
     Conversion,
     DownloadCommand,
@@ -23,6 +31,7 @@ from ...commands import (
 )
 from ...core import conversions
 from ...core.records import PUBLIC_FIELDS, STATUSES, ImageRecord
+from . import examples
 
 REF = "#/components/schemas/{model}"
 ERROR_STATUSES = {
@@ -30,97 +39,147 @@ ERROR_STATUSES = {
     404: "Not found", 409: "Conflict", 413: "Too large", 415: "Unsupported media type",
     422: "Unprocessable", 429: "Too many requests (see Retry-After)",
 }
-
-
-# -- schemas -------------------------------------------------------------------------------------
-
-
-def _schema(kind: Any, mode: str = "validation") -> dict:
-    """A class's JSON Schema (draft 2020-12, which OpenAPI 3.1 uses as is), refs into components."""
-    schema = TypeAdapter(kind).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
-    schema.pop("$defs", None)
-    return schema
-
-
-def _image_schema() -> dict:
-    """The record as the API shows it: ImageRecord's public fields (its internals never leave)."""
-    schema = _schema(ImageRecord, "serialization")
-    schema["properties"] = {name: schema["properties"][name] for name in PUBLIC_FIELDS}
-    schema["required"] = ["image_id", "user_id", "status"]
-    schema["properties"]["status"]["enum"] = list(STATUSES)
-    schema["properties"]["error"] = {"anyOf": [{"$ref": REF.format(model="ErrorBody")}, {"type": "null"}]}
-    # ImageRecord types gps as dict[str, float] for brevity; altitude may be unknown (null).
-    schema["properties"]["gps"] = {"anyOf": [{"type": "object", "required": ["latitude", "longitude"], "properties": {
-        "latitude": {"type": "number"}, "longitude": {"type": "number"},
-        "altitude": {"type": ["number", "null"]}}}, {"type": "null"}], "description": "Owner only."}
-    schema["title"] = "Image"
-    return schema
-
-
-def _convert_schema() -> dict:
-    """ConversionRequest's fields, with the bounds conversion_request_from enforces."""
-    c = conversions
-    schema = _schema(c.ConversionRequest)
-    props = schema["properties"]
-    props["format"].update(enum=list(c.CONVERT_FORMATS), description="jpg and tif are accepted as aliases.")
-    props["fit"].update(enum=list(c.FITS))
-    for edge in ("width", "height"):
-        props[edge] = {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}], "default": None}
-    props["quality"] = {"anyOf": [{"type": "integer", "minimum": c.QUALITY_RANGE[0], "maximum": c.QUALITY_RANGE[1]},
-                                  {"type": "null"}], "default": None,
-                        "description": "Ignored (and not part of the cache key) for lossless formats."}
-    props["enlarge"]["description"] = "Allow up to 2x the source's long edge (default: never larger)."
-    props["watermark"] = {"anyOf": [{"$ref": REF.format(model="WatermarkSpec")}, {"type": "null"}], "default": None}
-    props["user_id"] = {"type": "string", "description": "Admin tokens only: act for this user."}
-    schema["additionalProperties"] = True
-    schema["title"] = "ConvertRequest"
-    return schema
-
-
-def _watermark_schema() -> dict:
-    c = conversions
-    schema = _schema(c.WatermarkSpec)
-    props = schema["properties"]
-    props["text"] = {"type": "string", "minLength": 1, "maxLength": c.WATERMARK_TEXT_MAX, "pattern": "\\S"}
-    props["image_id"] = {"type": "string", "minLength": 1,
-                         "description": "Another ready image of yours, used as a logo."}
-    props["position"].update(enum=list(c.WATERMARK_POSITIONS))
-    for name, (low, high) in (("opacity", c.OPACITY_RANGE), ("scale", c.SCALE_RANGE)):
-        props[name].update(minimum=low, maximum=high)
-    props["scale"]["description"] = "The mark's width as a fraction of the output's width."
-    schema["oneOf"] = [{"required": ["text"]}, {"required": ["image_id"]}]
-    schema["additionalProperties"] = False
-    return schema
-
-
-def _schemas() -> dict:
-    error_body = {"type": "object", "required": ["code", "message"],
-                  "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}
-    return {
-        "Image": _image_schema(),
-        "UploadRequest": _schema(UploadCommand),
-        "UpdateRequest": _schema(UpdateCommand),
-        "ConvertRequest": _convert_schema(),
-        "WatermarkSpec": _watermark_schema(),
-        "UploadTicket": _schema(UploadTicket, "serialization"),
-        "Completion": _schema(Completion, "serialization"),
-        "Download": _schema(DownloadLink, "serialization"),
-        "Conversion": _schema(Conversion, "serialization"),
-        "Usage": _schema(UsageReport, "serialization"),
-        "ErrorBody": error_body,
-        "Error": {"type": "object", "required": ["error"], "properties": {"error": _ref("ErrorBody")}},
-    }
-
-
-# -- paths ---------------------------------------------------------------------------------------
+ENUMS = {
+    "ImageStatus": STATUSES, "ConvertFormat": conversions.CONVERT_FORMATS, "Fit": conversions.FITS,
+    "WatermarkPosition": conversions.WATERMARK_POSITIONS, "DownloadVariant": DOWNLOAD_VARIANTS,
+}
+# Which enumeration a field holds, wherever it appears (a body's property or a query parameter).
+FIELD_ENUMS = {"status": "ImageStatus", "format": "ConvertFormat", "fit": "Fit", "position": "WatermarkPosition",
+               "variant": "DownloadVariant"}
 
 
 def _ref(name: str) -> dict:
     return {"$ref": REF.format(model=name)}
 
 
-def _json(schema: dict, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _nullable(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _untitled(schema: Any) -> Any:
+    """Pydantic's per-property titles dropped: generators name types after them."""
+    if isinstance(schema, dict):
+        return {key: _untitled(value) for key, value in schema.items() if key != "title"}
+    if isinstance(schema, list):
+        return [_untitled(item) for item in schema]
+    return schema
+
+
+def _schema(kind: Any, mode: str = "validation") -> dict:
+    """A class's JSON Schema (draft 2020-12, which OpenAPI 3.1 uses as is), closed to other
+    properties, its enumerations referenced by name."""
+    schema = TypeAdapter(kind).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+    schema.pop("$defs", None)
+    schema = _untitled(schema)
+    schema["additionalProperties"] = False
+    for name, prop in schema["properties"].items():
+        if name in FIELD_ENUMS and "enum" in str(prop):
+            schema["properties"][name] = _nullable(_ref(FIELD_ENUMS[name])) if "null" in str(prop) else \
+                {**_ref(FIELD_ENUMS[name]), **({"default": prop["default"]} if "default" in prop else {})}
+    return schema
+
+
+def _results(kind: Any) -> dict:
+    """An answer's schema: every field is always present (nullable ones as null)."""
+    schema = _schema(kind, "serialization")
+    schema["required"] = list(schema["properties"])
+    return schema
+
+
+# -- schemas -------------------------------------------------------------------------------------
+
+
+def _image_schemas() -> dict:
+    """The record as the API shows it: ImageRecord's public fields (its internals never leave)."""
+    schema = _results(ImageRecord)
+    schema["properties"] = {name: schema["properties"][name] for name in PUBLIC_FIELDS}
+    schema["required"] = list(PUBLIC_FIELDS)
+    props = schema["properties"]
+    props["status"] = _ref("ImageStatus")
+    props["error"] = _nullable(_ref("ErrorDetail"))
+    props["gps"] = {**_nullable(_ref("Gps")), "description": "Owner only (null for others)."}
+    props["exif"] = {"type": "object", "additionalProperties": _ref("ExifValue")}
+    props["derivatives"] = {"type": "object", "additionalProperties": _ref("Derivative"),
+                            "description": "By variant: thumb, preview."}
+    number_or_null = {"type": ["number", "null"]}
+    scalars = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
+    return {
+        "Image": schema,
+        "ImageList": {"type": "object", "additionalProperties": False, "required": ["images", "next_cursor"],
+                      "properties": {"images": {"type": "array", "items": _ref("Image")},
+                                     "next_cursor": {"type": ["string", "null"],
+                                                     "description": "Pass as cursor for the next page."}}},
+        "Gps": {"type": "object", "additionalProperties": False, "required": ["latitude", "longitude"],
+                "properties": {"latitude": {"type": "number"}, "longitude": {"type": "number"},
+                               "altitude": number_or_null}},
+        "Derivative": {"type": "object", "additionalProperties": False,
+                       "required": ["width", "height", "format", "bytes"],
+                       "properties": {"width": {"type": "integer"}, "height": {"type": "integer"},
+                                      "format": {"type": "string"}, "bytes": {"type": "integer"}}},
+        "ExifValue": {"anyOf": [*scalars, {"type": "array", "items": {"anyOf": scalars}}]},
+    }
+
+
+def _convert_schemas() -> dict:
+    """ConversionRequest and WatermarkSpec, with the bounds conversion_request_from enforces."""
+    c = conversions
+    convert = _schema(c.ConversionRequest)
+    props = convert["properties"]
+    props["format"] = {**_ref("ConvertFormat"), "description": "jpg and tif are accepted as aliases."}
+    props["fit"] = {**_ref("Fit"), "default": props["fit"]["default"]}
+    for edge in ("width", "height"):
+        props[edge] = {**_nullable({"type": "integer", "minimum": 1}), "default": None}
+    props["quality"] = {**_nullable({"type": "integer", "minimum": c.QUALITY_RANGE[0], "maximum": c.QUALITY_RANGE[1]}),
+                        "default": None, "description": "Ignored (and not part of the cache key) for lossless formats."}
+    props["enlarge"]["description"] = "Allow up to 2x the source's long edge (default: never larger)."
+    props["watermark"] = {**_nullable(_ref("Watermark")), "default": None}
+    props["user_id"] = {"type": "string", "description": "Admin tokens only: act for this user."}
+    watermark = _schema(c.WatermarkSpec)
+    props = watermark["properties"]
+    props["text"] = {"type": "string", "minLength": 1, "maxLength": c.WATERMARK_TEXT_MAX, "pattern": "\\S",
+                     "description": "The mark's text. Give text or image_id, not both."}
+    props["image_id"] = {"type": "string", "minLength": 1,
+                         "description": "Another ready image of yours, used as a logo. Give text or image_id, not both."}
+    for name, (low, high) in (("opacity", c.OPACITY_RANGE), ("scale", c.SCALE_RANGE)):
+        props[name].update(minimum=low, maximum=high)
+    props["scale"]["description"] = "The mark's width as a fraction of the output's width."
+    props["position"] = {**_ref("WatermarkPosition"), "default": props["position"]["default"]}
+    return {"ConvertRequest": convert, "Watermark": watermark}
+
+
+def _schemas() -> dict:
+    return {
+        **_image_schemas(),
+        "UploadRequest": _schema(UploadCommand),
+        "UpdateRequest": _schema(UpdateCommand),
+        **_convert_schemas(),
+        "UploadTicket": _results(UploadTicket),
+        "Completion": _results(Completion),
+        "DownloadLink": _results(DownloadLink),
+        "Conversion": _results(Conversion),
+        "Usage": _results(UsageReport),
+        "Limits": _results(AccountLimits),
+        "Account": {**_results(Account), "properties": {**_results(Account)["properties"],
+                                                        "usage": _ref("Usage"), "limits": _ref("Limits")}},
+        "Health": {"type": "object", "additionalProperties": False, "required": ["status"],
+                   "properties": {"status": {"type": "string", "const": "ok"}}},
+        "Readiness": {"type": "object", "additionalProperties": False, "required": ["status", "checks"],
+                      "properties": {"status": {"type": "string", "enum": ["ready", "unavailable"]},
+                                     "checks": {"type": "object", "additionalProperties": {"type": "string"},
+                                                "description": "ok, or the error's type, per backend."}}},
+        **{name: {"type": "string", "enum": list(values)} for name, values in ENUMS.items()},
+        "ErrorDetail": {"type": "object", "additionalProperties": False, "required": ["code", "message"],
+                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
+        "Error": {"type": "object", "additionalProperties": False, "required": ["error"],
+                  "properties": {"error": _ref("ErrorDetail")}},
+    }
+
+
+# -- operations ----------------------------------------------------------------------------------
+
+
+def _json(schema: dict, description: str, example: Any) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema, "example": example}}}
 
 
 def _errors(*statuses: int) -> dict:
@@ -128,98 +187,91 @@ def _errors(*statuses: int) -> dict:
 
 
 def _body(name: str, required: bool) -> dict:
-    return {"required": required, "content": {"application/json": {"schema": _ref(name)}}}
+    return {"required": required,
+            "content": {"application/json": {"schema": _ref(name), "example": examples.REQUESTS[name]}}}
 
 
-def _query(model: Any) -> list[dict]:
-    """A command's fields as query parameters (the nullable branch dropped: absent means null)."""
+def _query(model: Any, required: bool = True) -> list[dict]:
+    """A command's fields as query parameters: one value each (a list as one comma-separated
+    string), the nullable branch dropped (absent means null)."""
     schema = _schema(model)
     params = []
     for name, prop in schema["properties"].items():
-        variants = [v for v in prop.get("anyOf", [prop]) if v.get("type") != "null"]
-        plain = dict(variants[0]) if len(variants) == 1 else {"anyOf": variants}
-        plain.pop("title", None)
-        plain.pop("description", None)
-        if prop.get("default") is not None:
+        variants = [v for v in prop.get("anyOf", [prop]) if v.get("type") not in ("null", "array")]
+        plain = {key: value for key, value in variants[0].items() if key != "description"}
+        if prop.get("default") not in (None, []):
             plain["default"] = prop["default"]
-        params.append({"name": name, "in": "query", "required": name in schema.get("required", []),
-                       "schema": plain, "description": prop.get("description", "")})
+        params.append({"name": name, "in": "query", "schema": plain, "description": prop.get("description", ""),
+                       "required": required and name in schema.get("required", [])})
     return params
 
 
 IMAGE_ID = {"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"},
-            "description": "The image id (ULID)."}
+            "description": "The image id (ULID).", "example": examples.IMAGE_ID}
 ACT_AS = {"name": "user_id", "in": "query", "required": False, "schema": {"type": "string"},
           "description": "Admin tokens only: act for this user."}
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
-    "description": "1-255 printable ASCII characters (else 400 invalid_idempotency_key). Within 24 h, the same key with the same body answers the same "
-                   "image_id; with another body 422 idempotency_key_reused; while the first is running 409 "
-                   "idempotency_key_in_flight.",
+    "description": "1-255 printable ASCII characters (else 400 invalid_idempotency_key). Within 24 h, the same key "
+                   "with the same body answers the same image_id; with another body 422 idempotency_key_reused; "
+                   "while the first is running 409 idempotency_key_in_flight.",
 }
 
 
+def _operation(operation_id: str, tag: str, summary: str, responses: dict, **rest: Any) -> dict:
+    return {"operationId": operation_id, "tags": [tag], "summary": summary, **rest, "responses": responses}
+
+
+def _ok(status: int, schema: str, description: str) -> dict:
+    return {str(status): _json(_ref(schema), description, examples.RESPONSES[schema])}
+
+
 def _paths() -> dict:
+    op = _operation
     return {
-        "/api/images/upload": {"post": {
-            "summary": "Start an upload: get a presigned URL to PUT the bytes to",
-            # The same fields are accepted as query parameters (curl-friendly; the body wins);
-            # the document states one form, so that a request is valid or not in one way.
-            "description": "The UploadRequest fields may also be sent as query parameters instead of a body.",
-            "parameters": [IDEMPOTENCY_KEY],
-            "requestBody": _body("UploadRequest", required=True),
-            "responses": {"201": _json(_ref("UploadTicket"), "Upload URL issued"),
-                          **_errors(400, 401, 403, 409, 413, 415, 422, 429)},
-        }},
-        "/api/images/{image_id}/complete": {"post": {
-            "summary": "Tell the service the upload finished (processing starts; idempotent)",
-            "parameters": [IMAGE_ID, ACT_AS],
-            "responses": {"202": _json(_ref("Completion"), "Queued"), **_errors(401, 403, 404, 409)},
-        }},
-        "/api/images": {"get": {
-            "summary": "List your images, newest first",
-            "parameters": _query(ListCommand),
-            "responses": {"200": _json({"type": "object", "required": ["images", "next_cursor"], "properties": {
-                "images": {"type": "array", "items": _ref("Image")},
-                "next_cursor": {"type": ["string", "null"]}}}, "A page of images"), **_errors(400, 401, 403)},
-        }},
+        "/api/images/upload": {"post": op(
+            "create_upload", "images", "Start an upload: get a presigned URL to PUT the bytes to",
+            description="Send the UploadRequest as a JSON body, or its fields as query parameters (the body wins).",
+            parameters=[IDEMPOTENCY_KEY, *_query(UploadCommand, required=False)],
+            requestBody=_body("UploadRequest", required=False),
+            responses={**_ok(201, "UploadTicket", "Upload URL issued"),
+                       **_errors(400, 401, 403, 409, 413, 415, 422, 429)})},
+        "/api/images/{image_id}/complete": {"post": op(
+            "complete_upload", "images", "Tell the service the upload finished (processing starts; idempotent)",
+            parameters=[IMAGE_ID, ACT_AS],
+            responses={**_ok(202, "Completion", "Queued"), **_errors(401, 403, 404, 409)})},
+        "/api/images": {"get": op(
+            "list_images", "images", "List your images, newest first", parameters=_query(ListCommand),
+            responses={**_ok(200, "ImageList", "A page of images"), **_errors(400, 401, 403)})},
         "/api/images/{image_id}": {
-            "get": {"summary": "One image record", "parameters": [IMAGE_ID, ACT_AS],
-                    "responses": {"200": _json(_ref("Image"), "The record"), **_errors(401, 403, 404)}},
-            "patch": {"summary": "Change tags and description", "parameters": [IMAGE_ID, ACT_AS],
-                      "requestBody": _body("UpdateRequest", required=True),
-                      "responses": {"200": _json(_ref("Image"), "The updated record"),
-                                    **_errors(400, 401, 403, 404, 409)}},
-            "delete": {"summary": "Delete the image, its derivatives and conversions",
-                       "parameters": [IMAGE_ID, ACT_AS],
-                       "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)}},
+            "get": op("get_image", "images", "One image record", parameters=[IMAGE_ID, ACT_AS],
+                      responses={**_ok(200, "Image", "The record"), **_errors(401, 403, 404)}),
+            "patch": op("update_image", "images", "Change tags and description", parameters=[IMAGE_ID, ACT_AS],
+                        requestBody=_body("UpdateRequest", required=True),
+                        responses={**_ok(200, "Image", "The updated record"), **_errors(400, 401, 403, 404, 409)}),
+            "delete": op("delete_image", "images", "Delete the image, its derivatives and conversions",
+                         parameters=[IMAGE_ID, ACT_AS],
+                         responses={"204": {"description": "Deleted (no body)"}, **_errors(401, 403, 404)}),
         },
-        "/api/images/{image_id}/download": {"get": {
-            "summary": "A short-lived signed download URL",
-            "parameters": [IMAGE_ID, *_query(DownloadCommand)],
-            "responses": {"200": _json(_ref("Download"), "Signed URL"), "302": {"description": "Redirect to the URL"},
-                          **_errors(400, 401, 403, 404, 409)},
-        }},
-        "/api/images/{image_id}/convert": {"post": {
-            "summary": "Convert and resize (optionally watermark); the result is cached per parameters",
-            "parameters": [IMAGE_ID, ACT_AS],
-            "requestBody": _body("ConvertRequest", required=True),
-            "responses": {"200": _json(_ref("Conversion"), "Converted"),
-                          **_errors(400, 401, 403, 404, 409, 422, 429)},
-        }},
-        "/api/me": {"get": {
-            "summary": "Who you are, your usage (conversions included) and the limits",
-            "responses": {"200": _json({"type": "object", "properties": {
-                "user_id": {"type": "string"}, "admin": {"type": "boolean"},
-                "expires_at": {"type": ["string", "null"]}, "usage": _ref("Usage"),
-                "limits": {"type": "object", "additionalProperties": {"type": "integer"}}}}, "Caller"),
-                **_errors(401)},
-        }},
-        "/healthz": {"get": {"summary": "Liveness", "security": [],
-                             "responses": {"200": {"description": "Alive"}}}},
-        "/readyz": {"get": {"summary": "Readiness of every backend", "security": [],
-                            "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
+        "/api/images/{image_id}/download": {"get": op(
+            "get_download_link", "images", "A short-lived signed download URL",
+            parameters=[IMAGE_ID, *_query(DownloadCommand)],
+            responses={**_ok(200, "DownloadLink", "Signed URL"),
+                       "302": {"description": "With redirect=true: a redirect to the signed URL (no body)"},
+                       **_errors(400, 401, 403, 404, 409)})},
+        "/api/images/{image_id}/convert": {"post": op(
+            "convert_image", "images", "Convert and resize (optionally watermark); cached per parameters",
+            parameters=[IMAGE_ID, ACT_AS], requestBody=_body("ConvertRequest", required=True),
+            responses={**_ok(200, "Conversion", "Converted"), **_errors(400, 401, 403, 404, 409, 422, 429)})},
+        "/api/me": {"get": op(
+            "get_account", "account", "Who you are, your usage (conversions included) and the limits",
+            responses={**_ok(200, "Account", "Caller"), **_errors(401)})},
+        "/healthz": {"get": op("get_health", "service", "Liveness", security=[],
+                               responses=_ok(200, "Health", "Alive"))},
+        "/readyz": {"get": op("get_readiness", "service", "Readiness of every backend", security=[],
+                              responses={**_ok(200, "Readiness", "Ready"),
+                                         "503": _json(_ref("Readiness"), "Not ready", examples.NOT_READY)})},
     }
 
 
@@ -233,6 +285,9 @@ def openapi_document() -> dict:
             "description": "Upload images through presigned URLs; list, inspect, convert, download and delete them.",
         },
         "servers": [{"url": "/"}],
+        "tags": [{"name": "images", "description": "Upload, list, inspect, change, convert, download, delete."},
+                 {"name": "account", "description": "The caller, usage and limits."},
+                 {"name": "service", "description": "Liveness and readiness probes (no authentication)."}],
         "security": [{"bearer": []}, {"session": []}],
         "paths": _paths(),
         "components": {
@@ -243,7 +298,7 @@ def openapi_document() -> dict:
                             "description": "Browser workspace; writes also need the X-CSRF-Token header."},
             },
             "schemas": _schemas(),
-            "responses": {f"E{status}": _json(_ref("Error"), text) for status, text in ERROR_STATUSES.items()},
+            "responses": {f"E{status}": _json(_ref("Error"), text, examples.error_for(status))
+                          for status, text in ERROR_STATUSES.items()},
         },
     }
-

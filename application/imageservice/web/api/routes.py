@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import TypeVar
 
-from flask import current_app, jsonify, redirect, render_template, request, url_for
+from flask import current_app, jsonify, redirect, render_template, request, send_from_directory, url_for
 from pydantic import BaseModel, ValidationError
 
-from ...commands import DownloadCommand, ListCommand, UpdateCommand, UploadCommand
+from ...commands import Account, AccountLimits, DownloadCommand, ListCommand, UpdateCommand, UploadCommand
 from ...core.conversions import conversion_request_from
 from ...core.errors import BadRequest, NotFound
 from ...core.ids import is_id
 from ...core.text import is_utf8_encodable
 from .. import access_line
+from ..pages.assets import VERSIONED_CACHE_CONTROL
 from ..sessions import current_principal
-from . import bp
+from . import bp, swagger_ui
 from .openapi import openapi_document
 
 
@@ -28,8 +30,9 @@ def _principal():
     return current_principal(_service())
 
 
+LIMIT_NAMES = tuple(field.name for field in dataclasses.fields(AccountLimits))
 # Documents anyone may read: everything else authenticates before its body is looked at.
-PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs"})
+PUBLIC_ENDPOINTS = frozenset({"api.openapi", "api.docs", "api.docs_asset"})
 
 
 @bp.before_request
@@ -197,22 +200,10 @@ def delete_image(image_id: str):
 @bp.get("/me")
 def me():
     principal = _principal()
-    return jsonify(
-        user_id=principal.user_id,
-        admin=principal.admin,
-        expires_at=principal.expires_at,
-        usage=_service().usage(principal),
-        limits=_public_limits(),
-    )
-
-
-def _public_limits() -> dict:
-    s = current_app.extensions["imageservice"].settings
-    return {
-        "max_upload_bytes": s.max_upload_bytes, "max_pixels": s.max_pixels, "max_frames": s.max_frames,
-        "convert_max_edge": s.convert_max_edge, "upload_url_ttl": s.upload_url_ttl,
-        "download_url_ttl": s.download_url_ttl, "session_ttl": s.session_ttl,
-    }
+    settings = current_app.extensions["imageservice"].settings
+    limits = AccountLimits(**{name: getattr(settings, name) for name in LIMIT_NAMES})
+    usage = _service().usage(principal)
+    return jsonify(Account(principal.user_id, principal.admin, principal.expires_at, usage, limits))
 
 
 @bp.get("/openapi.json")
@@ -222,4 +213,16 @@ def openapi():
 
 @bp.get("/docs")
 def docs():
-    return render_template("api_docs.html", spec=openapi_document(), spec_url=url_for("api.openapi"))
+    return render_template("api_docs.html", spec=openapi_document(), spec_url=url_for("api.openapi"),
+                           swagger_version=swagger_ui.version())
+
+
+@bp.get("/docs/swagger-ui/<version>/<name>")
+def docs_asset(version: str, name: str):
+    """Swagger UI's script and stylesheet from its wheel; the URL names the package version, so
+    a browser may keep them for a year."""
+    if name not in swagger_ui.FILES or version != swagger_ui.version():
+        raise NotFound("No such file.", code="not_found")
+    response = send_from_directory(swagger_ui.folder(), name, max_age=0)
+    response.headers["Cache-Control"] = VERSIONED_CACHE_CONTROL
+    return response

@@ -1,6 +1,7 @@
 /* The JSON API of this app: CSRF on writes, errors in words, short-lived download URLs. */
 
-const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+export const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+export const CSRF_HEADER = "X-CSRF-Token";
 
 // Words for when the server could not send its own message (network failure, proxy page...).
 const HTTP_WORDS = {
@@ -50,7 +51,7 @@ export async function api(method, path, body) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  if (WRITE_METHODS.has(method)) headers["X-CSRF-Token"] = csrfToken();
+  if (WRITE_METHODS.has(method)) headers[CSRF_HEADER] = csrfToken();
   const response = await fetch(path, init);
   if (response.status === 204) return null;
   const text = await response.text();
