@@ -284,7 +284,6 @@ def openapi_document() -> dict:
             "version": __version__,
             "description": "Upload images through presigned URLs; list, inspect, convert, download and delete them.",
         },
-        "servers": [{"url": "/"}],
         "tags": [{"name": "images", "description": "Upload, list, inspect, change, convert, download, delete."},
                  {"name": "account", "description": "The caller, usage and limits."},
                  {"name": "service", "description": "Liveness and readiness probes (no authentication)."}],
