@@ -1,4 +1,5 @@
-"""The ``imageservice`` command: serve, worker, token create, sweep, setup."""
+"""The ``imageservice`` command: serve, worker, token create, sweep, setup, and client (the API's
+command-line client, which needs no server settings)."""
 
 from __future__ import annotations
 
@@ -124,11 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     setup = sub.add_parser("setup", help="create the bucket, table and queues when missing (aws mode)")
     setup.set_defaults(func=cmd_setup)
+
+    from .client.commands import add_parser as add_client_parser
+
+    add_client_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "client":
+        from .client.commands import run as run_client
+
+        return run_client(args)
     from . import logs
 
     # JSON lines: on stdout for the long-running worker (what log shippers collect), on stderr

@@ -83,3 +83,10 @@ def test_importing_the_app_factory_does_no_work():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_command_line_client_uses_only_the_api_and_the_core():
+    # It talks to the service over HTTP like any integrator: none of the server's layers.
+    for path in (PACKAGE / "client").rglob("*.py"):
+        inside = {name for name in _relative_imports(path) if not name.startswith(("core", "client"))}
+        assert inside <= {"commands"}, (path, inside)  # commands.py: the API's request types
