@@ -48,6 +48,7 @@ test-fast: $(TESTDEPS)
 bench: $(TESTDEPS)
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_ready.py
+	$(PY) bench/bench_pickup.py
 	$(PY) bench/bench_attacks.py
 
 # The request path beside a bare Flask app, and the catalog at 100 000 records (bench/bench_api.py);

@@ -7,14 +7,15 @@ from the axe-playwright-python wheel: nothing is fetched from a CDN."""
 from __future__ import annotations
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import expect
 
 import imagefactory
 from browser_steps import desktop_context, watched_page
 from servers import run_cli
 
 pytestmark = pytest.mark.browser
+
+expect = pytest.importorskip("playwright.sync_api").expect
+Axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe
 
 WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
            "resultTypes": ["violations"]}

@@ -7,12 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
 
 from browser_steps import desktop_context, watched_page
 from servers import run_cli
 
 pytestmark = pytest.mark.browser
+
+expect = pytest.importorskip("playwright.sync_api").expect
 
 
 @pytest.fixture
