@@ -144,7 +144,6 @@ class Settings:
     # seconds after the first join its new workspace; later, the visitor cookie reaches nothing.
     visitor_join_seconds: int = 10
     # Notifications (notifications.py): image.ready / image.rejected to SNS (aws) and a webhook.
-    topic_arn: str = ""
     webhook_url: str = ""
     webhook_secret: str = ""  # required with webhook_url: every request is signed with it
     webhook_timeout: float = 5.0

@@ -8,22 +8,21 @@ from typing import Any
 import orjson
 from flask.json.provider import DefaultJSONProvider
 
+from .. import jsontext
+
 # Flask's own rules for what orjson leaves to ``default``: datetimes as HTTP dates, dataclasses,
 # Decimal, UUID and ``__html__`` objects.
 ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
 class OrjsonProvider(DefaultJSONProvider):
-    """Compact output in the order keys were made (the record's fields in DESIGN.md's order).
+    """Compact output in the order keys were made (the record's fields in the order docs/DESIGN.md lists them).
     Pretty-printed output (debug mode) and documents orjson refuses (integers past 64 bits)
-    take Flask's default path."""
+    take the standard library's path (jsontext.dumps)."""
 
     sort_keys = False
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if kwargs.keys() - {"separators"}:
             return super().dumps(obj, **kwargs)
-        try:
-            return orjson.dumps(obj, default=self.default, option=ORJSON_OPTIONS).decode()
-        except orjson.JSONEncodeError:
-            return super().dumps(obj, separators=(",", ":"))
+        return jsontext.dumps(obj, default=self.default, option=ORJSON_OPTIONS)
