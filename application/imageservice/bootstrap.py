@@ -1,4 +1,5 @@
-"""Wiring: build the adapters the settings ask for, once, and hand them to whoever needs them."""
+"""Wiring: build the adapters the settings ask for, once, and hand them to whoever needs them.
+Processing itself is composed by ``composition.py``, which the Lambda handler uses too."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .adapters.imaging_pool import build_imaging_runner
-from .adapters.scanners import build_scanner
-from .admission import AnonymousAdmission, AnonymousLimits
-from .notifications import EventPublisher, NotificationDelivery, build_webhook, notification_targets
-from .pipeline import Pipeline, PipelineConfig
+from .admission import AnonymousAdmission
+from .composition import build_event_processor, build_processing
+from .notifications import NotificationDelivery
+from .pipeline import Pipeline
 from .ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics, SignedUrlEndpoint
 from .service import ImageService
 from .settings import Settings
@@ -46,23 +46,20 @@ def build_components(settings: Settings) -> Components:
         topic = None
         blobs, catalog, queue, clients = *build_local_adapters(settings), None
     metrics = build_metrics(settings)
-    # The catalog keeps the admission counters: one store shared by every web worker and task.
-    admission = AnonymousAdmission(catalog, AnonymousLimits.from_settings(settings))  # type: ignore[arg-type]
-    imaging = build_imaging_runner(settings)
+    processing = build_processing(settings, blobs, catalog, queue, metrics, topic)  # type: ignore[arg-type]
     return Components(
         settings=settings,
         blobs=blobs,
         catalog=catalog,
         queue=queue,
-        service=ImageService(blobs, catalog, queue, settings, metrics=metrics, admission=admission, imaging=imaging),
-        pipeline=Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics, imaging=imaging,
-                          scanner=build_scanner(settings), refund_charge=admission.refund_upload,
-                          announce=EventPublisher(queue, notification_targets(settings)).announce),
+        service=ImageService(blobs, catalog, queue, settings, metrics=metrics, admission=processing.admission,
+                             imaging=processing.imaging),
+        pipeline=processing.pipeline,
         aws_clients=clients,
         metrics=metrics,
-        admission=admission,
-        notifications=NotificationDelivery(catalog, build_webhook(settings), topic),
-        imaging=imaging,
+        admission=processing.admission,
+        notifications=processing.notifications,
+        imaging=processing.imaging,
         # The filesystem store answers its own signed URLs; in aws mode S3 does.
         blob_endpoint=blobs if isinstance(blobs, SignedUrlEndpoint) else None,
     )
@@ -100,14 +97,12 @@ def build_local_adapters(settings: Settings):
 
 def build_sqs_worker(components: Components, stop: threading.Event | None = None) -> SqsLambdaWorker:
     """aws mode's ``imageservice worker``: the Lambda's event processor fed by SQS long polls."""
-    from .adapters.aws.processor import EventProcessor
     from .adapters.aws.sqs import SqsJobQueue
     from .adapters.aws.worker import SqsLambdaWorker
 
     settings, clients, queue = components.settings, components.aws_clients, components.queue
     if clients is None or not isinstance(queue, SqsJobQueue):
         raise RuntimeError("the SQS worker needs aws mode's components")
-    processor = EventProcessor(components.pipeline, settings.job_max_attempts, settings.job_visibility_timeout,
-                               notifications=components.notifications)
+    processor = build_event_processor(settings, components.pipeline, components.notifications)
     return SqsLambdaWorker(clients.sqs, queue, processor, region=clients.region,
                            poll_seconds=settings.worker_poll_seconds, stop=stop)

@@ -1,0 +1,51 @@
+"""Processing, composed in one place: the pipeline, the anonymous admission it refunds through,
+the notifications it announces, and the imaging pool. ``bootstrap.build_components`` (serve,
+worker, the CLI) and the Lambda handler both build processing here, so they cannot drift apart.
+
+Kept free of the web and of the typed API commands: the Lambda's zip carries this module but
+not ``bootstrap.py`` or ``service.py`` (lambda/build_zip.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .adapters.imaging_pool import build_imaging_runner
+from .adapters.scanners import build_scanner
+from .admission import AnonymousAdmission, AnonymousLimits
+from .notifications import EventPublisher, NotificationDelivery, build_webhook, notification_targets
+from .pipeline import Pipeline, PipelineConfig
+from .ports import BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
+from .settings import Settings
+
+if TYPE_CHECKING:  # boto3 is imported only in aws mode
+    from .adapters.aws.processor import EventProcessor
+
+
+@dataclass
+class Processing:
+    pipeline: Pipeline
+    admission: AnonymousAdmission
+    notifications: NotificationDelivery
+    imaging: ImagingRunner
+
+
+def build_processing(settings: Settings, blobs: BlobStore, catalog: Catalog, queue: JobQueue, metrics: Metrics,
+                     topic: Any = None) -> Processing:
+    """``topic``: aws mode's SNS topic for image events (None: webhook only, if configured)."""
+    # The catalog keeps the admission counters: one store shared by every web worker and task.
+    admission = AnonymousAdmission(catalog, AnonymousLimits.from_settings(settings))
+    imaging = build_imaging_runner(settings)
+    pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics, imaging=imaging,
+                        scanner=build_scanner(settings), refund_charge=admission.refund_upload,
+                        announce=EventPublisher(queue, notification_targets(settings)).announce)
+    return Processing(pipeline, admission, NotificationDelivery(catalog, build_webhook(settings), topic), imaging)
+
+
+def build_event_processor(settings: Settings, pipeline: Pipeline, notifications: NotificationDelivery | None,
+                          logger: Any = None) -> EventProcessor:
+    """aws mode: the Lambda's event processor, for the Lambda itself and ``imageservice worker``."""
+    from .adapters.aws.processor import EventProcessor
+
+    return EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout,
+                          logger=logger, notifications=notifications)
