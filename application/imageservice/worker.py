@@ -15,7 +15,7 @@ import time
 
 from .bootstrap import Components
 from .core.records import NOTIFY_JOB, ReceivedJob
-from .core.retries import attempts_exhausted
+from .jobs import JobDispatcher
 from .notifications import retry_delay
 from .pipeline import lease_before_redelivery
 
@@ -31,31 +31,22 @@ class Worker:
         self.settings = components.settings
         self.stop = stop or threading.Event()
         self._last_sweep = 0.0
+        self.jobs = JobDispatcher(components.pipeline, components.notifications, self.settings.job_max_attempts)
 
     def handle(self, received: ReceivedJob) -> str:
         """Run one job; ack it when done, hand it back (or dead-letter it) when it failed."""
         job = received.job
-        notify = job.kind == NOTIFY_JOB
+        lease_until = lease_before_redelivery(received.visible_again_at) if received.visible_again_at else None
         try:
-            if notify:
-                outcome = self.components.notifications.deliver(job.payload or {})
-            else:
-                final = attempts_exhausted(received.attempts, self.settings.job_max_attempts)
-                lease_until = lease_before_redelivery(received.visible_again_at) if received.visible_again_at else None
-                outcome = self.components.pipeline.process_key(job.key, final_attempt=final, lease_until=lease_until,
-                                                               request_id=job.request_id)
+            outcome = self.jobs.run(job, received.attempts, lease_until)
         except Exception as exc:  # retry anything; the pipeline already recorded a final failure
             log.warning("%s job %s attempt %d failed: %s", job.kind, job.key, received.attempts, exc,
                         extra={"request_id": job.request_id})
-            if notify:  # a receiver that is down gets more and more room to come back
+            if job.kind == NOTIFY_JOB:  # a receiver that is down gets more and more room to come back
                 delay = retry_delay(self.settings.notify_retry_delay, received.attempts)
             else:
                 delay = self.settings.job_retry_delay * received.attempts
-            if not self.components.queue.retry(received, delay, f"{type(exc).__name__}: {exc}"):
-                self.components.metrics.increment("jobs_dead_lettered")
-                if notify:
-                    log.error("gave up delivering event %s after %d attempts; it is in the dead letters",
-                              job.key, received.attempts, extra={"request_id": job.request_id})
+            self.components.queue.retry(received, delay, f"{type(exc).__name__}: {exc}")
             return "retry"
         self.components.queue.ack(received)
         return outcome

@@ -18,8 +18,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from ...core.records import NOTIFY_JOB, Job
-from ...core.retries import attempts_exhausted
+from ...core.records import NOTIFY_JOB
+from ...jobs import JobDispatcher
 from ...notifications import NotificationDelivery
 from ...pipeline import Pipeline, lease_before_redelivery
 from .events import is_direct_s3_event, jobs_from_message_body, jobs_from_s3_records, receive_count
@@ -37,10 +37,9 @@ class EventProcessor:
         is longer); every claim's lease ends before then. ``notifications`` delivers ``notify``
         jobs (image events); a failed delivery comes back after the visibility timeout."""
         self.pipeline = pipeline
-        self.notifications = notifications
-        self.max_attempts = max_attempts
         self.visibility_timeout = visibility_timeout
         self.log = logger or logging.getLogger(__name__)
+        self.jobs = JobDispatcher(pipeline, notifications, max_attempts, self.log)
         # Always answer with batchItemFailures, even when every record failed: the effect
         # (nothing deleted) is the same and callers need not tell two shapes apart.
         self._batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -59,36 +58,15 @@ class EventProcessor:
     def handle_sqs_record(self, record: SQSRecord, lease_until: str | None = None) -> list[str]:
         """Process every key one SQS message carries; raises to report the record failed."""
         attempt = receive_count(record.raw_event)
-        final = attempts_exhausted(attempt, self.max_attempts)
         outcomes = []
         for job in jobs_from_message_body(record.body):
-            if job.kind == NOTIFY_JOB:
-                outcomes.append(self._deliver(job, attempt, final))
-                continue
-            try:
-                outcome = self.pipeline.process_key(job.key, final_attempt=final, lease_until=lease_until,
-                                                    request_id=job.request_id)
-            except Exception:
-                if final:  # SQS's redrive policy moves the message to the DLQ on its next receive
-                    self.pipeline.metrics.increment("jobs_dead_lettered")
-                raise
-            self.log.info("%s: %s (attempt %d)", job.key, outcome, attempt,
-                          extra={"key": job.key, "source": job.source, "outcome": outcome,
-                                 "attempt": attempt, "message_id": record.message_id})
+            outcome = self.jobs.run(job, attempt, lease_until)
+            if job.kind != NOTIFY_JOB:
+                self.log.info("%s: %s (attempt %d)", job.key, outcome, attempt,
+                              extra={"key": job.key, "source": job.source, "outcome": outcome,
+                                     "attempt": attempt, "message_id": record.message_id})
             outcomes.append(outcome)
         return outcomes
-
-    def _deliver(self, job: Job, attempt: int, final: bool) -> str:
-        if self.notifications is None:
-            raise RuntimeError("a notify job reached a processor built without notifications")
-        try:
-            return self.notifications.deliver(job.payload or {})
-        except Exception:
-            if final:  # SQS's redrive policy moves the message to the DLQ on its next receive
-                self.pipeline.metrics.increment("jobs_dead_lettered")
-                self.log.error("gave up delivering event %s after %d attempts; it goes to the dead-letter queue",
-                               job.key, attempt, extra={"key": job.key})
-            raise
 
     def handle_s3_event(self, event: dict[str, Any]) -> dict[str, Any]:
         jobs = jobs_from_s3_records(event["Records"])
