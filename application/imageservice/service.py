@@ -43,6 +43,7 @@ from .core.errors import (
     UnsupportedMediaType,
 )
 from .core.filenames import download_name, sanitize_filename, with_extension
+from .core.formats import UPLOAD_MEDIA_TYPES
 from .core.ids import is_id, new_id
 from .pipeline import imaging_limits
 from .removal import remove_image_objects
@@ -55,12 +56,8 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Declared types an upload may announce; the processor sniffs the real type anyway.
-UPLOAD_CONTENT_TYPES = frozenset({
-    "image/jpeg", "image/pjpeg", "image/png", "image/apng", "image/gif", "image/webp", "image/tiff",
-    "image/bmp", "image/x-ms-bmp", "image/x-icon", "image/vnd.microsoft.icon", "image/heic",
-    "image/heif", "image/heic-sequence", "image/heif-sequence", "image/avif", "image/avif-sequence",
-})
+# Declared types an upload may announce (core/formats.py); the processor sniffs the real type anyway.
+UPLOAD_CONTENT_TYPES = UPLOAD_MEDIA_TYPES
 CONVERSION_RATE = "conversions"  # Catalog.hit_rate counter of new conversion outputs per owner
 # Tokens found in the catalog are remembered this long, by this many: a token never changes
 # and is never revoked, so the cache saves a catalog read per API call at no risk; the time

@@ -22,12 +22,11 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 from rich.table import Column
 
-from ..core.filenames import EXTENSIONS
+from ..core.formats import EXTENSION_TYPES
 from .api import Api, ApiError
 
-# The image types the service takes, by file extension (the core's table, read backwards).
-CONTENT_TYPES = {ext: content_type for content_type, ext in reversed(EXTENSIONS.items())} | {
-    "jpeg": "image/jpeg", "jpe": "image/jpeg", "tiff": "image/tiff"}
+# The image types the service takes, by file extension (core/formats.py).
+CONTENT_TYPES = EXTENSION_TYPES
 HASH_BLOCK = 1 << 20
 WAIT_SECONDS = 300  # how long --wait waits for one image's processing
 FINAL_STATUSES = ("ready", "rejected")

@@ -9,8 +9,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Mapping
 
 from .errors import BadRequest, Unprocessable
+from .formats import OUTPUT_ORDER
 
-CONVERT_FORMATS = ("jpeg", "png", "webp", "avif", "gif", "tiff", "bmp")
+CONVERT_FORMATS = OUTPUT_ORDER  # core/formats.py
 LOSSLESS_FORMATS = frozenset({"png", "gif", "tiff", "bmp"})
 FITS = ("contain", "cover", "fill")
 WATERMARK_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")

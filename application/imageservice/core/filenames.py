@@ -6,15 +6,12 @@ import re
 import unicodedata
 from urllib.parse import quote
 
+from .formats import FILE_EXTENSIONS
 from .text import strip_invisible
 
 MAX_FILENAME = 200
 _ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
-EXTENSIONS = {
-    "image/jpeg": "jpg", "image/png": "png", "image/apng": "png", "image/gif": "gif",
-    "image/webp": "webp", "image/tiff": "tif", "image/bmp": "bmp", "image/x-icon": "ico",
-    "image/vnd.microsoft.icon": "ico", "image/heic": "heic", "image/heif": "heif", "image/avif": "avif",
-}
+EXTENSIONS = FILE_EXTENSIONS  # a type to the extension its files are named with (core/formats.py)
 
 
 def sanitize_filename(name: str | None) -> str:

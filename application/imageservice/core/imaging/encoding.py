@@ -9,6 +9,7 @@ from typing import Any, Iterator
 from PIL import Image
 
 from ..errors import ImageRejected, Unprocessable
+from ..formats import BY_OUTPUT
 from . import pixels
 from .model import EncodedImage
 
@@ -22,14 +23,7 @@ _DEFAULT_QUALITY = 80
 
 # output format -> (Pillow format, content type, file extension)
 _OUTPUTS: dict[str, tuple[str, str, str]] = {
-    "jpeg": ("JPEG", "image/jpeg", "jpg"),
-    "png": ("PNG", "image/png", "png"),
-    "webp": ("WEBP", "image/webp", "webp"),
-    "avif": ("AVIF", "image/avif", "avif"),
-    "gif": ("GIF", "image/gif", "gif"),
-    "tiff": ("TIFF", "image/tiff", "tif"),
-    "bmp": ("BMP", "image/bmp", "bmp"),
-}
+    name: (f.pillow[0], f.media_type, f.extensions[0]) for name, f in BY_OUTPUT.items()}
 
 
 def prepare_for(fmt: str, image: Image.Image) -> Image.Image:

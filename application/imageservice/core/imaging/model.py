@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..conversions import WatermarkSpec
+from ..formats import PILLOW_INPUTS
 
 
 # --------------------------------------------------------------------------------------------
@@ -69,6 +70,4 @@ class ProcessedImage:
 
 # Pillow format names we let Image.open use.  MPO is what Pillow calls a multi-picture JPEG;
 # CUR (cursor) is the ICO container with another type number.
-SUPPORTED_INPUT_FORMATS: tuple[str, ...] = (
-    "JPEG", "MPO", "PNG", "GIF", "WEBP", "TIFF", "BMP", "ICO", "CUR", "HEIF", "AVIF",
-)
+SUPPORTED_INPUT_FORMATS: tuple[str, ...] = PILLOW_INPUTS  # core/formats.py

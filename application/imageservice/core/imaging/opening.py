@@ -21,27 +21,17 @@ from typing import Iterator
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from ..errors import ImageRejected
+from ..formats import ANIMATED_PILLOW_INPUTS, FORMATS
 from . import metadata
 from .model import SUPPORTED_INPUT_FORMATS, ImagingLimits
 from .sniffing import sniff, webp_canvas_size
 
 # The sniffed MIME type decides which single Pillow plugin may open the bytes.
-_PILLOW_FORMATS_FOR_TYPE: dict[str, tuple[str, ...]] = {
-    "image/jpeg": ("JPEG", "MPO"),
-    "image/png": ("PNG",),
-    "image/gif": ("GIF",),
-    "image/webp": ("WEBP",),
-    "image/tiff": ("TIFF",),
-    "image/bmp": ("BMP",),
-    "image/x-icon": ("ICO", "CUR"),
-    "image/heic": ("HEIF",),
-    "image/heif": ("HEIF", "AVIF"),  # generic mif1/msf1 brand: either codec may be inside
-    "image/avif": ("AVIF",),
-}
+_PILLOW_FORMATS_FOR_TYPE: dict[str, tuple[str, ...]] = {f.media_type: f.pillow for f in FORMATS}
 
 # Inputs whose extra frames are an animation (MPO stereo pairs, TIFF pages and HEIF collections
 # are multi-frame but not animated).
-_ANIMATED_FORMATS = frozenset({"GIF", "PNG", "WEBP", "AVIF"})
+_ANIMATED_FORMATS = ANIMATED_PILLOW_INPUTS
 
 # Pillow's TIFF plugin applies the Orientation tag itself while loading (and reports the
 # displayed size from the start), so we must not rotate those a second time.

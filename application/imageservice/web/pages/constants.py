@@ -14,20 +14,13 @@ from ...core.conversions import (
     CONVERT_FORMATS, FITS, OPACITY_RANGE, WATERMARK_POSITIONS, WATERMARK_TEXT_MAX, WatermarkSpec,
 )
 from ...core.errors import REJECTION_CODES
+from ...core.formats import BY_OUTPUT, EXTENSION_TYPES, upload_formats_words
 from ...core.records import STATUSES
 
 # The file picker's hint of extensions, each with the type the browser declares for it when it
-# knows none (the server and the processor decide for real, from the bytes).
-EXTENSION_TYPES = {
-    "jpg": "image/jpeg", "jpeg": "image/jpeg", "jpe": "image/jpeg", "jfif": "image/jpeg",
-    "png": "image/png", "apng": "image/apng", "gif": "image/gif", "webp": "image/webp",
-    "tif": "image/tiff", "tiff": "image/tiff", "bmp": "image/bmp", "dib": "image/bmp",
-    "ico": "image/x-icon", "heic": "image/heic", "heif": "image/heif", "avif": "image/avif",
-}
-UPLOAD_FORMATS_WORDS = "JPEG, PNG, GIF, WebP, TIFF, BMP, ICO, HEIC/HEIF or AVIF"
-
-FORMAT_LABELS = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "avif": "AVIF", "gif": "GIF",
-                 "tiff": "TIFF", "bmp": "BMP"}
+# knows none (the server and the processor decide for real, from the bytes): core/formats.py.
+UPLOAD_FORMATS_WORDS = upload_formats_words()
+FORMAT_LABELS = {name: f.label for name, f in BY_OUTPUT.items()}
 FIT_LABELS = {"contain": "Contain: fit inside, keep proportions",
               "cover": "Cover: fill the box, crop the rest",
               "fill": "Fill: stretch to the exact size"}
