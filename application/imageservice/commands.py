@@ -126,6 +126,9 @@ class UploadTicket:
     upload_headers: dict[str, str]
     expires_at: str
     status: str
+    # The tags as stored (normalised, duplicates dropped): pages show them without a copy of
+    # the rule. An idempotent replay of a ticket issued before this field answers [].
+    tags: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -223,7 +223,7 @@ class ImageService:
             record.original_key, content_type=content_type, content_length=size, expires_in=s.upload_url_ttl
         )
         return UploadTicket(image_id, upload.url, upload.method, upload.headers, upload.expires_at,  # type: ignore[arg-type]
-                            record.status)
+                            record.status, list(record.tags))
 
     def complete(self, principal: Principal, image_id: str, user_id: str | None = None) -> Completion:
         """The client says its upload finished: queue processing (a no-op once processed)."""

@@ -186,3 +186,10 @@ def test_security_headers_everywhere(client, api):
         assert headers["Referrer-Policy"], path
         csp = headers["Content-Security-Policy"]
         assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp, path
+
+
+def test_the_ticket_shows_the_tags_as_stored(api):
+    # The page's new card shows these, so the tag rule lives only in the server (core/text.py).
+    ticket = api.ticket(content_type="image/jpeg", size=10, tags=" Holiday ,holiday,  Cafe\u0301  Nord ")
+    assert ticket["tags"] == ["holiday", "caf\u00e9 nord"]
+    assert api.image(ticket["image_id"])["tags"] == ticket["tags"]

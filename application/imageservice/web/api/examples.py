@@ -35,7 +35,7 @@ RESPONSES = {
     "UploadTicket": {
         "image_id": IMAGE_ID, "upload_url": f"https://images.example.com/blobs/originals/{USER_ID}/{IMAGE_ID}?{_SIGNED}",
         "upload_method": "PUT", "upload_headers": {"Content-Type": "image/jpeg", "Content-Length": "2483117"},
-        "expires_at": "2026-08-14T09:26:07Z", "status": "pending"},
+        "expires_at": "2026-08-14T09:26:07Z", "status": "pending", "tags": ["holiday", "2026"]},
     "Completion": {"image_id": IMAGE_ID, "status": "pending"},
     "ImageList": {"images": [_IMAGE], "next_cursor": None},
     "Image": _IMAGE,

@@ -148,7 +148,7 @@ export function createUploader(gallery) {
       if (upload.state === "cancelled") { forget(upload); return null; }
       gallery && gallery.addUpload({
         image_id: ticket.image_id, status: "pending", filename: file.name, size: file.size,
-        tags: normalisedTags(tagsInput.value), created_at: new Date().toISOString()
+        tags: ticket.tags || [], created_at: new Date().toISOString()
       });
       return put(upload, ticket).then(function () {
         setState(upload, "finishing", "Finishing", "");
@@ -166,15 +166,6 @@ export function createUploader(gallery) {
       setState(upload, "failed", "Failed", errorWords(error), true);
       if (upload.imageId) forget(upload);
     });
-  }
-
-  function normalisedTags(text) {
-    var seen = [];
-    text.split(",").forEach(function (tag) {
-      var clean = tag.trim().replace(/\s+/g, " ").toLowerCase();
-      if (clean && seen.indexOf(clean) < 0) seen.push(clean);
-    });
-    return seen;
   }
 
   /** PUT the file to the presigned URL with its headers and nothing else (no cookies, no CSRF). */
