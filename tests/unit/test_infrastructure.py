@@ -309,6 +309,7 @@ def test_bucket_cors_admits_only_the_app_origin():
     (rule,) = images_bucket()["CorsConfiguration"]["CorsRules"]
     assert [sub_text(o) for o in rule["AllowedOrigins"]] == ["https://${DomainName}"]
     assert set(rule["AllowedMethods"]) == {"PUT", "GET", "HEAD"}
+    assert rule["AllowedHeaders"] == ["Content-Type", "If-None-Match"]  # what a presigned PUT sends
 
 
 # ------------------------------------------------------------------------------- CDN

@@ -1,7 +1,8 @@
 """``imageservice setup`` in aws mode: create what the service needs, for emulators and development.
 
 In AWS, CloudFormation (infrastructure/data.yaml) owns these resources; this makes the same
-shape on moto, SeaweedFS or a sandbox account. Idempotent: whatever exists is brought to the
+shape on moto, SeaweedFS or a sandbox account, read from that same template (template.py): the
+lifecycle rules, CORS, event prefixes, table keys, indexes and TTL attributes are written once. Idempotent: whatever exists is brought to the
 wanted configuration, whatever is missing is created, so running it twice changes nothing.
 
 The images table gets its status index (added to a table made before it, then the records
@@ -24,21 +25,15 @@ from urllib.parse import urlsplit
 from botocore.exceptions import ClientError
 
 from ...settings import Settings
-from .dynamodb import STATUS_INDEX, STATUS_INDEX_KEYS, DynamoCatalog
+from .dynamodb import DynamoCatalog
 from .errors import error_code
 from .factory import AwsClients, build_aws_clients
+from .template import DataTemplate
 
 UNSUPPORTED_NOTIFICATION_CODES = frozenset({"NotImplemented", "MethodNotAllowed", "BucketAlreadyOwnedByYou"})
 
-ORIGINAL_PREFIXES = ("originals/", "sessions/originals/")
-SESSION_PREFIX = "sessions/"
-QUARANTINE_PREFIX = "quarantine/"  # denied files, as in data.yaml's ExpireQuarantine
-DEAD_LETTER_RETENTION = 14 * 24 * 3600  # SQS's longest
 MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 MISSING_BUCKET_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
-IMAGES_TABLE_TTL = "ttl"
-SESSIONS_TABLE_TTL = "expiration"  # Flask-Session 0.8's DynamoDB backend writes this
-IMAGES_TABLE_KEYS = [("user_id", "HASH"), ("image_id", "RANGE")]
 INDEX_WAIT_SECONDS = 600  # DynamoDB builds a new index over the existing items before it is ACTIVE
 FLASK_SESSION_DEFAULT_TABLE = "Sessions"  # its table when IMAGESERVICE_SESSION_TABLE is unset
 
@@ -55,12 +50,14 @@ def setup_resources(settings: Settings, clients: AwsClients | None = None) -> It
     """Create or update queues, bucket and tables; yields one human-readable line per step."""
     clients = clients or build_aws_clients(settings)
     sqs, s3, dynamodb = clients.sqs, clients.s3, clients.dynamodb
+    template = DataTemplate.load({"QuarantineDays": settings.quarantine_days, "MaxReceiveCount": settings.job_max_attempts})
 
     queue_name = queue_name_from_url(settings.queue_url)
     dead_letter_name = (
         queue_name_from_url(settings.dead_letter_queue_url) if settings.dead_letter_queue_url else f"{queue_name}-dlq"
     )
-    dead_letter_url, line = _ensure_queue(sqs, dead_letter_name, {"MessageRetentionPeriod": str(DEAD_LETTER_RETENTION)})
+    dead_letter_url, line = _ensure_queue(
+        sqs, dead_letter_name, {"MessageRetentionPeriod": str(template.dead_letter_retention())})
     yield line
     dead_letter_arn = _queue_arn(sqs, dead_letter_url)
     queue_url, line = _ensure_queue(sqs, queue_name, {
@@ -79,15 +76,16 @@ def setup_resources(settings: Settings, clients: AwsClients | None = None) -> It
             yield f"note: the queue's URL is {url}; set {name} to it"
 
     yield _ensure_bucket(s3, settings.bucket, clients.region)
-    s3.put_bucket_cors(Bucket=settings.bucket, CORSConfiguration=_cors(settings.public_url))
+    s3.put_bucket_cors(Bucket=settings.bucket,
+                       CORSConfiguration={"CORSRules": template.cors_rules(_origin(settings.public_url))})
     yield f"bucket {settings.bucket}: CORS allows PUT/GET/HEAD from {_origin(settings.public_url)}"
-    s3.put_bucket_lifecycle_configuration(Bucket=settings.bucket,
-                                          LifecycleConfiguration=_lifecycle(settings.quarantine_days))
-    yield (f"bucket {settings.bucket}: lifecycle expires {SESSION_PREFIX} after 1 day, {QUARANTINE_PREFIX} after "
-           f"{settings.quarantine_days} days, aborts stale multipart uploads")
+    rules = template.lifecycle_rules()
+    s3.put_bucket_lifecycle_configuration(Bucket=settings.bucket, LifecycleConfiguration={"Rules": rules})
+    yield f"bucket {settings.bucket}: lifecycle rules {', '.join(rule['ID'] for rule in rules)}"
+    prefixes = template.event_prefixes()
     try:
         s3.put_bucket_notification_configuration(
-            Bucket=settings.bucket, NotificationConfiguration=_notifications(queue_arn)
+            Bucket=settings.bucket, NotificationConfiguration=_notifications(queue_arn, prefixes)
         )
     except ClientError as exc:
         # S3-compatible stores without event notifications (SeaweedFS answers with the odd
@@ -98,18 +96,20 @@ def setup_resources(settings: Settings, clients: AwsClients | None = None) -> It
         yield (f"bucket {settings.bucket}: this endpoint has no S3 event notifications; uploads are "
                "processed when clients call POST /api/images/{id}/complete")
     else:
-        yield f"bucket {settings.bucket}: ObjectCreated under {', '.join(ORIGINAL_PREFIXES)} -> queue {queue_name}"
+        yield f"bucket {settings.bucket}: ObjectCreated under {', '.join(prefixes)} -> queue {queue_name}"
 
     if settings.topic_arn:
         yield _ensure_topic(clients.sns, settings.topic_arn)
 
-    yield _ensure_table(dynamodb, settings.table, IMAGES_TABLE_KEYS, {STATUS_INDEX: list(STATUS_INDEX_KEYS)})
-    yield _ensure_ttl(dynamodb, settings.table, IMAGES_TABLE_TTL)
+    keys, indexes, ttl = template.table("ImagesTable")
+    yield _ensure_table(dynamodb, settings.table, keys, indexes)
+    yield _ensure_ttl(dynamodb, settings.table, ttl)
     completed = DynamoCatalog(dynamodb, settings.table).backfill_list_keys()
     yield f"table {settings.table}: list keys (status index, tag items) written for {completed} earlier records"
     session_table = settings.session_table or FLASK_SESSION_DEFAULT_TABLE
-    yield _ensure_table(dynamodb, session_table, [("id", "HASH")])
-    yield _ensure_ttl(dynamodb, session_table, SESSIONS_TABLE_TTL)
+    keys, indexes, ttl = template.table("SessionsTable")
+    yield _ensure_table(dynamodb, session_table, keys, indexes)
+    yield _ensure_ttl(dynamodb, session_table, ttl)
 
 
 def _ensure_topic(sns: Any, topic_arn: str) -> str:
@@ -172,29 +172,7 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _cors(public_url: str) -> dict[str, Any]:
-    return {"CORSRules": [{
-        "ID": "BrowserUploadsAndDownloads",
-        "AllowedOrigins": [_origin(public_url)],
-        "AllowedMethods": ["PUT", "GET", "HEAD"],
-        "AllowedHeaders": ["Content-Type", "If-None-Match"],  # single-use upload URLs
-        "ExposeHeaders": ["ETag"],
-        "MaxAgeSeconds": 3000,
-    }]}
-
-
-def _lifecycle(quarantine_days: int) -> dict[str, Any]:
-    return {"Rules": [
-        {"ID": "ExpireSessionWorkspaces", "Status": "Enabled", "Filter": {"Prefix": SESSION_PREFIX},
-         "Expiration": {"Days": 1}},
-        {"ID": "ExpireQuarantine", "Status": "Enabled", "Filter": {"Prefix": QUARANTINE_PREFIX},
-         "Expiration": {"Days": quarantine_days}},
-        {"ID": "AbortIncompleteMultipartUploads", "Status": "Enabled", "Filter": {"Prefix": ""},
-         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
-    ]}
-
-
-def _notifications(queue_arn: str) -> dict[str, Any]:
+def _notifications(queue_arn: str, prefixes: list[str]) -> dict[str, Any]:
     return {"QueueConfigurations": [
         {
             "Id": f"originals-{index}",
@@ -202,7 +180,7 @@ def _notifications(queue_arn: str) -> dict[str, Any]:
             "Events": ["s3:ObjectCreated:*"],
             "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
         }
-        for index, prefix in enumerate(ORIGINAL_PREFIXES)
+        for index, prefix in enumerate(prefixes)
     ]}
 
 
