@@ -1,6 +1,6 @@
 """Settings: parsed once from the environment, then passed around as an immutable value.
 
-Every limit of DESIGN.md is a named field here; its environment variable is
+Every limit (docs/DESIGN.md "Limits") is a named field here; its environment variable is
 ``IMAGESERVICE_`` + the field name in upper case (``max_upload_bytes`` ->
 ``IMAGESERVICE_MAX_UPLOAD_BYTES``).  boto3 reads ``AWS_ENDPOINT_URL``, ``AWS_REGION`` and
 credentials itself; we only mirror region and endpoint so adapters can pass them explicitly.
@@ -45,7 +45,7 @@ class Settings:
     aws_endpoint_url: str = ""
     s3_endpoint_url: str = ""  # S3 elsewhere than DynamoDB/SQS (e.g. SeaweedFS); else aws_endpoint_url
 
-    # limits (DESIGN.md "Limits")
+    # limits (docs/DESIGN.md "Limits")
     max_upload_bytes: int = 50 * MIB
     max_pixels: int = 100_000_000
     max_animation_pixels: int = 1_000_000_000

@@ -1,4 +1,4 @@
-"""Every limit of DESIGN.md is a named setting, and each has a test that crosses it."""
+"""Every limit (docs/DESIGN.md "Limits") is a named setting, and each has a test that crosses it."""
 
 from datetime import timedelta
 from io import BytesIO

@@ -22,7 +22,7 @@ TERMINAL = (READY, REJECTED)
 # transaction: 1 + 2 x 48 = 97.
 TAG_LIMIT = 48
 
-# Fields the API shows, in the order DESIGN.md lists them.
+# Fields the API shows, in the order the API documents them (docs/DESIGN.md "The record").
 PUBLIC_FIELDS = (
     "image_id", "user_id", "status", "filename", "content_type", "size", "tags", "description",
     "created_at", "uploaded_at", "processed_at", "expires_at",

@@ -1,4 +1,4 @@
-"""Security headers on every response (DESIGN.md "Security rules"), and the request-target
+"""Security headers on every response (docs/DESIGN.md "Security rules"), and the request-target
 length limit."""
 
 from __future__ import annotations
