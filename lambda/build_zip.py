@@ -55,7 +55,7 @@ REQUIREMENTS = ("--require-hashes", "-r", str(REQUIREMENTS_LOCK))
 # Parts of the package the Lambda never imports: the web app (Flask), entry points and the
 # local (filesystem/SQLite) adapters, and the aws helpers only the CLI uses.
 EXCLUDED = {
-    "web", "cli.py", "__main__.py", "worker.py", "service.py", "bootstrap.py",
+    "web", "cli.py", "__main__.py", "worker.py", "service", "bootstrap.py", "client",
     "auth.py", "commands.py",  # the API's tokens and typed commands (pydantic is not in the zip)
     "adapters/local", "adapters/aws/worker.py", "adapters/aws/setup.py",
 }

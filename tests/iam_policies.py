@@ -48,7 +48,7 @@ NOT_RUN_BY_A_ROLE = {"setup.py", "worker.py"}
 
 # What each role's own code is (paths relative to the repository).
 ROLE_CODE = {
-    "app": ["application/imageservice/service.py", "application/imageservice/admission.py",
+    "app": ["application/imageservice/service/*.py", "application/imageservice/admission.py",
             "application/imageservice/removal.py", "application/imageservice/web/**/*.py"],
     "processor": ["application/imageservice/core/pipeline.py", "application/imageservice/pipeline.py",
                   "application/imageservice/adapters/aws/processor.py", "lambda/handler.py",

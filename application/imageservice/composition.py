@@ -3,7 +3,7 @@ the notifications it announces, and the imaging pool. ``bootstrap.build_componen
 worker, the CLI) and the Lambda handler both build processing here, so they cannot drift apart.
 
 Kept free of the web and of the typed API commands: the Lambda's zip carries this module but
-not ``bootstrap.py`` or ``service.py`` (lambda/build_zip.py)."""
+not ``bootstrap.py`` or ``service/`` (lambda/build_zip.py)."""
 
 from __future__ import annotations
 

@@ -192,7 +192,7 @@ def test_deploy_zip_is_python312_arm64_lambda_code_and_reproducible(deploy_zip, 
     assert "handler.py" in names and "imageservice/pipeline.py" in names
     assert "imageservice/adapters/aws/processor.py" in names
     for absent in ("flask/", "werkzeug/", "boto3/", "botocore/", "imageservice/web/", "imageservice/cli.py",
-                   "imageservice/adapters/local/", "imageservice/service.py"):
+                   "imageservice/adapters/local/", "imageservice/service/", "imageservice/client/"):
         assert not any(n.startswith(absent) for n in names), absent
     assert any(n.startswith("pillow_heif/") for n in names)
     assert f"pillow-{PILLOW_VERSION}.dist-info/WHEEL" in names

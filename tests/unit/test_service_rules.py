@@ -330,7 +330,7 @@ def test_a_known_token_is_read_from_the_catalog_once_a_minute_and_an_unknown_one
 
 
 def test_the_token_cache_keeps_at_most_its_size(clock, monkeypatch):
-    import imageservice.service as service_module
+    import imageservice.service.tokens as service_module
 
     monkeypatch.setattr(service_module, "TOKEN_CACHE_SIZE", 3)
     catalog = CountingCatalog()
