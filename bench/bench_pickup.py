@@ -28,7 +28,7 @@ from imageservice.adapters.local.jobqueue import SqliteJobQueue  # noqa: E402
 from imageservice.bootstrap import build_components  # noqa: E402
 from imageservice.core.records import Job  # noqa: E402
 from imageservice.settings import Settings  # noqa: E402
-from imageservice.worker import Worker  # noqa: E402
+from imageservice.entrypoints.worker import Worker  # noqa: E402
 from servers import ServerProcess, imageservice, service_env  # noqa: E402
 
 TARGET_P99_SECONDS = 0.020

@@ -55,9 +55,11 @@ REQUIREMENTS = ("--require-hashes", "-r", str(REQUIREMENTS_LOCK))
 # Parts of the package the Lambda never imports: the web app (Flask), entry points and the
 # local (filesystem/SQLite) adapters, and the aws helpers only the CLI uses.
 EXCLUDED = {
-    "web", "cli.py", "__main__.py", "worker.py", "service", "bootstrap.py", "client",
+    "web", "__main__.py", "service", "bootstrap.py", "client",
+    # of the entry points, the Lambda runs aws_processor.py (through lambda/handler.py) alone
+    "entrypoints/cli.py", "entrypoints/worker.py", "entrypoints/sqs_worker.py",
     "auth.py", "commands.py",  # the API's tokens and typed commands (pydantic is not in the zip)
-    "adapters/local", "adapters/aws/worker.py", "adapters/aws/setup.py",
+    "adapters/local", "adapters/aws/setup.py", "adapters/aws/template.py",
 }
 EXCLUDED_DIRS = {"__pycache__", "bin"}
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)

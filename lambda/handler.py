@@ -3,7 +3,7 @@
 Thin on purpose: settings from the environment, the boto3 clients and adapters built once per
 container on the first invocation (not at import, so importing this module needs neither AWS
 nor settings), composed by imageservice.composition (as
-``serve`` and ``imageservice worker`` compose theirs); then imageservice.adapters.aws.processor does the work — the same code the
+``serve`` and ``imageservice worker`` compose theirs); then imageservice.entrypoints.aws_processor does the work — the same code the
 ``imageservice worker`` command runs against emulators.
 
 Imports only the core, the ports, the AWS adapters and settings: no Flask, no web code.
@@ -14,12 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
-
 from imageservice import logs
 from imageservice.adapters.aws.factory import build_aws_adapters, build_event_topic
 from imageservice.adapters.aws.metrics import PowertoolsMetrics
-from imageservice.adapters.aws.processor import EventProcessor
-from imageservice.composition import build_event_processor, build_processing
+from imageservice.composition import build_processing
+from imageservice.entrypoints.aws_processor import EventProcessor, build_event_processor
 from imageservice.settings import Settings
 
 SERVICE = "imageservice-processor"

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from imageservice.bootstrap import build_components  # noqa: E402
 from imageservice.web import create_app  # noqa: E402
-from imageservice.worker import Worker  # noqa: E402
+from imageservice.entrypoints.worker import Worker  # noqa: E402
 from support import ApiClient, make_settings  # noqa: E402
 
 

@@ -41,17 +41,19 @@ CLIENT_ATTRIBUTES = {"s3": "s3", "db": "dynamodb", "dynamodb": "dynamodb", "sqs"
 # Attribute names under which the app and the pipeline hold ports -> the aws adapter class.
 PORT_ADAPTERS = {"blobs": "S3BlobStore", "catalog": "DynamoCatalog", "queue": "SqsJobQueue",
                  "topic": "SnsEventTopic"}
-# Modules of adapters/aws that no deployed role runs: `imageservice setup` is for emulators and
-# development (CloudFormation makes the resources in AWS); the worker command plays Lambda's
-# SQS event source mapping (ESM_ACTIONS below) against emulators.
-NOT_RUN_BY_A_ROLE = {"setup.py", "worker.py"}
+# Modules of adapters/aws that no deployed role runs: `imageservice setup` (and the template
+# reader behind it) is for emulators and development (CloudFormation makes the resources in AWS).
+# The aws worker command (entrypoints/sqs_worker.py) plays Lambda's SQS event source mapping
+# (ESM_ACTIONS below) against emulators.
+SQS_WORKER = PACKAGE / "entrypoints" / "sqs_worker.py"
+NOT_RUN_BY_A_ROLE = {"setup.py", "template.py"}
 
 # What each role's own code is (paths relative to the repository).
 ROLE_CODE = {
     "app": ["application/imageservice/service/*.py", "application/imageservice/admission.py",
             "application/imageservice/removal.py", "application/imageservice/web/**/*.py"],
     "processor": ["application/imageservice/core/pipeline.py", "application/imageservice/pipeline.py",
-                  "application/imageservice/adapters/aws/processor.py", "lambda/handler.py",
+                  "application/imageservice/entrypoints/aws_processor.py", "lambda/handler.py",
                   "application/imageservice/notifications.py", "application/imageservice/removal.py"],
 }
 # Lambda's event source mapping polls the queue with the function's role
@@ -492,7 +494,7 @@ def all_adapter_calls() -> list[Call]:
 
 def worker_calls() -> list[Call]:
     """What ``imageservice worker`` (aws mode) itself calls, in the place of Lambda's ESM."""
-    tree = ast.parse((AWS_ADAPTERS / "worker.py").read_text())
+    tree = ast.parse(SQS_WORKER.read_text())
     (node,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "SqsLambdaWorker"]
     calls = []
     for sub in ast.walk(node):

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from imageservice.settings import Settings
-from imageservice.worker import Worker
+from imageservice.entrypoints.worker import Worker
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

@@ -3,12 +3,11 @@ Processing itself is composed by ``composition.py``, which the Lambda handler us
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .admission import AnonymousAdmission
-from .composition import build_event_processor, build_processing
+from .composition import build_processing
 from .notifications import NotificationDelivery
 from .pipeline import Pipeline
 from .ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics, SignedUrlEndpoint
@@ -17,7 +16,6 @@ from .settings import Settings
 
 if TYPE_CHECKING:  # boto3 is imported only in aws mode
     from .adapters.aws.factory import AwsClients
-    from .adapters.aws.worker import SqsLambdaWorker
 
 
 @dataclass
@@ -94,15 +92,3 @@ def build_local_adapters(settings: Settings):
         ),
     )
 
-
-def build_sqs_worker(components: Components, stop: threading.Event | None = None) -> SqsLambdaWorker:
-    """aws mode's ``imageservice worker``: the Lambda's event processor fed by SQS long polls."""
-    from .adapters.aws.sqs import SqsJobQueue
-    from .adapters.aws.worker import SqsLambdaWorker
-
-    settings, clients, queue = components.settings, components.aws_clients, components.queue
-    if clients is None or not isinstance(queue, SqsJobQueue):
-        raise RuntimeError("the SQS worker needs aws mode's components")
-    processor = build_event_processor(settings, components.pipeline, components.notifications)
-    return SqsLambdaWorker(clients.sqs, queue, processor, region=clients.region,
-                           poll_seconds=settings.worker_poll_seconds, stop=stop)

@@ -8,7 +8,7 @@ not ``bootstrap.py`` or ``service/`` (lambda/build_zip.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .adapters.imaging_pool import build_imaging_runner
 from .adapters.scanners import build_scanner
@@ -17,9 +17,6 @@ from .notifications import EventPublisher, NotificationDelivery, build_webhook, 
 from .pipeline import Pipeline, PipelineConfig
 from .ports import BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
 from .settings import Settings
-
-if TYPE_CHECKING:  # boto3 is imported only in aws mode
-    from .adapters.aws.processor import EventProcessor
 
 
 @dataclass
@@ -41,11 +38,3 @@ def build_processing(settings: Settings, blobs: BlobStore, catalog: Catalog, que
                         announce=EventPublisher(queue, notification_targets(settings)).announce)
     return Processing(pipeline, admission, NotificationDelivery(catalog, build_webhook(settings), topic), imaging)
 
-
-def build_event_processor(settings: Settings, pipeline: Pipeline, notifications: NotificationDelivery | None,
-                          logger: Any = None) -> EventProcessor:
-    """aws mode: the Lambda's event processor, for the Lambda itself and ``imageservice worker``."""
-    from .adapters.aws.processor import EventProcessor
-
-    return EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout,
-                          logger=logger, notifications=notifications)

@@ -17,7 +17,7 @@ from imageservice.bootstrap import build_components
 from imageservice.web import create_app
 from imageservice.web.sessions import store_threshold
 from imageservice.core.timeutil import utcnow
-from imageservice.worker import Worker
+from imageservice.entrypoints.worker import Worker
 
 UPLOAD = {"content_type": "image/png", "size": 100}
 

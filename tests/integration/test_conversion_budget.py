@@ -13,7 +13,7 @@ import imagefactory
 from support import ApiClient, assert_error, make_settings
 from imageservice.bootstrap import build_components
 from imageservice.web import create_app
-from imageservice.worker import Worker
+from imageservice.entrypoints.worker import Worker
 
 
 def service_with(tmp_path: Path, **settings) -> ApiClient:

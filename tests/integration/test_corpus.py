@@ -38,7 +38,7 @@ def manifest_rows() -> list[dict]:
 def corpus_api(tmp_path_factory):
     from imageservice.bootstrap import build_components
     from imageservice.web import create_app
-    from imageservice.worker import Worker
+    from imageservice.entrypoints.worker import Worker
 
     # Every row is one upload by one owner: lift the per-minute upload limit for this run.
     components = build_components(make_settings(tmp_path_factory.mktemp("corpus"), uploads_per_minute=10_000))

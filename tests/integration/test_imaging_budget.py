@@ -21,7 +21,7 @@ from imageservice.core.conversions import ConversionRequest
 from imageservice.core.errors import BadRequest, ImageRejected, TooExpensive, TooManyRequests
 from imageservice.settings import Settings
 from imageservice.web import create_app
-from imageservice.worker import Worker
+from imageservice.entrypoints.worker import Worker
 from servers import wait_until
 from support import ApiClient, assert_error, make_settings
 

@@ -18,7 +18,7 @@ from imageservice.adapters.local.doorbell import Doorbell
 from imageservice.adapters.local.jobqueue import SqliteJobQueue
 from imageservice.bootstrap import build_components
 from imageservice.core.records import Job
-from imageservice.worker import Worker
+from imageservice.entrypoints.worker import Worker
 from servers import ServerProcess, imageservice, service_env
 from support import make_settings
 

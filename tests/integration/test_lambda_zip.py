@@ -190,9 +190,10 @@ def test_deploy_zip_is_python312_arm64_lambda_code_and_reproducible(deploy_zip, 
     assert names == sorted(names)
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert "handler.py" in names and "imageservice/pipeline.py" in names
-    assert "imageservice/adapters/aws/processor.py" in names
+    assert "imageservice/entrypoints/aws_processor.py" in names
     for absent in ("flask/", "werkzeug/", "boto3/", "botocore/", "imageservice/web/", "imageservice/cli.py",
-                   "imageservice/adapters/local/", "imageservice/service/", "imageservice/client/"):
+                   "imageservice/adapters/local/", "imageservice/service/", "imageservice/client/",
+                   "imageservice/entrypoints/cli.py", "imageservice/adapters/aws/template.py"):
         assert not any(n.startswith(absent) for n in names), absent
     assert any(n.startswith("pillow_heif/") for n in names)
     assert f"pillow-{PILLOW_VERSION}.dist-info/WHEEL" in names

@@ -19,7 +19,7 @@ from imageservice.core.errors import TransientError
 from imageservice.core.records import NOTIFY_JOB
 from imageservice.notifications import SIGNATURE_HEADER, verify_signature
 from imageservice.web import create_app
-from imageservice.worker import Worker
+from imageservice.entrypoints.worker import Worker
 
 SECRET = "whsec-test"
 
@@ -137,7 +137,7 @@ def test_delivery_gives_up_after_the_last_attempt_and_says_so(tmp_path, receiver
     hook = receiver(*[503] * 10)
     api, components = service_for(tmp_path, hook.url, job_max_attempts=3)
     api.upload(imagefactory.png_bytes(32, 32), content_type="image/png", filename="a.png")
-    with caplog.at_level(logging.ERROR, logger="imageservice.worker"):
+    with caplog.at_level(logging.ERROR, logger="imageservice.entrypoints.worker"):
         drain_until(api.worker, lambda: components.queue.dead_letters())
     assert len(hook.requests) == 3  # IMAGESERVICE_JOB_MAX_ATTEMPTS
     [(job, reason)] = components.queue.dead_letters()
@@ -180,7 +180,7 @@ def test_settings_need_a_secret_with_a_webhook(tmp_path):
 
 def test_sns_delivers_to_an_sqs_subscription_filtered_by_type(moto_server, aws_names, tmp_path):
     from imageservice.adapters.aws.setup import setup_resources
-    from imageservice.bootstrap import build_sqs_worker
+    from imageservice.entrypoints.sqs_worker import build_sqs_worker
     from imageservice.commands import UploadCommand
     from imageservice.service import Principal
 

@@ -30,7 +30,7 @@ from imageservice.service import ImageService, Principal
 from imageservice.settings import Settings
 from imageservice.bootstrap import build_components
 from imageservice.core.errors import TransientError
-from imageservice.worker import Worker
+from imageservice.entrypoints.worker import Worker
 from support import assert_error, make_settings
 
 REPO = Path(__file__).resolve().parents[2]

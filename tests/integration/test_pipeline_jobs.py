@@ -111,7 +111,7 @@ def test_objects_dropped_into_storage_are_adopted(components, settings):
     data = imagefactory.jpeg_bytes(500, 400)
     components.blobs.put("originals/alice/Holiday Photo.jpg", data, "image/jpeg")
     components.queue.send(Job("originals/alice/Holiday Photo.jpg", source="drop"))
-    from imageservice.worker import Worker
+    from imageservice.entrypoints.worker import Worker
 
     Worker(components).drain()
     page = components.catalog.list(__import__("imageservice.core.records", fromlist=["ListQuery"]).ListQuery("alice"))
@@ -135,7 +135,7 @@ def test_a_redelivery_after_a_crash_finds_the_lease_lapsed(tmp_path):
     from imageservice.bootstrap import build_components
     from imageservice.pipeline import lease_before_redelivery
     from imageservice.core.timeutil import to_iso, utcnow
-    from imageservice.worker import Worker
+    from imageservice.entrypoints.worker import Worker
     from support import make_settings
 
     components = build_components(make_settings(tmp_path, job_visibility_timeout=2))

@@ -9,7 +9,7 @@ from support import make_settings
 
 from imageservice.bootstrap import build_components
 from imageservice.core.records import Job, ListQuery
-from imageservice.worker import Worker
+from imageservice.entrypoints.worker import Worker
 
 
 def _drop(tmp_path, quota_bytes: int, data: bytes) -> dict:

@@ -177,7 +177,7 @@ def test_the_http_hook_allows_and_denies_with_the_reason(moderator):
 def _local(tmp_path, **settings):
     from imageservice.bootstrap import build_components
     from imageservice.web import create_app
-    from imageservice.worker import Worker
+    from imageservice.entrypoints.worker import Worker
 
     components = build_components(make_settings(tmp_path, job_max_attempts=2, **settings))
     client = create_app(components=components).test_client()

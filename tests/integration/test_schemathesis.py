@@ -23,7 +23,7 @@ import imagefactory
 from imageservice.bootstrap import build_components
 from imageservice.web import create_app
 from support import ApiClient, make_settings
-from imageservice.worker import Worker
+from imageservice.entrypoints.worker import Worker
 
 MAX_EXAMPLES = 50
 # Out of scope here: whether the server is as strict (or as lenient) as the spec about inputs

@@ -56,7 +56,8 @@ def test_core_imports_nothing_outside_core():
 def test_adapters_never_import_the_wiring_or_the_web():
     # Adapters get their collaborators through their constructors (bootstrap hands them in).
     for path in (PACKAGE / "adapters").rglob("*.py"):
-        upward = {name for name in _relative_imports(path) if name.split(".")[0] in ("bootstrap", "web", "cli")}
+        upward = {name for name in _relative_imports(path)
+                  if name.split(".")[0] in ("bootstrap", "composition", "web", "entrypoints")}
         assert not upward, (path, upward)
 
 
@@ -77,7 +78,7 @@ def test_sniffing_is_pure_bytes():
 def test_importing_the_app_factory_does_no_work():
     code = (
         "import os, tempfile; d = tempfile.mkdtemp(); os.chdir(d);"
-        "import imageservice.web, imageservice.cli, imageservice.worker;"
+        "import imageservice.web, imageservice.entrypoints.cli, imageservice.entrypoints.worker;"
         "print(os.listdir(d))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -90,3 +91,14 @@ def test_the_command_line_client_uses_only_the_api_and_the_core():
     for path in (PACKAGE / "client").rglob("*.py"):
         inside = {name for name in _relative_imports(path) if not name.startswith(("core", "client"))}
         assert inside <= {"commands"}, (path, inside)  # commands.py: the API's request types
+
+
+def test_only_entry_points_and_the_handler_start_things():
+    # The ways in live in entrypoints/; nothing below them imports one (the server starts the
+    # job threads, being the web's own entry point).
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).parts[0] in ("entrypoints", "__main__.py"):
+            continue
+        importers = {name for name in _relative_imports(path) if name.startswith("entrypoints")}
+        allowed = {"entrypoints.worker"} if path.relative_to(PACKAGE).as_posix() == "web/server.py" else set()
+        assert importers <= allowed, (path, importers)

@@ -354,7 +354,7 @@ def _serving_app(settings: Settings):
 
 def _jobs(components):
     """Start local mode's job threads in whichever process leads; returns what stops them."""
-    from ..worker import start_job_leadership
+    from ..entrypoints.worker import start_job_leadership
 
     leadership = start_job_leadership(components)
     return leadership.stop if leadership is not None else (lambda: None)

@@ -18,11 +18,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from ...core.records import NOTIFY_JOB
-from ...jobs import JobDispatcher
-from ...notifications import NotificationDelivery
-from ...pipeline import Pipeline, lease_before_redelivery
-from .events import is_direct_s3_event, jobs_from_message_body, jobs_from_s3_records, receive_count
+from ..adapters.aws.events import is_direct_s3_event, jobs_from_message_body, jobs_from_s3_records, receive_count
+from ..core.records import NOTIFY_JOB
+from ..jobs import JobDispatcher
+from ..notifications import NotificationDelivery
+from ..pipeline import Pipeline, lease_before_redelivery
+from ..settings import Settings
 
 
 class ProcessingFailed(RuntimeError):
@@ -82,3 +83,10 @@ class EventProcessor:
         if failed:
             raise ProcessingFailed(f"{len(failed)} of {len(jobs)} objects failed: {', '.join(failed)}")
         return {"processed": len(jobs)}
+
+
+def build_event_processor(settings: Settings, pipeline: Pipeline, notifications: NotificationDelivery | None,
+                          logger: Any = None) -> EventProcessor:
+    """The Lambda's event processor, for the Lambda itself and aws mode's ``imageservice worker``."""
+    return EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout,
+                          logger=logger, notifications=notifications)

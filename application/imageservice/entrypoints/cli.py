@@ -13,10 +13,11 @@ import socket
 import sys
 import threading
 
-from .settings import Settings, SettingsError
+from ..settings import Settings, SettingsError
+
 
 def _components(settings: Settings):
-    from .bootstrap import build_components
+    from ..bootstrap import build_components
 
     return build_components(settings)
 
@@ -43,7 +44,7 @@ def cmd_serve(args, settings: Settings) -> int:
         return 2
     if not os.environ.get("IMAGESERVICE_PUBLIC_URL"):
         settings = dataclasses.replace(settings, public_url=f"http://{host}:{port}")
-    from .web.server import serve
+    from ..web.server import serve
 
     return serve(settings, host, port)
 
@@ -59,7 +60,7 @@ def cmd_worker(args, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     if settings.backend == "aws":
-        from .bootstrap import build_sqs_worker
+        from .sqs_worker import build_sqs_worker
 
         build_sqs_worker(components, stop).run_forever()
     else:
@@ -88,7 +89,7 @@ def cmd_sweep(args, settings: Settings) -> int:
 
 def cmd_setup(args, settings: Settings) -> int:
     if settings.backend == "aws":
-        from .adapters.aws.setup import setup_resources
+        from ..adapters.aws.setup import setup_resources
 
         for line in setup_resources(settings):
             print(line)
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     setup = sub.add_parser("setup", help="create the bucket, table and queues when missing (aws mode)")
     setup.set_defaults(func=cmd_setup)
 
-    from .client.commands import add_parser as add_client_parser
+    from ..client.commands import add_parser as add_client_parser
 
     add_client_parser(sub)
     return parser
@@ -135,10 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "client":
-        from .client.commands import run as run_client
+        from ..client.commands import run as run_client
 
         return run_client(args)
-    from . import logs
+    from .. import logs
 
     # JSON lines: on stdout for the long-running worker (what log shippers collect), on stderr
     # for one-shot commands whose stdout is their answer (a token, sweep's counts).
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"imageservice: {exc}", file=sys.stderr)
         return 2
-    from .core.errors import ServiceError
+    from ..core.errors import ServiceError
 
     try:
         return args.func(args, settings)

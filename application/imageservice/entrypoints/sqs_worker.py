@@ -16,11 +16,12 @@ import threading
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...core.errors import TransientError
-from .errors import transient_errors
-from .events import sqs_lambda_event
-from .processor import EventProcessor
-from .sqs import MAX_BATCH, MAX_WAIT_SECONDS, SqsJobQueue
+from ..adapters.aws.errors import transient_errors
+from ..adapters.aws.events import sqs_lambda_event
+from ..adapters.aws.sqs import MAX_BATCH, MAX_WAIT_SECONDS, SqsJobQueue
+from ..bootstrap import Components
+from ..core.errors import TransientError
+from .aws_processor import EventProcessor, build_event_processor
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +82,13 @@ class SqsLambdaWorker:
                 log.warning("worker loop: %s", exc)
                 self.stop.wait(1.0)
         log.info("SQS worker stopped")
+
+
+def build_sqs_worker(components: Components, stop: threading.Event | None = None) -> SqsLambdaWorker:
+    """aws mode's ``imageservice worker``: the Lambda's event processor fed by SQS long polls."""
+    settings, clients, queue = components.settings, components.aws_clients, components.queue
+    if clients is None or not isinstance(queue, SqsJobQueue):
+        raise RuntimeError("the SQS worker needs aws mode's components")
+    processor = build_event_processor(settings, components.pipeline, components.notifications)
+    return SqsLambdaWorker(clients.sqs, queue, processor, region=clients.region,
+                           poll_seconds=settings.worker_poll_seconds, stop=stop)

@@ -13,11 +13,11 @@ import logging
 import threading
 import time
 
-from .bootstrap import Components
-from .core.records import NOTIFY_JOB, ReceivedJob
-from .jobs import JobDispatcher
-from .notifications import retry_delay
-from .pipeline import lease_before_redelivery
+from ..bootstrap import Components
+from ..core.records import NOTIFY_JOB, ReceivedJob
+from ..jobs import JobDispatcher
+from ..notifications import retry_delay
+from ..pipeline import lease_before_redelivery
 
 log = logging.getLogger(__name__)
 
