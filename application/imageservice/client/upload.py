@@ -46,7 +46,7 @@ def image_files(sources: Iterable[Path]) -> list[Path]:
     found: list[Path] = []
     for source in sources:
         candidates = sorted(source.rglob("*")) if source.is_dir() else [source]
-        found += [p for p in candidates if p.is_file() and not any(part.startswith(".") for part in p.parts[-1:])
+        found += [p for p in candidates if p.is_file() and not p.name.startswith(".")
                   and p.suffix.lower().lstrip(".") in CONTENT_TYPES]
     return list(dict.fromkeys(found))
 

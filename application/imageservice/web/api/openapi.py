@@ -73,9 +73,13 @@ def _schema(kind: Any, mode: str = "validation") -> dict:
     schema = _untitled(schema)
     schema["additionalProperties"] = False
     for name, prop in schema["properties"].items():
-        if name in FIELD_ENUMS and "enum" in str(prop):
-            schema["properties"][name] = _nullable(_ref(FIELD_ENUMS[name])) if "null" in str(prop) else \
-                {**_ref(FIELD_ENUMS[name]), **({"default": prop["default"]} if "default" in prop else {})}
+        variants = prop.get("anyOf", [prop])
+        if name in FIELD_ENUMS and any("enum" in v for v in variants):
+            enum = _ref(FIELD_ENUMS[name])
+            if any(v.get("type") == "null" for v in variants):
+                schema["properties"][name] = _nullable(enum)
+            else:
+                schema["properties"][name] = {**enum, **({"default": prop["default"]} if "default" in prop else {})}
     return schema
 
 
@@ -147,6 +151,12 @@ def _convert_schemas() -> dict:
     return {"ConvertRequest": convert, "Watermark": watermark}
 
 
+def _account_schema() -> dict:
+    schema = _results(Account)
+    schema["properties"].update(usage=_ref("Usage"), limits=_ref("Limits"))  # the component names
+    return schema
+
+
 def _schemas() -> dict:
     return {
         **_image_schemas(),
@@ -159,8 +169,7 @@ def _schemas() -> dict:
         "Conversion": _results(Conversion),
         "Usage": _results(UsageReport),
         "Limits": _results(AccountLimits),
-        "Account": {**_results(Account), "properties": {**_results(Account)["properties"],
-                                                        "usage": _ref("Usage"), "limits": _ref("Limits")}},
+        "Account": _account_schema(),
         "Health": {"type": "object", "additionalProperties": False, "required": ["status"],
                    "properties": {"status": {"type": "string", "const": "ok"}}},
         "Readiness": {"type": "object", "additionalProperties": False, "required": ["status", "checks"],
