@@ -70,7 +70,10 @@ def test_a_worker_process_that_dies_is_replaced(tmp_path):
     process, base = start_service(tmp_path / "data", tmp_path / "server.log", IMAGESERVICE_WEB_WORKERS="2")
     try:
         pid = process.process.pid
-        workers = server_processes(pid)[1:]
+        # The first worker up answers the readiness probe; the arbiter may still be forking the second.
+        started = time.monotonic() + 15
+        while len(workers := server_processes(pid)[1:]) < 2 and time.monotonic() < started:
+            time.sleep(0.1)
         assert len(workers) == 2, process.log()
         os.kill(workers[0], signal.SIGKILL)
         deadline = time.monotonic() + 15
