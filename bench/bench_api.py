@@ -11,7 +11,7 @@ A fourth row is a yardstick, not a target: the bare app writing one row to SQLit
 (WAL, as the catalog does), against the bare app, in the same rounds: what one write costs on
 this server and machine, which bounds what the upload request (one catalog write) can reach.
 
-Part 2, scale: one owner with 100 000 records seeded through SqliteCatalog itself (1 % tagged
+Part 2, scale: one owner with 100 000 records seeded through the catalog itself (1 % tagged
 ``rare``, 2 % rejected, created over 400 days), then p99 over 200 sequential requests for each
 list query shape and for the upload request, on a keep-alive connection.
 
@@ -209,12 +209,13 @@ def throughput(args, root: Path) -> dict:
 
 def seed(data_dir: Path, records: int) -> dict:
     """``records`` of alice's, through the catalog adapter; returns the moments the queries use."""
-    from imageservice.adapters.local.catalog import SqliteCatalog
+    from imageservice.adapters.sqlite.store import SqliteStore
+    from imageservice.catalog import Catalog
     from imageservice.core.ids import new_id
     from imageservice.core.records import ImageRecord
     from imageservice.core.timeutil import to_iso
 
-    catalog = SqliteCatalog(data_dir / "catalog.sqlite3")
+    catalog = Catalog(SqliteStore(data_dir / "catalog.sqlite3"))
     now = datetime.now(timezone.utc)
     span = timedelta(days=400)
     ids = []

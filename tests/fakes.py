@@ -7,35 +7,26 @@ around each call: the concurrency guarantees are proven on the real adapters.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import threading
 import time
-from typing import Iterable
 
 from imageservice.core.cursor import decode_cursor, encode_cursor
 from imageservice.core.errors import Conflict
+from imageservice.catalog import Catalog
 from imageservice.core.records import (
-    CREATE_RATE,
-    CREATE_WINDOW_SECONDS,
-    DONE,
-    IN_FLIGHT,
     PENDING,
-    PROCESSING,
     ApiPage,
-    IdempotencyEntry,
     ImageRecord,
     Job,
-    ListQuery,
-    OwnerLimits,
     Page,
     PresignedDownload,
     PresignedUpload,
     ReceivedJob,
-    Token,
     Usage,
 )
-from imageservice.core.timeutil import epoch_to_iso, to_iso, utcnow
-from imageservice.ports import SINGLE_USE_UPLOAD_HEADERS, BlobNotFound, BlobTooLarge
+from imageservice.core.timeutil import epoch_to_iso
+from imageservice.ports import SINGLE_USE_UPLOAD_HEADERS, BlobNotFound, BlobTooLarge, Versioned, VersionConflict
 
 
 FAKE_ORIGIN = "http://fake-storage.invalid"
@@ -104,59 +95,46 @@ class FakeBlobStore:
         return None
 
 
-class FakeCatalog:
-    """Records in a dict keyed by (owner, id); the same list order, filters and cursor as SQLite."""
+class _FakeRepository:
+    """Versioned values in a dict, shared by every unit of work of one store; writes wait in
+    the unit of work until it commits. No rule lives here: the catalog applies them."""
 
-    def __init__(self) -> None:
-        self.records: dict[tuple[str, str], ImageRecord] = {}
-        self.tokens: dict[str, Token] = {}
-        self.counters: dict[tuple[str, str], tuple[int, int]] = {}  # (bucket, name) -> (window start, count)
-        self.idempotency: dict[tuple[str, str], tuple[str, IdempotencyEntry]] = {}  # -> (expires_at, entry)
-        self._lock = threading.RLock()
+    def __init__(self, store: "FakeStore", table: dict, uow: "FakeUnitOfWork") -> None:
+        self._store, self._table, self._uow = store, table, uow
 
-    def create(self, record: ImageRecord, *, limits: OwnerLimits | None = None) -> None:
-        with self._lock:
-            if any(image_id == record.image_id for _, image_id in self.records):
-                raise Conflict(f"image {record.image_id} exists", code="exists")
-            if limits is not None:
-                limits.check_room(self.usage(record.user_id), 1, record.size or 0)
-            wait = self.hit_rate(record.user_id, CREATE_RATE, limits.per_minute if limits else 10**12,
-                                 CREATE_WINDOW_SECONDS)
-            if wait is not None:
-                raise limits.rate_limited(wait)  # type: ignore[union-attr]
-            self.records[(record.user_id, record.image_id)] = record.copy()
+    def _get(self, key):
+        with self._store.lock:
+            value, version = self._table.get(key, (None, None))
+        return Versioned(copy.deepcopy(value), version)
 
-    def get(self, user_id: str, image_id: str) -> ImageRecord | None:
-        with self._lock:
-            found = self.records.get((user_id, image_id))
-            return found.copy() if found else None
+    def _put(self, key, value, version) -> None:
+        self._uow.stage(self._table, key, copy.deepcopy(value), version)
 
-    def put(self, record: ImageRecord, *, expect_status: Iterable[str] | None = None) -> bool:
-        with self._lock:
-            stored = self.records.get((record.user_id, record.image_id))
-            if stored is None or (expect_status is not None and stored.status not in set(expect_status)):
-                return False
-            # extra_bytes is add_bytes' alone, as in the real catalogs
-            self.records[(record.user_id, record.image_id)] = record.copy(extra_bytes=stored.extra_bytes)
-            return True
 
-    def claim(self, user_id: str, image_id: str, *, now: str, lease_until: str) -> ImageRecord | None:
-        with self._lock:
-            stored = self.records.get((user_id, image_id))
-            if stored is None:
-                return None
-            lapsed = stored.status == PROCESSING and (stored.lease_until or "") < now
-            if stored.status != PENDING and not lapsed:
-                return None
-            claimed = stored.copy(status=PROCESSING, lease_until=lease_until, attempts=stored.attempts + 1)
-            self.records[(user_id, image_id)] = claimed
-            return claimed.copy()
+class _FakeImages(_FakeRepository):
+    def get(self, user_id, image_id):
+        return self._get((user_id, image_id))
 
-    def list(self, query: ListQuery) -> Page:
+    def add(self, record):
+        self._uow.stage(self._table, (record.user_id, record.image_id), record.copy(), None, new_id=record.image_id)
+
+    def replace(self, record, version):
+        self._put((record.user_id, record.image_id), record, version)
+
+    def remove(self, record, version):
+        self._put((record.user_id, record.image_id), None, version)
+
+    def _all(self) -> list[ImageRecord]:
+        with self._store.lock:
+            return [value.copy() for value, _ in self._table.values()]
+
+    def tally(self, user_id):
+        mine = [r for r in self._all() if r.user_id == user_id]
+        return Usage(images=len(mine), bytes=sum((r.size or 0) + r.extra_bytes for r in mine))
+
+    def list(self, query):
         after = decode_cursor(query.cursor, query.user_id)
-        with self._lock:
-            mine = sorted((r for (owner, _), r in self.records.items() if owner == query.user_id),
-                          key=lambda r: r.image_id, reverse=True)
+        mine = sorted((r for r in self._all() if r.user_id == query.user_id), key=lambda r: r.image_id, reverse=True)
         matches = [
             r for r in mine
             if (after is None or r.image_id < after)
@@ -165,91 +143,104 @@ class FakeCatalog:
             and (query.since is None or (r.created_at or "") >= query.since)
             and (query.until is None or (r.created_at or "") <= query.until)
         ]
-        page = [r.copy() for r in matches[: query.limit]]
+        page = matches[: query.limit]
         more = len(matches) > query.limit
         return Page(page, encode_cursor(query.user_id, page[-1].image_id) if more and page else None)
 
-    def list_api(self, query: ListQuery) -> ApiPage:
+    def list_api(self, query):
         return ApiPage.of(self.list(query))
 
-    def delete(self, user_id: str, image_id: str) -> bool:
-        with self._lock:
-            return self.records.pop((user_id, image_id), None) is not None
+    def expired(self, now, limit=100):
+        return [r for r in self._all() if r.expires_at and r.expires_at < now][:limit]
 
-    def refund_rate(self, user_id_or_bucket: str, name: str, window_seconds: int, charged_at: float | None,
-                    cost: int) -> None:
-        start = int((time.time() if charged_at is None else charged_at) // window_seconds) * window_seconds
-        with self._lock:
-            window, count = self.counters.get((user_id_or_bucket, name), (start, 0))
-            if window == start:
-                self.counters[(user_id_or_bucket, name)] = (start, max(0, count - cost))
+    def abandoned(self, now, limit=100):
+        return [r for r in self._all() if r.status == PENDING and r.upload_expires_at and r.upload_expires_at < now][:limit]
 
-    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
-                 cost: int = 1) -> int | None:
-        now = time.time()
-        start = int(now // window_seconds) * window_seconds
-        with self._lock:
-            window, count = self.counters.get((user_id_or_bucket, name), (start, 0))
-            count = count if window == start else 0
-            if count + cost > limit:
-                return max(1, int(start + window_seconds - now + 0.999))
-            self.counters[(user_id_or_bucket, name)] = (start, count + cost)
-        return None
 
-    def usage(self, user_id: str) -> Usage:
-        with self._lock:
-            mine = [r for (owner, _), r in self.records.items() if owner == user_id]
-        return Usage(images=len(mine), bytes=sum((r.size or 0) + r.extra_bytes for r in mine))
+class _FakeCounters(_FakeRepository):
+    def get(self, key):
+        return self._get(key)
 
-    def add_bytes(self, user_id: str, image_id: str, delta: int, *, limit: int | None) -> bool:
-        with self._lock:
-            stored = self.records.get((user_id, image_id))
-            if stored is None or (limit is not None and delta > 0 and self.usage(user_id).bytes + delta > limit):
-                return False
-            stored.extra_bytes += delta
-            return True
+    def put(self, key, value, version, *, expires_at=None):
+        self._put(key, dict(value), version)
 
-    def idempotency_begin(self, user_id: str, key: str, fingerprint: str, expires_at: str) -> IdempotencyEntry | None:
-        with self._lock:
-            held = self.idempotency.get((user_id, key))
-            if held is not None and held[0] > to_iso(utcnow()):
-                return held[1]
-            self.idempotency[(user_id, key)] = (expires_at, IdempotencyEntry(fingerprint, IN_FLIGHT))
-            return None
 
-    def idempotency_finish(self, user_id: str, key: str, image_id: str, response: dict) -> None:
-        with self._lock:
-            expires_at, entry = self.idempotency[(user_id, key)]
-            self.idempotency[(user_id, key)] = (expires_at, dataclasses.replace(
-                entry, state=DONE, response=response, image_id=image_id))
+class _FakeKeys(_FakeRepository):
+    def get(self, user_id, key):
+        return self._get((user_id, key))
 
-    def idempotency_abandon(self, user_id: str, key: str) -> None:
-        with self._lock:
-            held = self.idempotency.get((user_id, key))
-            if held is not None and held[1].state == IN_FLIGHT:
-                del self.idempotency[(user_id, key)]
+    def put(self, user_id, key, entry, version):
+        self._put((user_id, key), entry, version)
 
-    def expired(self, now: str, limit: int = 100) -> list[ImageRecord]:
-        with self._lock:
-            found = [r.copy() for r in self.records.values() if r.expires_at and r.expires_at < now]
-        return found[:limit]
+    def remove(self, user_id, key, version):
+        self._put((user_id, key), None, version)
 
-    def abandoned(self, now: str, limit: int = 100) -> list[ImageRecord]:
-        with self._lock:
-            found = [r.copy() for r in self.records.values()
-                     if r.status == PENDING and r.upload_expires_at and r.upload_expires_at < now]
-        return found[:limit]
 
-    def save_token(self, token_hash: str, token: Token) -> None:
-        with self._lock:
-            self.tokens[token_hash] = token
+class _FakeTokens(_FakeRepository):
+    def get(self, token_hash):
+        return self._get(token_hash)
 
-    def find_token(self, token_hash: str) -> Token | None:
-        with self._lock:
-            return self.tokens.get(token_hash)
+    def put(self, token_hash, token, version):
+        self._put(token_hash, token, version)
+
+
+class FakeUnitOfWork:
+    def __init__(self, store: "FakeStore") -> None:
+        self._store = store
+        self._staged: list[tuple[dict, object, object, int | None, str | None]] = []
+        self.images = _FakeImages(store, store.records, self)
+        self.counters = _FakeCounters(store, store.counters, self)
+        self.idempotency = _FakeKeys(store, store.idempotency, self)
+        self.tokens = _FakeTokens(store, store.tokens, self)
+
+    def __enter__(self) -> "FakeUnitOfWork":
+        self._staged = []
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._staged = []
+
+    def stage(self, table: dict, key, value, version: int | None, new_id: str | None = None) -> None:
+        self._staged.append((table, key, value, version, new_id))
+
+    def commit(self) -> None:
+        """Every staged write, or none: each names the version it read."""
+        with self._store.lock:
+            for table, key, _, version, new_id in self._staged:
+                if new_id is not None and any(image_id == new_id for _, image_id in table):
+                    raise Conflict(f"image {new_id} exists", code="exists")
+                if table.get(key, (None, None))[1] != version:
+                    raise VersionConflict(str(key))
+            for table, key, value, version, _ in self._staged:
+                if value is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = (value, (version or 0) + 1)
+        self._staged = []
+
+
+class FakeStore:
+    """The store's tables as dicts of (value, version)."""
+
+    def __init__(self) -> None:
+        self.records: dict = {}
+        self.counters: dict = {}
+        self.idempotency: dict = {}
+        self.tokens: dict = {}
+        self.lock = threading.RLock()
+
+    def unit_of_work(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self)
 
     def ping(self) -> None:
         return None
+
+
+class FakeCatalog(Catalog):
+    """The real catalog (the rules) over the dict-backed store."""
+
+    def __init__(self, clock=time.time) -> None:
+        super().__init__(FakeStore(), clock=clock)
 
 
 class FakeJobQueue:

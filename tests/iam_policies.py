@@ -29,6 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infrastructure"
 PACKAGE = ROOT / "application" / "imageservice"
 AWS_ADAPTERS = PACKAGE / "adapters" / "aws"
+DYNAMODB_ADAPTERS = PACKAGE / "adapters" / "dynamodb"
+# The catalog's use cases (imageservice/catalog/): each reaches DynamoDB through the unit of
+# work's repositories, by these attribute names, implemented by these classes.
+CATALOG = PACKAGE / "catalog"
+REPOSITORIES = {"images": "DynamoImages", "counters": "DynamoCounters", "idempotency": "DynamoIdempotency",
+                "tokens": "DynamoTokens"}
 
 # role name -> (stack, logical id of the AWS::IAM::Role)
 ROLES = {"app": ("app", "TaskRole"), "processor": ("processor", "ProcessorRole")}
@@ -39,14 +45,14 @@ DATA_SERVICES = ("s3", "dynamodb", "sqs", "sns")
 # Attribute names under which adapters hold their boto3 client -> the service.
 CLIENT_ATTRIBUTES = {"s3": "s3", "db": "dynamodb", "dynamodb": "dynamodb", "sqs": "sqs", "sns": "sns"}
 # Attribute names under which the app and the pipeline hold ports -> the aws adapter class.
-PORT_ADAPTERS = {"blobs": "S3BlobStore", "catalog": "DynamoCatalog", "queue": "SqsJobQueue",
+PORT_ADAPTERS = {"blobs": "S3BlobStore", "catalog": "Catalog", "queue": "SqsJobQueue",
                  "topic": "SnsEventTopic"}
 # Modules of adapters/aws that no deployed role runs: `imageservice setup` (and the template
 # reader behind it) is for emulators and development (CloudFormation makes the resources in AWS).
 # The aws worker command (entrypoints/sqs_worker.py) plays Lambda's SQS event source mapping
 # (ESM_ACTIONS below) against emulators.
 SQS_WORKER = PACKAGE / "entrypoints" / "sqs_worker.py"
-NOT_RUN_BY_A_ROLE = {"setup.py", "template.py"}
+NOT_RUN_BY_A_ROLE = {"setup.py", "template.py", "backfill.py"}
 
 # What each role's own code is (paths relative to the repository).
 ROLE_CODE = {
@@ -62,7 +68,7 @@ ESM_ACTIONS = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueu
 # Flask-Session's DynamoDB backend (the app's server-side sessions): read from its source below.
 FLASK_SESSION_MODULE = "flask_session.dynamodb.dynamodb"
 # The resource (the data stack's export) each adapter's calls act on.
-RESOURCE_OF = {"S3BlobStore": "BucketArn", "DynamoCatalog": "TableArn", "SqsJobQueue": "QueueArn",
+RESOURCE_OF = {"S3BlobStore": "BucketArn", "RecordReader": "TableArn", "Catalog": "TableArn", "SqsJobQueue": "QueueArn",
                "SqsLambdaWorker": "QueueArn", "flask_session": "SessionTableArn",
                "SnsEventTopic": "ImageEventsTopicArn"}
 
@@ -284,7 +290,7 @@ def iam_actions(service: str, operation: str) -> tuple[str, ...]:
 class Call:
     """One AWS operation found in the code: where, which, and the IAM actions it needs."""
 
-    where: str  # "DynamoCatalog.claim" or a module path
+    where: str  # "Catalog.claim", "RecordReader.list" or a module path
     service: str
     operation: str
     actions: tuple[str, ...]
@@ -340,9 +346,10 @@ class AdapterClass:
     def _index_names(self, node: ast.AST) -> set[str]:
         """The values of the "IndexName" entries of dicts in ``node``: strings, or names of
         module-level string constants."""
-        constants = {target.id: assign.value.value for assign in (self.tree.body if self.tree else [])
-                     if isinstance(assign, ast.Assign) and isinstance(assign.value, ast.Constant)
-                     for target in assign.targets if isinstance(target, ast.Name)}
+        constants = {**_adapter_constants(),
+                     **{target.id: assign.value.value for assign in (self.tree.body if self.tree else [])
+                        if isinstance(assign, ast.Assign) and isinstance(assign.value, ast.Constant)
+                        for target in assign.targets if isinstance(target, ast.Name)}}
         found = set()
         for d in ast.walk(node):
             if isinstance(d, ast.Dict):
@@ -378,6 +385,16 @@ class AdapterClass:
         return calls
 
 
+@functools.cache
+def _adapter_constants() -> dict[str, Any]:
+    """Module-level constants of the adapter modules (an index name imported from a sibling)."""
+    return {target.id: assign.value.value
+            for path in [*AWS_ADAPTERS.glob("*.py"), *DYNAMODB_ADAPTERS.glob("*.py")]
+            for assign in ast.parse(path.read_text()).body
+            if isinstance(assign, ast.Assign) and isinstance(assign.value, ast.Constant)
+            for target in assign.targets if isinstance(target, ast.Name)}
+
+
 def _transact_kinds(node: ast.AST | None) -> set[str]:
     if node is None:
         return set()
@@ -388,7 +405,7 @@ def _transact_kinds(node: ast.AST | None) -> set[str]:
 @functools.cache
 def adapter_classes() -> dict[str, AdapterClass]:
     found = {}
-    for path in sorted(AWS_ADAPTERS.glob("*.py")):
+    for path in sorted([*AWS_ADAPTERS.glob("*.py"), *DYNAMODB_ADAPTERS.glob("*.py")]):
         if path.name in NOT_RUN_BY_A_ROLE:
             continue
         tree = ast.parse(path.read_text())
@@ -469,11 +486,97 @@ def flask_session_calls() -> list[Call]:
     return calls
 
 
+def _classes_in(folder: Path) -> dict[str, tuple[ast.ClassDef, ast.Module]]:
+    found = {}
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        found.update({node.name: (node, tree) for node in tree.body if isinstance(node, ast.ClassDef)})
+    return found
+
+
+def _methods(name: str, classes: dict[str, tuple[ast.ClassDef, ast.Module]]) -> dict[str, tuple[ast.AST, ast.Module]]:
+    """A class's methods, each with its module, with those of its bases in the same folder
+    (the nearer wins)."""
+    node, tree = classes[name]
+    methods: dict[str, tuple[ast.AST, ast.Module]] = {}
+    for base in node.bases:
+        if isinstance(base, ast.Name) and base.id in classes:
+            methods.update(_methods(base.id, classes))
+    methods.update({n.name: (n, tree) for n in node.body if isinstance(n, ast.FunctionDef)})
+    return methods
+
+
+def _module_functions(node: ast.AST, tree: ast.Module) -> list[ast.AST]:
+    """``node`` and the module-level functions it calls by name, transitively."""
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    seen, todo = [], [node]
+    while todo:
+        current = todo.pop()
+        if any(current is done for done in seen):
+            continue
+        seen.append(current)
+        todo.extend(functions[c.func.id] for c in ast.walk(current)
+                    if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in functions)
+    return seen
+
+
+def _repository_calls(repository: str, method: str) -> tuple[list[Call], set[str]]:
+    """What one DynamoDB repository method does: the reader calls it makes (``self._reader.x``),
+    and the kinds of the writes it keeps for the commit (``self._uow.write("Put", ...)``)."""
+    classes = _classes_in(DYNAMODB_ADAPTERS)
+    methods = _methods(REPOSITORIES[repository], classes)
+    reader = adapter_classes()["RecordReader"]
+    calls, kinds, seen, todo = [], set(), set(), [method]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in methods:
+            continue
+        seen.add(current)
+        for sub in ast.walk(methods[current][0]):
+            if not (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)):
+                continue
+            owner = sub.func.value
+            if isinstance(owner, ast.Attribute) and isinstance(owner.value, ast.Name) and owner.value.id == "self":
+                if owner.attr == "_reader":
+                    calls.extend(reader.reachable_calls(sub.func.attr))
+                elif owner.attr == "_uow" and sub.func.attr == "write" and isinstance(sub.args[0], ast.Constant):
+                    kinds.add(sub.args[0].value)
+            elif isinstance(owner, ast.Name) and owner.id == "self":
+                todo.append(sub.func.attr)
+    return calls, kinds
+
+
+def catalog_calls(method: str) -> list[Call]:
+    """The operations the catalog's use case ``method`` makes in aws mode: the reads of the
+    repositories it uses (``uow.images.get``, ``self.read().images.list``), and one
+    TransactWriteItems authorized by the kinds of the writes those repositories keep."""
+    if method == "ping":
+        return adapter_classes()["RecordReader"].reachable_calls("ping")
+    methods = _methods("Catalog", _classes_in(CATALOG))
+    if method not in methods:
+        return []
+    calls, kinds = [], set()
+    for node in _module_functions(*methods[method]):
+        for sub in ast.walk(node):
+            if (isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Attribute)
+                    and sub.value.attr in REPOSITORIES):
+                found, written = _repository_calls(sub.value.attr, sub.attr)
+                calls.extend(found)
+                kinds |= written
+    if kinds:
+        calls.append(Call(f"Catalog.{method}", "dynamodb", "TransactWriteItems",
+                          tuple(sorted(TRANSACT_ITEM_ACTIONS[k] for k in kinds))))
+    return calls
+
+
 def role_calls(role: str) -> list[Call]:
     """Every AWS operation ``role``'s code makes, with where it is made."""
     classes = adapter_classes()
     calls = []
     for port, method in sorted(port_methods(list(_role_files(role)))):
+        if port == "catalog":
+            calls.extend(catalog_calls(method))
+            continue
         adapter = classes.get(PORT_ADAPTERS[port])
         if adapter is not None and method in adapter.methods:
             calls.extend(adapter.reachable_calls(method))
@@ -541,8 +644,8 @@ MOTO_ACTION_ALIASES = {
     "sqs:SendMessage": ("sqs:SendMessageBatch",),
     "sqs:ChangeMessageVisibility": ("sqs:ChangeMessageVisibilityBatch",),
     # AWS authorizes each item of a TransactWriteItems (the static check above does so); moto
-    # asks for the operation itself. Every transaction of the catalog updates a counter item.
-    "dynamodb:UpdateItem": ("dynamodb:TransactWriteItems",),
+    # asks for the operation itself. Every unit of work of the catalog puts an item.
+    "dynamodb:PutItem": ("dynamodb:TransactWriteItems",),
 }
 
 

@@ -2,7 +2,7 @@
 anonymous workspaces: made on the first write, limited per client address and in total
 (docs/SERVER.md, "Anonymous budgets").
 
-Every budget is a fixed-window counter in the catalog (``Catalog.hit_rate``), so it holds
+Every budget is a fixed-window counter in the catalog (``Catalog.hit_rate``, core/ratewindow.py), so it holds
 across web workers and, in aws mode, across tasks:
 
 - per client address, per ``anon_client_window``: ``anon_workspaces_per_client`` new
@@ -26,10 +26,9 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
-
+from .catalog import Catalog
 from .core.errors import Forbidden, TooManyRequests
-from .core.records import IdempotencyEntry, ImageRecord
+from .core.records import ImageRecord
 from .core.timeutil import from_iso, to_iso
 
 log = logging.getLogger(__name__)
@@ -38,23 +37,6 @@ ALL_CLIENTS = "anonymous"  # the counters' bucket for the global budgets
 # The idempotency entry that records a workspace's creation: outside the printable ASCII an
 # Idempotency-Key header may hold, so no request's key can meet it.
 WORKSPACE_CREATION_KEY = "\x1fworkspace"
-
-
-class AdmissionStore(Protocol):
-    """The parts of the catalog (ports.Catalog) admission keeps its state in: fixed-window
-    counters, and the idempotency entries a workspace's creation is recorded with."""
-
-    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
-                 cost: int = 1) -> int | None: ...
-
-    def refund_rate(self, user_id_or_bucket: str, name: str, window_seconds: int, charged_at: float | None,
-                    cost: int) -> None: ...
-
-    def idempotency_begin(self, user_id: str, key: str, fingerprint: str, expires_at: str) -> IdempotencyEntry | None: ...
-
-    def idempotency_finish(self, user_id: str, key: str, image_id: str, response: dict[str, Any]) -> None: ...
-
-    def idempotency_abandon(self, user_id: str, key: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -76,8 +58,8 @@ class AnonymousLimits:
 
 
 class AnonymousAdmission:
-    def __init__(self, catalog: AdmissionStore, limits: AnonymousLimits):
-        self.catalog = catalog  # the counters live in the catalog
+    def __init__(self, catalog: Catalog, limits: AnonymousLimits):
+        self.catalog = catalog  # its rate windows and idempotency keys hold the counters
         self.limits = limits
 
     def open_workspace(self, workspace_id: str, client: str, now: datetime) -> None:

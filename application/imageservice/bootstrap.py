@@ -10,7 +10,8 @@ from .admission import AnonymousAdmission
 from .composition import build_processing
 from .notifications import NotificationDelivery
 from .pipeline import Pipeline
-from .ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics, SignedUrlEndpoint
+from .catalog import Catalog
+from .ports import NO_METRICS, BlobStore, ImagingRunner, JobQueue, Metrics, SignedUrlEndpoint
 from .service import ImageService
 from .settings import Settings
 
@@ -77,14 +78,14 @@ def build_metrics(settings: Settings) -> Metrics:
 
 def build_local_adapters(settings: Settings):
     from .adapters.local.blobstore import FilesystemBlobStore, LocalUrlSigner
-    from .adapters.local.catalog import SqliteCatalog
     from .adapters.local.jobqueue import SqliteJobQueue
+    from .adapters.sqlite.store import SqliteStore
 
     data = settings.data_path
     signer = LocalUrlSigner(settings.resolved_secret_key(), settings.public_url)
     return (
         FilesystemBlobStore(data / "blobs", signer),
-        SqliteCatalog(data / "catalog.sqlite3"),
+        Catalog(SqliteStore(data / "catalog.sqlite3")),
         SqliteJobQueue(
             data / "queue.sqlite3",
             visibility_timeout=settings.job_visibility_timeout,

@@ -15,7 +15,8 @@ from .adapters.scanners import build_scanner
 from .admission import AnonymousAdmission, AnonymousLimits
 from .notifications import EventPublisher, NotificationDelivery, build_webhook, notification_targets
 from .pipeline import Pipeline, PipelineConfig
-from .ports import BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
+from .catalog import Catalog
+from .ports import BlobStore, ImagingRunner, JobQueue, Metrics
 from .settings import Settings
 
 

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Callable
 
 from .removal import remove_image_objects
-from .ports import NO_METRICS, Scanner, BlobNotFound, BlobStore, BlobTooLarge, Catalog, ImagingRunner, Metrics
+from .catalog import Catalog
+from .ports import NO_METRICS, Scanner, BlobNotFound, BlobStore, BlobTooLarge, ImagingRunner, Metrics
 from .core import correlation
 from .core import imaging, keys
 from .core.conversions import WatermarkSpec

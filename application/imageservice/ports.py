@@ -7,7 +7,7 @@ implement them; ``tests/integration/test_contract_*.py`` runs one suite against 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Iterable, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
 from .core.records import (
     ApiPage,
@@ -15,7 +15,6 @@ from .core.records import (
     ImageRecord,
     Job,
     ListQuery,
-    OwnerLimits,
     Page,
     PresignedDownload,
     PresignedUpload,
@@ -155,76 +154,52 @@ class Scanner(Protocol):
         reached or answers nonsense: the job is retried, and the file never passes unscanned."""
 
 
+# -- storage: small repositories committed together by a unit of work -------------------------
+# Each repository is a versioned get/put with no rules in it: the rules (quota, rate windows,
+# idempotency, the lease) live in core and are applied once, by the catalog use cases
+# (imageservice/catalog/), whatever the backend (docs/DESIGN.md "Unit of work").
+
+T = TypeVar("T")
+
+
+class VersionConflict(Exception):
+    """Something this unit of work read changed before it committed: run the work again."""
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[T]):
+    """A stored value and the version a write must name to replace it. ``version`` is None
+    when nothing is stored (a write then creates it); 0 is a value stored before versions."""
+
+    value: T | None
+    version: int | None = None
+
+
 @runtime_checkable
-class Catalog(Protocol):
-    def create(self, record: ImageRecord, *, limits: OwnerLimits | None = None) -> None:
-        """Insert a new record and count it (+1 image, +size bytes, +1 in the owner's creation
-        window) in one atomic write.
+class ImageRepository(Protocol):
+    def get(self, user_id: str, image_id: str) -> Versioned[ImageRecord]:
+        """The owner's record (absent also when it belongs to someone else)."""
 
-        Raises core.errors.Conflict (``exists``) when the id exists; with ``limits``, Conflict
-        (``quota_exceeded``) past the owner's images or bytes and TooManyRequests
-        (``rate_limited``, ``retry_after``) past ``per_minute`` creations in this minute.
-        Exactly as many concurrent creates succeed as the limits leave room for.
-        """
+    def add(self, record: ImageRecord) -> None:
+        """Store a new record; the commit raises Conflict (``exists``) when its id exists."""
 
-    def get(self, user_id: str, image_id: str) -> ImageRecord | None:
-        """The owner's record, or None (also when it belongs to someone else)."""
+    def replace(self, record: ImageRecord, version: int | None) -> None:
+        """Store ``record`` over the one read at ``version`` in this unit of work."""
 
-    def put(self, record: ImageRecord, *, expect_status: Iterable[str] | None = None) -> bool:
-        """Replace the whole record.
+    def remove(self, record: ImageRecord, version: int | None) -> None:
+        """Remove the record read at ``version`` in this unit of work."""
 
-        With ``expect_status``, only when the stored status is one of those (an atomic,
-        conditional write); returns False when the condition failed or the record is gone.
-        """
-
-    def claim(self, user_id: str, image_id: str, *, now: str, lease_until: str) -> ImageRecord | None:
-        """Atomically move a record to ``processing`` for this processor.
-
-        Succeeds when the status is ``pending``, or ``processing`` with ``lease_until``
-        before ``now`` (its processor died); increments ``attempts`` and stores the new lease.
-        Returns the claimed record, or None when someone else holds it or it is terminal/gone.
-        """
+    def tally(self, user_id: str) -> Usage:
+        """The owner's images and bytes counted from its records (an owner without a usage
+        counter: new, or stored before counters)."""
 
     def list(self, query: ListQuery) -> Page:
-        """One page of the owner's records, newest first, filtered as the query says."""
+        """One page of the owner's records, newest first, filtered as the query says. Raises
+        BadRequest (``invalid_cursor``)."""
 
     def list_api(self, query: ListQuery) -> ApiPage:
         """The same page as ``list``, each record as the API's JSON text (``ApiPage.of`` when
-        the catalog keeps none)."""
-
-    def delete(self, user_id: str, image_id: str) -> bool:
-        """Remove the record and release its ``size + extra_bytes`` and its image from the
-        owner's usage (the creation window is not given back); a missing one is not an error.
-        True when this call removed it: of two concurrent deletes, one."""
-
-    def usage(self, user_id: str) -> Usage:
-        """How many images and bytes the owner holds: a counter read, O(1)."""
-
-    def add_bytes(self, user_id: str, image_id: str, delta: int, *, limit: int | None) -> bool:
-        """Count ``delta`` bytes (a kept conversion output) on the image's ``extra_bytes`` and in
-        the owner's usage, atomically. False, nothing counted, when the owner would hold more
-        than ``limit`` bytes or the image is gone."""
-
-    def hit_rate(self, user_id_or_bucket: str, name: str, limit: int, window_seconds: int = 60,
-                 cost: int = 1) -> int | None:
-        """A fixed-window counter: None when ``cost`` more stays within ``limit`` (and is
-        counted), else the seconds until the window ends (nothing counted)."""
-
-    def refund_rate(self, user_id_or_bucket: str, name: str, window_seconds: int, charged_at: float | None,
-                    cost: int) -> None:
-        """Take back ``cost`` counted at ``charged_at`` (epoch seconds; None: now), in that
-        window only and never below zero: once its window has ended there is nothing to give
-        back."""
-
-    def idempotency_begin(self, user_id: str, key: str, fingerprint: str, expires_at: str) -> IdempotencyEntry | None:
-        """Conditionally store an in-flight entry for (owner, key) until ``expires_at`` (ISO
-        8601). None: the caller owns the key now; else the live entry stored before."""
-
-    def idempotency_finish(self, user_id: str, key: str, image_id: str, response: dict[str, Any]) -> None:
-        """The owner of the key finished: store the answer for repeats."""
-
-    def idempotency_abandon(self, user_id: str, key: str) -> None:
-        """The owner of an in-flight key failed: free the key."""
+        the store keeps none)."""
 
     def expired(self, now: str, limit: int = 100) -> list[ImageRecord]:
         """Records whose ``expires_at`` is before ``now`` (session workspaces)."""
@@ -232,14 +207,68 @@ class Catalog(Protocol):
     def abandoned(self, now: str, limit: int = 100) -> list[ImageRecord]:
         """``pending`` records whose ``upload_expires_at`` is before ``now``."""
 
-    def save_token(self, token_hash: str, token: Token) -> None:
-        """Store an API token by the hash of its secret."""
 
-    def find_token(self, token_hash: str) -> Token | None:
-        """The token stored under this hash, or None."""
+@runtime_checkable
+class CounterRepository(Protocol):
+    def get(self, key: str) -> Versioned[Mapping[str, int]]:
+        """The counter stored under ``key`` (a small mapping of names to integers)."""
+
+    def put(self, key: str, value: Mapping[str, int], version: int | None, *, expires_at: float | None = None) -> None:
+        """Store ``value`` over the counter read at ``version``; ``expires_at`` (epoch seconds)
+        lets the store drop it after that."""
+
+
+@runtime_checkable
+class IdempotencyRepository(Protocol):
+    def get(self, user_id: str, key: str) -> Versioned[IdempotencyEntry]:
+        """The entry stored for (owner, key), expired or not."""
+
+    def put(self, user_id: str, key: str, entry: IdempotencyEntry, version: int | None) -> None:
+        """Store ``entry`` over the one read at ``version``."""
+
+    def remove(self, user_id: str, key: str, version: int | None) -> None:
+        """Remove the entry read at ``version``."""
+
+
+@runtime_checkable
+class TokenRepository(Protocol):
+    def get(self, token_hash: str) -> Versioned[Token]:
+        """The API token stored under the hash of its secret."""
+
+    def put(self, token_hash: str, token: Token, version: int | None) -> None:
+        """Store the token over the one read at ``version``."""
+
+
+@runtime_checkable
+class UnitOfWork(Protocol):
+    """The repositories, and one atomic commit of everything written through them.
+
+    Reads outside ``with`` see what is committed; inside, ``commit()`` writes every change at
+    once (SQLite: one ``BEGIN IMMEDIATE`` transaction; DynamoDB: one TransactWriteItems whose
+    every item names the version it read) or raises VersionConflict, having written nothing.
+    Leaving the block without a commit discards the changes.
+    """
+
+    images: ImageRepository
+    counters: CounterRepository
+    idempotency: IdempotencyRepository
+    tokens: TokenRepository
+
+    def __enter__(self) -> "UnitOfWork": ...
+
+    def __exit__(self, *exc_info: Any) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where the catalog keeps its state: hands out units of work."""
+
+    def unit_of_work(self) -> UnitOfWork: ...
 
     def ping(self) -> None:
-        """Raise when the catalog cannot be reached (readiness)."""
+        """Raise when the store cannot be reached (readiness)."""
 
 
 @runtime_checkable

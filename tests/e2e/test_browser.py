@@ -329,13 +329,14 @@ def test_quarantined_files_say_why_on_the_card_and_the_detail_page(page, live_se
     """A scan that denies a file leaves it ``rejected`` with ``malware`` and the signature as
     the message (the pipeline's scanner tests prove that part); here the record is made so by
     the server's own catalog, and the pages must say it in words."""
-    from imageservice.adapters.local.catalog import SqliteCatalog
+    from imageservice.adapters.sqlite.store import SqliteStore
+    from imageservice.catalog import Catalog
 
     page.goto("/")
     page.set_input_files("#file-input", write(tmp_path, "suspect.png", imagefactory.png_bytes(200, 150)))
     expect_status(page, "suspect.png", "ready")
     record = page.request.get("/api/images").json()["images"][0]
-    catalog = SqliteCatalog(live_service[1] / "catalog.sqlite3")
+    catalog = Catalog(SqliteStore(live_service[1] / "catalog.sqlite3"))
     stored = catalog.get(record["user_id"], record["image_id"])
     assert catalog.put(stored.copy(status="rejected", error={"code": "malware", "message": "Eicar-Test-Signature"}))
 

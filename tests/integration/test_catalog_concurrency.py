@@ -14,7 +14,8 @@ import pytest
 
 from aws_fixtures import serial_moto_server, unique_names  # noqa: F401
 from support import make_settings
-from imageservice.adapters.local.catalog import SqliteCatalog
+from imageservice.adapters.sqlite.store import SqliteStore
+from imageservice.catalog import Catalog
 from imageservice.bootstrap import build_components
 from imageservice.core.errors import Conflict, TooManyRequests
 from imageservice.core.ids import new_id
@@ -90,7 +91,7 @@ def test_forty_concurrent_uploads_with_room_for_ten_make_exactly_ten(settings_of
 
 
 def _create_in_process(path: str, start, results) -> None:
-    catalog = SqliteCatalog(Path(path))
+    catalog = Catalog(SqliteStore(Path(path)))
     limits = OwnerLimits(images=HELD + ROOM, bytes=10**9, per_minute=10_000)
     start.wait()
 
@@ -109,7 +110,7 @@ def _create_in_process(path: str, start, results) -> None:
 
 def test_two_processes_share_one_sqlite_quota(tmp_path):
     path = tmp_path / "catalog.sqlite3"
-    catalog = SqliteCatalog(path)
+    catalog = Catalog(SqliteStore(path))
     for _ in range(HELD):
         catalog.create(_pending())
     context = multiprocessing.get_context("spawn")

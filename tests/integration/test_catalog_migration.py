@@ -1,17 +1,20 @@
 """An existing data dir keeps working: a catalog made before the usage counters opens, gains
-its new column and indexes, and its usage row is backfilled from the records."""
+its new columns and indexes, and its owners' usage is counted from their records; one made
+with the creation trigger keeps its counters and loses the trigger."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 
 import pytest
 
-from imageservice.adapters.local.catalog import SqliteCatalog
-from imageservice.core.errors import Conflict
+from imageservice.adapters.sqlite.store import SqliteStore
+from imageservice.catalog import Catalog
+from imageservice.core.errors import TooManyRequests
 from imageservice.core.ids import new_id
-from imageservice.core.records import ImageRecord, ListQuery, OwnerLimits, Usage
+from imageservice.core.records import CREATE_RATE, ImageRecord, ListQuery, OwnerLimits, Usage
 
 # The schema as it was before the counters (images + tags + tokens).
 OLD_SCHEMA = """
@@ -45,7 +48,7 @@ def test_an_old_catalog_is_migrated_and_its_usage_backfilled(tmp_path):
     conn.commit()
     conn.close()
 
-    catalog = SqliteCatalog(path)
+    catalog = Catalog(SqliteStore(path))
     assert catalog.usage("alice") == Usage(images=2, bytes=350)
     assert catalog.usage("bob") == Usage(images=1, bytes=7)
     assert [r.image_id for r in catalog.list(ListQuery(user_id="alice")).images] == [old[1], old[0]]
@@ -61,29 +64,45 @@ def test_an_old_catalog_is_migrated_and_its_usage_backfilled(tmp_path):
     assert catalog.usage("alice") == Usage(images=2, bytes=251)
 
     # Opening it again (another process, a restart) changes nothing more.
-    assert SqliteCatalog(path).usage("alice") == Usage(images=2, bytes=251)
+    assert Catalog(SqliteStore(path)).usage("alice") == Usage(images=2, bytes=251)
     indexes = {row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "images_by_owner_created" not in indexes and "images_by_owner_status" in indexes
 
 
-def test_the_creation_trigger_is_made_again_from_this_version_on_every_start(tmp_path):
-    """An older (here: broken) creation trigger left in the file is replaced when a process
-    opens the catalog, so creates always count and check as this version says."""
+# What the version before the unit of work added: counters in tables of their own, and a
+# creation trigger that held the quota and rate rules in SQL.
+TRIGGER_ERA = """
+CREATE TABLE usage (user_id TEXT PRIMARY KEY, images INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE rate_counters (bucket TEXT NOT NULL, name TEXT NOT NULL, window_start INTEGER NOT NULL,
+                            count INTEGER NOT NULL, PRIMARY KEY (bucket, name));
+CREATE VIEW image_creations AS SELECT NULL AS image_id;
+CREATE TRIGGER image_creations_insert INSTEAD OF INSERT ON image_creations BEGIN SELECT 1; END;
+"""
+
+
+def test_a_catalog_of_the_trigger_era_keeps_its_counts_and_loses_its_trigger(tmp_path):
+    """The counters it kept carry over (a usage that differs from a count of the records shows
+    they were carried, not counted again), and no trigger or view holding rules is left."""
     path = tmp_path / "catalog.sqlite3"
-    SqliteCatalog(path).ping()
     conn = sqlite3.connect(path)
-    conn.executescript(
-        "DROP TRIGGER image_creations_insert;"
-        "CREATE TRIGGER image_creations_insert INSTEAD OF INSERT ON image_creations BEGIN SELECT 1; END;"
-    )
+    conn.executescript(OLD_SCHEMA + TRIGGER_ERA)
+    conn.execute("INSERT INTO usage VALUES ('alice', 4, 900)")
+    window = int(time.time() // 60) * 60
+    conn.execute("INSERT INTO rate_counters VALUES ('alice', ?, ?, 2)", (CREATE_RATE, window))
+    conn.commit()
     conn.close()
 
-    catalog = SqliteCatalog(path)
-    limits = OwnerLimits(images=1, bytes=10_000, per_minute=10)
+    catalog = Catalog(SqliteStore(path))
+    assert catalog.usage("alice") == Usage(images=4, bytes=900)
+    limits = OwnerLimits(images=10, bytes=10_000, per_minute=3)
     catalog.create(ImageRecord(image_id=new_id(), user_id="alice", size=5, tags=["a"],
                                created_at="2024-05-02T00:00:00.000Z"), limits=limits)
-    assert catalog.usage("alice") == Usage(images=1, bytes=5)
+    assert catalog.usage("alice") == Usage(images=5, bytes=905)
     assert len(catalog.list(ListQuery(user_id="alice", tag="a")).images) == 1
-    with pytest.raises(Conflict, match="quota of 1 images"):
-        catalog.create(ImageRecord(image_id=new_id(), user_id="alice", size=5,
-                                   created_at="2024-05-02T00:00:00.000Z"), limits=limits)
+    if int(time.time() // 60) * 60 == window:  # still the carried window: the third of three
+        with pytest.raises(TooManyRequests):
+            catalog.create(ImageRecord(image_id=new_id(), user_id="alice", size=5,
+                                       created_at="2024-05-02T00:00:00.000Z"), limits=limits)
+    objects = {row[0] for row in sqlite3.connect(path).execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'view', 'table')")}
+    assert not objects & {"image_creations", "image_creations_insert", "usage", "rate_counters"}, objects

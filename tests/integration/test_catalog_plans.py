@@ -13,7 +13,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from imageservice.adapters.local.catalog import SqliteCatalog, list_sql
+from imageservice.adapters.sqlite.images import list_sql
+from imageservice.adapters.sqlite.store import SqliteStore
+from imageservice.catalog import Catalog
 from imageservice.core.cursor import encode_cursor
 from imageservice.core.ids import new_id
 from imageservice.core.records import ImageRecord, ListQuery
@@ -46,7 +48,7 @@ def _record(i: int, user_id: str = "alice") -> ImageRecord:
 
 @pytest.fixture(scope="module")
 def sqlite_catalog(tmp_path_factory):
-    catalog = SqliteCatalog(tmp_path_factory.mktemp("plans") / "catalog.sqlite3")
+    catalog = Catalog(SqliteStore(tmp_path_factory.mktemp("plans") / "catalog.sqlite3"))
     for i in range(3000):  # enough rows that ANALYZE-free plans are realistic
         catalog.create(_record(i, "alice" if i % 3 else "bob"))
     return catalog
@@ -55,7 +57,7 @@ def sqlite_catalog(tmp_path_factory):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_each_sqlite_list_shape_is_an_index_range(sqlite_catalog, shape):
     sql, params = list_sql(SHAPES[shape])
-    plan = [row[3] for row in sqlite_catalog.db.connection().execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+    plan = [row[3] for row in sqlite_catalog.store.db.connection().execute(f"EXPLAIN QUERY PLAN {sql}", params)]
     print(f"{shape}: {' | '.join(plan)}")
     assert not [step for step in plan if "TEMP B-TREE" in step], plan
     assert not [step for step in plan if step.startswith("SCAN")], plan

@@ -1,4 +1,5 @@
-"""The Catalog contract (ports.Catalog), once against SQLite and once against DynamoDB (moto server)."""
+"""The catalog contract: the catalog's use cases over each store (SQLite, DynamoDB on moto server,
+and the dict-backed fake), so the rules of core hold the same on every backend."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from imageservice.core.errors import BadRequest, Conflict, TooManyRequests
 from imageservice.core.ids import new_id
 from imageservice.core.records import IdempotencyEntry, ImageRecord, ListQuery, OwnerLimits, Token, Usage
 from imageservice.core.timeutil import to_iso
-from imageservice.ports import Catalog
+from imageservice.ports import (
+    CounterRepository, IdempotencyRepository, ImageRepository, Store, TokenRepository, UnitOfWork,
+)
 
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -33,8 +36,14 @@ def iso(minutes: float) -> str:
     return to_iso(BASE + timedelta(minutes=minutes))
 
 
-def test_the_adapter_implements_the_protocol(backend):
-    assert isinstance(backend.catalog, Catalog)
+def test_the_store_implements_the_ports(backend):
+    store = backend.catalog.store
+    assert isinstance(store, Store)
+    uow = store.unit_of_work()
+    assert isinstance(uow, UnitOfWork)
+    for repository, port in ((uow.images, ImageRepository), (uow.counters, CounterRepository),
+                             (uow.idempotency, IdempotencyRepository), (uow.tokens, TokenRepository)):
+        assert isinstance(repository, port), repository
     backend.catalog.ping()
 
 

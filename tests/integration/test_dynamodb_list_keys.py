@@ -1,5 +1,5 @@
 """The DynamoDB catalog's list keys on a moto server: the status index's ``owner_status`` and the
-tag items (adapters/aws/dynamodb.py). What the Catalog contract cannot see: the tag items'
+tag items (adapters/dynamodb/). What the catalog contract cannot see: the tag items'
 ttl, a tag item outliving its record, keys BatchGetItem leaves unprocessed, and the backfill
 that ``imageservice setup`` runs on a table from before the index."""
 
@@ -9,7 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from imageservice.adapters.aws.dynamodb import STATUS_INDEX, DynamoCatalog
+from imageservice.adapters.dynamodb.items import STATUS_INDEX
+from imageservice.adapters.dynamodb.store import DynamoStore
+from imageservice.catalog import Catalog
 from imageservice.adapters.aws.setup import setup_resources
 from imageservice.core.ids import new_id
 from imageservice.core.records import ImageRecord, ListQuery
@@ -39,14 +41,14 @@ def tag_item(client, table: str, tag: str, image_id: str) -> dict | None:
                                                   "image_id": {"S": image_id}}).get("Item")
 
 
-def ids(catalog: DynamoCatalog, **query) -> list[str]:
+def ids(catalog: Catalog, **query) -> list[str]:
     return [r.image_id for r in catalog.list(ListQuery(user_id="alice", **query)).images]
 
 
 def test_tag_items_expire_with_their_record(aws):
     settings, client = aws
     list(setup_resources(settings))
-    catalog = DynamoCatalog(client, settings.table)
+    catalog = Catalog(DynamoStore(client, settings.table))
     pending = record(tags=["sea"])
     catalog.create(pending)
     stored_ttl = client.get_item(TableName=settings.table, Key={"user_id": {"S": "alice"},
@@ -64,7 +66,7 @@ def test_tag_items_expire_with_their_record(aws):
 def test_a_tag_item_whose_record_is_gone_is_skipped_and_the_page_still_fills(aws):
     settings, client = aws
     list(setup_resources(settings))
-    catalog = DynamoCatalog(client, settings.table)
+    catalog = Catalog(DynamoStore(client, settings.table))
     made = [record(minutes=m, tags=["sea"]) for m in range(6)]
     for item in made:
         catalog.create(item)
@@ -81,7 +83,7 @@ def test_keys_batch_get_item_leaves_unprocessed_are_asked_for_again(aws):
     settings, client = aws
     list(setup_resources(settings))
     made = [record(minutes=m, tags=["sea"]) for m in range(5)]
-    catalog = DynamoCatalog(client, settings.table)
+    catalog = Catalog(DynamoStore(client, settings.table))
     for item in made:
         catalog.create(item)
     answered = client.batch_get_item
@@ -114,7 +116,7 @@ def test_setup_adds_the_status_index_and_backfills_records_from_before_it(aws):
         AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("user_id", "image_id")],
         KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}, {"AttributeName": "image_id", "KeyType": "RANGE"}],
     )
-    catalog = DynamoCatalog(client, settings.table)
+    catalog = Catalog(DynamoStore(client, settings.table))
     made = [record(minutes=m, tags=["sea", f"t{m}"] if m % 2 else [], status="ready" if m % 3 else "pending")
             for m in range(6)]
     for item in made:
@@ -125,13 +127,14 @@ def test_setup_adds_the_status_index_and_backfills_records_from_before_it(aws):
         for tag in item.tags:
             client.delete_item(TableName=settings.table, Key={"user_id": {"S": f"tag#alice#{tag}"},
                                                                "image_id": {"S": item.image_id}})
-    # A claim by the new code sets owner_status but writes no tag item: still incomplete.
+    # A claim writes the whole record, its owner_status and (its ttl changed: no longer
+    # pending) every tag item: that record is complete already, the others are not.
     assert catalog.claim("alice", made[3].image_id, now=to_iso(BASE), lease_until=to_iso(BASE + timedelta(minutes=2)))
-    assert ids(catalog, tag="sea") == []
+    assert ids(catalog, tag="sea") == [made[3].image_id]
 
     lines = list(setup_resources(settings))
     assert f"table {settings.table}: exists, index {STATUS_INDEX} added" in lines
-    assert f"table {settings.table}: list keys (status index, tag items) written for 6 earlier records" in lines
+    assert f"table {settings.table}: list keys (status index, tag items) written for 5 earlier records" in lines
     (index,) = client.describe_table(TableName=settings.table)["Table"]["GlobalSecondaryIndexes"]
     assert (index["IndexName"], index["IndexStatus"]) == (STATUS_INDEX, "ACTIVE")
     newest = list(reversed(made))

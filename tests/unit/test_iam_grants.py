@@ -49,10 +49,11 @@ def test_the_code_reading_finds_the_operations_we_know_of():
     assert ("SqsJobQueue.send", "SendMessage") in app
     assert ("S3BlobStore.ping", "HeadBucket") in app  # readyz: getattr(components, name).ping()
     assert ("flask_session", "GetItem") in app
-    assert ("DynamoCatalog.claim", "UpdateItem") in processor
-    assert ("DynamoCatalog.list", "Query") in app and ("DynamoCatalog._batch_get", "BatchGetItem") in app
-    assert "TableArn/index/by_owner_status" in {c.resource for c in role_calls("app") if c.where == "DynamoCatalog.list"}
-    assert "dynamodb:DeleteItem" in {a for c in role_calls("processor") if c.where == "DynamoCatalog.put" for a in c.actions}
+    assert ("Catalog.claim", "TransactWriteItems") in processor
+    assert ("RecordReader.list", "Query") in app and ("RecordReader.batch_get", "BatchGetItem") in app
+    assert ("RecordReader.tally", "Query") in processor  # create -> _usage -> uow.images.tally
+    assert "TableArn/index/by_owner_status" in {c.resource for c in role_calls("app") if c.where == "RecordReader.list"}
+    assert "dynamodb:DeleteItem" in {a for c in role_calls("processor") if c.where == "Catalog.put" for a in c.actions}
     assert ("S3BlobStore.get", "GetObject") in processor
     assert not {c.operation for c in role_calls("processor")} & {"GeneratePresignedUrl"}
 
@@ -102,13 +103,5 @@ def test_every_adapter_operation_belongs_to_some_role():
         ("SqsJobQueue.ack", "DeleteMessage"), ("SqsJobQueue.retry", "ChangeMessageVisibility"),
         ("SqsJobQueue.send", "SendMessage"), ("SqsJobQueue._delete", "DeleteMessage"),
         ("SqsJobQueue.queue_arn", "GetQueueAttributes"),
-        # Catalog contract methods for conversions' byte quota, generic rate limits and
-        # Idempotency-Key: the service starts calling them with the api/budget work.
-        ("DynamoCatalog.add_bytes", "TransactWriteItems"), ("DynamoCatalog.hit_rate", "UpdateItem"),
-        ("DynamoCatalog.idempotency_begin", "GetItem"), ("DynamoCatalog.idempotency_begin", "PutItem"),
-        ("DynamoCatalog.idempotency_finish", "UpdateItem"), ("DynamoCatalog.idempotency_abandon", "DeleteItem"),
-        # The list keys of records from before the status index and tag items: written once by
-        # `imageservice setup` (or an operator), never by a deployed role.
-        ("DynamoCatalog.backfill_list_keys", "Scan"), ("DynamoCatalog._complete_list_keys", "TransactWriteItems"),
     }
     assert set(orphans) <= known_unreached, sorted(set(orphans) - known_unreached)

@@ -371,7 +371,7 @@ def test_images_table_keys_billing_recovery_encryption_and_ttl():
 
 
 def test_images_table_has_the_status_index_the_catalog_queries():
-    from imageservice.adapters.aws.dynamodb import STATUS_INDEX, STATUS_INDEX_KEYS
+    from imageservice.adapters.dynamodb.items import STATUS_INDEX, STATUS_INDEX_KEYS
 
     (index,) = props("data", "ImagesTable")["GlobalSecondaryIndexes"]
     assert index == {
@@ -385,10 +385,10 @@ def test_images_table_has_the_status_index_the_catalog_queries():
 
 
 def test_the_processor_may_delete_tag_items_and_nothing_else():
-    """DeleteItem only under the tag partitions (DynamoCatalog.put removing dropped tags):
+    """DeleteItem only under the tag partitions (DynamoImages.replace removing dropped tags):
     the processor never deletes a record. moto cannot evaluate this condition, so the
     enforced-flow test leaves the statement out; its shape is checked here."""
-    from imageservice.adapters.aws.dynamodb import TAG_PREFIX
+    from imageservice.adapters.dynamodb.items import TAG_PREFIX
 
     delete = role_statement("processor", "ProcessorRole", "RemoveTagItems")
     assert delete["Action"] == "dynamodb:DeleteItem"

@@ -227,7 +227,7 @@ def test_keys_that_are_not_originals_are_ignored(pipeline, blobs):
 def test_an_object_dropped_into_the_bucket_is_adopted_under_a_new_id(pipeline, blobs, catalog):
     blobs.put("originals/alice/holiday.jpg", imagefactory.jpeg_bytes(320, 240), "image/jpeg")
     assert pipeline.process_key("originals/alice/holiday.jpg") == READY_OUTCOME
-    [adopted] = [r for (owner, _), r in catalog.records.items() if owner == "alice"]
+    [adopted] = [r for (owner, _), (r, _) in catalog.store.records.items() if owner == "alice"]
     assert adopted.status == READY and adopted.filename == "holiday.jpg"
     assert adopted.original_key == keys.original_key("alice", adopted.image_id, False)
     assert "originals/alice/holiday.jpg" not in blobs.objects
@@ -272,7 +272,7 @@ def test_an_adopted_object_counts_against_the_byte_quota(blobs, catalog, clock):
     blobs.put("originals/alice/holiday.jpg", data, "image/jpeg")
     assert quota_pipeline(blobs, catalog, clock, len(data) - 1).process_key("originals/alice/holiday.jpg") \
         == REJECTED_OUTCOME
-    [adopted] = catalog.records.values()
+    [(adopted, _)] = catalog.store.records.values()
     assert adopted.error["code"] == "quota_exceeded" and blobs.objects == {}
 
 

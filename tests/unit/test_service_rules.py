@@ -283,7 +283,7 @@ def test_sweep_removes_expired_workspaces_and_abandoned_uploads(fakes, clock):
 def test_tokens_authenticate_their_user_and_are_stored_hashed(service):
     token = service.create_token("carol", admin=True)
     assert service.authenticate_token(token) == Principal("carol", admin=True)
-    assert token not in service.catalog.tokens
+    assert token not in service.catalog.store.tokens
     assert service.authenticate_token(token + "x") is None
 
 

@@ -219,6 +219,7 @@ class IdempotencyEntry:
     state: str  # IN_FLIGHT | DONE
     response: dict[str, Any] | None = None
     image_id: str | None = None
+    expires_at: str | None = field(default=None, compare=False)  # ISO 8601; then the key is free again
 
 
 @dataclass(frozen=True)

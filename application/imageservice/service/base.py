@@ -15,7 +15,8 @@ from ..core.formats import UPLOAD_MEDIA_TYPES
 from ..core.records import READY, ImageRecord
 from ..core.text import normalise_tag
 from ..core.timeutil import utcnow
-from ..ports import NO_METRICS, BlobStore, Catalog, ImagingRunner, JobQueue, Metrics
+from ..catalog import Catalog
+from ..ports import NO_METRICS, BlobStore, ImagingRunner, JobQueue, Metrics
 from ..removal import remove_image_objects
 from ..settings import Settings
 

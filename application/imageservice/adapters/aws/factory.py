@@ -14,7 +14,8 @@ import boto3
 from botocore.config import Config
 
 from ...settings import Settings
-from .dynamodb import DynamoCatalog
+from ...catalog import Catalog
+from ..dynamodb.store import DynamoStore
 from .s3 import S3BlobStore
 from .sns import SnsEventTopic
 from .sqs import SqsJobQueue
@@ -75,7 +76,7 @@ def build_aws_adapters(settings: Settings, clients: AwsClients | None = None):
     """``(blobs, catalog, queue, clients)`` for aws mode, as bootstrap.build_components expects."""
     clients = clients or build_aws_clients(settings)
     blobs = S3BlobStore(clients.s3, settings.bucket)
-    catalog = DynamoCatalog(clients.dynamodb, settings.table)
+    catalog = Catalog(DynamoStore(clients.dynamodb, settings.table))
     queue = SqsJobQueue(
         clients.sqs,
         settings.queue_url,

@@ -6,7 +6,7 @@ lifecycle rules, CORS, event prefixes, table keys, indexes and TTL attributes ar
 wanted configuration, whatever is missing is created, so running it twice changes nothing.
 
 The images table gets its status index (added to a table made before it, then the records
-written before it get their list keys: DynamoCatalog.backfill_list_keys).
+written before it get their list keys: dynamodb.backfill.backfill_list_keys).
 
 Names come from settings: the bucket and tables by name (the sessions table defaults to
 Flask-Session's ``Sessions``), the jobs queue from the last path
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from botocore.exceptions import ClientError
 
 from ...settings import Settings
-from .dynamodb import DynamoCatalog
+from ..dynamodb.backfill import backfill_list_keys
 from .errors import error_code
 from .factory import AwsClients, build_aws_clients
 from .template import DataTemplate
@@ -104,7 +104,7 @@ def setup_resources(settings: Settings, clients: AwsClients | None = None) -> It
     keys, indexes, ttl = template.table("ImagesTable")
     yield _ensure_table(dynamodb, settings.table, keys, indexes)
     yield _ensure_ttl(dynamodb, settings.table, ttl)
-    completed = DynamoCatalog(dynamodb, settings.table).backfill_list_keys()
+    completed = backfill_list_keys(dynamodb, settings.table)
     yield f"table {settings.table}: list keys (status index, tag items) written for {completed} earlier records"
     session_table = settings.session_table or FLASK_SESSION_DEFAULT_TABLE
     keys, indexes, ttl = template.table("SessionsTable")

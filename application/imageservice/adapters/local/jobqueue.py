@@ -22,7 +22,7 @@ from pathlib import Path
 from ...core.records import Job, ReceivedJob
 from ...core.retries import attempts_exhausted
 from .doorbell import Doorbell
-from .sqlite import SqliteDatabase
+from ..sqlite.database import SqliteDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

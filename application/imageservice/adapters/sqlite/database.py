@@ -85,6 +85,23 @@ class SqliteDatabase:
             else:
                 conn.execute("COMMIT")
 
+    @contextmanager
+    def unit(self) -> Iterator["WriteUnit"]:
+        """A write transaction whose caller decides: ``commit()`` inside makes it durable,
+        leaving without one rolls it back (a unit of work that refused, or failed)."""
+        conn = self.connection()
+        with self._write_lock, self._process_lock():
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise TransientError(f"database busy: {exc}") from exc
+            unit = WriteUnit(conn)
+            try:
+                yield unit
+            finally:
+                if not unit.committed:
+                    conn.execute("ROLLBACK")
+
     def write_statement(self, sql: str, params: Sequence[Any] = ()) -> None:
         """One statement as its own transaction (SQLite's autocommit), under the same writer
         locks as ``transaction``: for a write that a trigger carries out whole."""
@@ -122,6 +139,18 @@ class SqliteDatabase:
 
     def ping(self) -> None:
         self.connection().execute("SELECT 1").fetchone()
+
+
+class WriteUnit:
+    """An open write transaction (see SqliteDatabase.unit)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.committed = False
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+        self.committed = True
 
 
 def _set_wal(conn: sqlite3.Connection, attempts: int = 50) -> None:

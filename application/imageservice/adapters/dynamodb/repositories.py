@@ -1,0 +1,83 @@
+"""Counters, idempotency keys and API tokens as items (see items.py): versioned, no rules."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ...core.records import IdempotencyEntry, Token
+from ...core.timeutil import iso_to_epoch
+from ...ports import Versioned
+from .items import COUNTER_SORT_KEY, IDEMPOTENCY_PREFIX, TOKEN_PREFIX, TOKEN_SORT_KEY, as_read, condition, key, next_version, version_of
+from .reads import RecordReader
+
+if TYPE_CHECKING:
+    from .store import DynamoUnitOfWork
+
+
+class _Repository:
+    def __init__(self, reader: RecordReader, uow: "DynamoUnitOfWork"):
+        self._reader, self._uow = reader, uow
+
+    def _read(self, item_key: dict[str, Any], what: str) -> tuple[dict[str, Any] | None, int | None]:
+        item = self._reader.get_item(item_key, what)
+        return (None, None) if item is None else (item, version_of(item))
+
+    def _put(self, item: dict[str, Any], version: int | None) -> None:
+        self._uow.write("Put", {"Item": {**item, "version": next_version(version)}, **condition(as_read(version))})
+
+
+class DynamoCounters(_Repository):
+    def get(self, counter: str) -> Versioned[Mapping[str, int]]:
+        item, version = self._read(key(counter, COUNTER_SORT_KEY), "read counter")
+        return Versioned(None) if item is None else Versioned(json.loads(item["value"]["S"]), version)
+
+    def put(self, counter: str, value: Mapping[str, int], version: int | None, *, expires_at: float | None = None) -> None:
+        item = {**key(counter, COUNTER_SORT_KEY), "value": {"S": json.dumps(dict(value), separators=(",", ":"))}}
+        if expires_at is not None:
+            item["ttl"] = {"N": str(int(expires_at))}
+        self._put(item, version)
+
+
+class DynamoIdempotency(_Repository):
+    def get(self, user_id: str, idempotency_key: str) -> Versioned[IdempotencyEntry]:
+        item, version = self._read(key(IDEMPOTENCY_PREFIX + user_id, idempotency_key), "read idempotency key")
+        if item is None:
+            return Versioned(None)
+        return Versioned(IdempotencyEntry(
+            fingerprint=item["fingerprint"]["S"], state=item["state"]["S"],
+            response=json.loads(item["response"]["S"]) if "response" in item else None,
+            image_id=item["result_image_id"]["S"] if "result_image_id" in item else None,
+            expires_at=item["expires_at"]["S"] if "expires_at" in item else None,
+        ), version)
+
+    def put(self, user_id: str, idempotency_key: str, entry: IdempotencyEntry, version: int | None) -> None:
+        item: dict[str, Any] = {
+            **key(IDEMPOTENCY_PREFIX + user_id, idempotency_key),
+            "fingerprint": {"S": entry.fingerprint}, "state": {"S": entry.state},
+        }
+        if entry.response is not None:
+            item["response"] = {"S": json.dumps(entry.response, separators=(",", ":"))}
+        if entry.image_id is not None:
+            item["result_image_id"] = {"S": entry.image_id}
+        if entry.expires_at is not None:
+            item["expires_at"] = {"S": entry.expires_at}
+            item["ttl"] = {"N": str(iso_to_epoch(entry.expires_at))}
+        self._put(item, version)
+
+    def remove(self, user_id: str, idempotency_key: str, version: int | None) -> None:
+        self._uow.write("Delete", {"Key": key(IDEMPOTENCY_PREFIX + user_id, idempotency_key),
+                                   **condition(as_read(version))})
+
+
+class DynamoTokens(_Repository):
+    def get(self, token_hash: str) -> Versioned[Token]:
+        item, version = self._read(key(TOKEN_PREFIX + token_hash, TOKEN_SORT_KEY), "find token")
+        if item is None:
+            return Versioned(None)
+        return Versioned(Token(user_id=item["token_user_id"]["S"], admin=item.get("admin", {}).get("BOOL", False)),
+                         version)
+
+    def put(self, token_hash: str, token: Token, version: int | None) -> None:
+        self._put({**key(TOKEN_PREFIX + token_hash, TOKEN_SORT_KEY), "token_user_id": {"S": token.user_id},
+                   "admin": {"BOOL": bool(token.admin)}}, version)
