@@ -14,7 +14,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 from ...core.errors import TransientError
 
@@ -101,21 +101,6 @@ class SqliteDatabase:
             finally:
                 if not unit.committed:
                     conn.execute("ROLLBACK")
-
-    def write_statement(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """One statement as its own transaction (SQLite's autocommit), under the same writer
-        locks as ``transaction``: for a write that a trigger carries out whole."""
-        conn = self.connection()
-        with self._write_lock, self._process_lock():
-            try:
-                # executemany of one row, not execute: execute() also asks for the last rowid,
-                # one more call made with the GIL released, and on a busy worker every release
-                # hands the GIL to another thread and back (see bench/README.md).
-                conn.executemany(sql, (params,))
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise TransientError(f"database busy: {exc}") from exc
-                raise
 
     @contextmanager
     def _process_lock(self) -> Iterator[None]:
