@@ -46,6 +46,34 @@ class FakeBlobStore:
             self.objects[key] = (bytes(data), content_type)
             self.stored_at[key] = self._clock()
 
+    class Writer:
+        """open_writer's context manager and sink: the bytes become the object on a clean exit."""
+
+        def __init__(self, store: FakeBlobStore, key: str, content_type: str) -> None:
+            self.store, self.key, self.content_type = store, key, content_type
+            self.buffer: bytearray | None = None
+
+        def __enter__(self) -> FakeBlobStore.Writer:
+            self.buffer = bytearray()
+            return self
+
+        def __exit__(self, kind, error, traceback) -> None:
+            data, self.buffer = self.buffer, None
+            if kind is None and data is not None:
+                self.store.put(self.key, bytes(data), self.content_type)
+
+        def write(self, data: bytes) -> int:
+            if self.buffer is None:
+                raise ValueError(f"the writer of {self.key} is closed")
+            self.buffer += data
+            return len(data)
+
+        def tell(self) -> int:
+            return len(self.buffer or b"")
+
+    def open_writer(self, key: str, content_type: str) -> FakeBlobStore.Writer:
+        return FakeBlobStore.Writer(self, key, content_type)
+
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         with self._lock:
             if key not in self.objects:

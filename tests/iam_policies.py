@@ -80,6 +80,10 @@ ACTION_OF_OPERATION = {
     ("s3", "ListObjects"): ("s3:ListBucket",),
     ("s3", "DeleteObjects"): ("s3:DeleteObject",),
     ("s3", "CopyObject"): ("s3:GetObject", "s3:PutObject"),
+    # A multipart upload (BlobStore.open_writer) is authorized as PutObject, except its abort.
+    ("s3", "CreateMultipartUpload"): ("s3:PutObject",),
+    ("s3", "UploadPart"): ("s3:PutObject",),
+    ("s3", "CompleteMultipartUpload"): ("s3:PutObject",),
     ("sqs", "DeleteMessageBatch"): ("sqs:DeleteMessage",),
     ("sqs", "SendMessageBatch"): ("sqs:SendMessage",),
     ("sqs", "ChangeMessageVisibilityBatch"): ("sqs:ChangeMessageVisibility",),
@@ -373,6 +377,13 @@ class AdapterClass:
         return {sub.attr for sub in ast.walk(self.methods[method]) if isinstance(sub, ast.Attribute)
                 and isinstance(sub.value, ast.Name) and sub.value.id == "self" and sub.attr in self.methods}
 
+    def built_helpers(self, method: str) -> list[AdapterClass]:
+        """Other adapter classes the method instantiates: a helper object it hands out (the
+        S3 store's MultipartSink) makes its calls on the method's behalf."""
+        helpers = adapter_classes()
+        return [helpers[sub.func.id] for sub in ast.walk(self.methods[method]) if isinstance(sub, ast.Call)
+                and isinstance(sub.func, ast.Name) and sub.func.id in helpers and sub.func.id != self.name]
+
     def reachable_calls(self, method: str) -> list[Call]:
         seen, todo, calls = set(), [method], []
         while todo:
@@ -382,6 +393,8 @@ class AdapterClass:
             seen.add(current)
             calls.extend(self.direct_calls(current))
             todo.extend(self.self_calls(current))
+            for helper in self.built_helpers(current):
+                calls.extend(call for name in helper.methods for call in helper.reachable_calls(name))
         return calls
 
 

@@ -6,6 +6,7 @@ implement them; ``tests/integration/test_contract_*.py`` runs one suite against 
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Iterable, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
@@ -46,10 +47,31 @@ class BlobTooLarge(Exception):
 SINGLE_USE_UPLOAD_HEADERS = {"If-None-Match": "*"}
 
 
+class BlobSink(Protocol):
+    """The write end of ``BlobStore.open_writer``: forward-only, no seek, no read."""
+
+    def write(self, data: bytes) -> int:
+        """Append ``data``; returns ``len(data)``. Raises ValueError once the writer's block
+        has ended, and what the store raises (TransientError in aws mode) when it fails."""
+
+    def tell(self) -> int:
+        """How many bytes have been written so far."""
+
+
 @runtime_checkable
 class BlobStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Store ``data`` at ``key`` (overwrites; idempotent for equal data)."""
+
+    def open_writer(self, key: str, content_type: str) -> AbstractContextManager[BlobSink]:
+        """A sink for an object too large to hold in memory (a batch's ZIP), used as
+        ``with blobs.open_writer(key, type) as sink: sink.write(...)``.
+
+        The object appears at ``key`` (replacing any previous one) only when the block ends
+        without an exception, whole and at once; when the block raises, or the process dies
+        inside it, nothing of it is ever visible at ``key`` and a previous object stays. The
+        store holds a bounded buffer whatever the size (S3: one multipart part).
+        """
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         """Return the object's bytes.

@@ -175,3 +175,24 @@ def test_a_replay_after_the_image_is_ready_leaves_the_validated_bytes(store, tmp
     pipeline.process_key(record.original_key)  # a stray notification changes nothing either
     assert store.get(record.original_key) == data
     assert catalog.get("alice", image_id).sha256 == hashlib.sha256(data).hexdigest()
+
+
+# -- open_writer's multipart upload, on a gateway that checks each part's signature and CRC32
+
+
+def test_a_streamed_object_goes_up_in_parts_and_a_failed_one_leaves_nothing(store):
+    store.part_size = 5 * 1024 * 1024
+    data = bytes(range(256)) * (11 * 1024 * 1024 // 256 + 3)  # two full parts and a short last one
+    with store.open_writer("batches/alice/b1/images.zip", "application/zip") as sink:
+        for start in range(0, len(data), 1_000_003):
+            sink.write(data[start:start + 1_000_003])
+    assert store.get("batches/alice/b1/images.zip") == data
+    head = store.s3.head_object(Bucket=store.bucket, Key="batches/alice/b1/images.zip")
+    assert head["ContentType"] == "application/zip"
+
+    with pytest.raises(RuntimeError):
+        with store.open_writer("batches/alice/b2/images.zip", "application/zip") as sink:
+            sink.write(data)
+            raise RuntimeError("the batch job died")
+    assert store.size("batches/alice/b2/images.zip") is None
+    assert not store.s3.list_multipart_uploads(Bucket=store.bucket).get("Uploads")

@@ -11,11 +11,13 @@ query parameters).
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ...core.errors import TransientError
 from ...core.filenames import content_disposition
@@ -26,13 +28,26 @@ from .errors import error_code, transient_errors
 
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+MIB = 1024 * 1024
+MIN_PART_SIZE = 5 * MIB  # S3 refuses a multipart part below 5 MiB, except the last one
+# 8 MiB parts, as the AWS CLI and s3transfer use: at S3's 10 000 parts, objects up to 78 GiB.
+DEFAULT_PART_SIZE = 8 * MIB
+# Every part's CRC32 is sent and checked by S3, and CompleteMultipartUpload lists them (what
+# s3transfer does since botocore computes checksums by default).
+CHECKSUM = "CRC32"
+
+log = logging.getLogger(__name__)
 
 
 class S3BlobStore:
-    def __init__(self, s3_client, bucket: str, clock: Callable[[], float] = time.time):
+    def __init__(self, s3_client, bucket: str, clock: Callable[[], float] = time.time,
+                 part_size: int = DEFAULT_PART_SIZE):
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"S3 multipart parts are at least {MIN_PART_SIZE} bytes")
         self.s3 = s3_client
         self.bucket = bucket
         self._clock = clock
+        self.part_size = part_size
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Store ``data`` at ``key`` (a whole-object overwrite; idempotent for equal data).
@@ -41,6 +56,25 @@ class S3BlobStore:
         """
         with transient_errors(f"put {key}"):
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    @contextmanager
+    def open_writer(self, key: str, content_type: str) -> Iterator[MultipartSink]:
+        """A sink whose bytes become the object at ``key`` when the block ends cleanly.
+
+        Bytes are sent in parts of ``part_size`` as they come (a multipart upload, started
+        with the first full part) and the upload is completed at the end; an object smaller
+        than one part goes up in one PutObject. When the block raises, the upload is aborted;
+        one left open by a crash is invisible and the bucket's lifecycle rule
+        (AbortIncompleteMultipartUpload) removes its parts after a day. Holds one part in
+        memory. Raises TransientError when S3 is throttling or unreachable.
+        """
+        sink = MultipartSink(self.s3, self.bucket, key, content_type, self.part_size)
+        try:
+            yield sink
+            sink.complete()
+        except BaseException:
+            sink.abort()
+            raise
 
     def get(self, key: str, max_bytes: int | None = None) -> bytes:
         """The object's bytes.
@@ -163,6 +197,82 @@ class S3BlobStore:
     def ping(self) -> None:
         """Raise when the bucket cannot be reached (HeadBucket)."""
         self.s3.head_bucket(Bucket=self.bucket)
+
+
+class MultipartSink:
+    """``S3BlobStore.open_writer``'s sink: buffers one part, uploads each as it fills."""
+
+    def __init__(self, s3_client, bucket: str, key: str, content_type: str, part_size: int):
+        self.s3 = s3_client
+        self.bucket = bucket
+        self.key = key
+        self.content_type = content_type
+        self.part_size = part_size
+        self._buffer = bytearray()
+        self._parts: list[dict[str, object]] = []
+        self._upload_id: str | None = None
+        self._written = 0
+        self._closed = False
+
+    def write(self, data: bytes) -> int:
+        if self._closed:
+            raise ValueError(f"the writer of {self.key} is closed")
+        view = memoryview(data).cast("B")
+        while view:
+            # Fill the part to exactly part_size, so a large write holds no more than one part.
+            room = self.part_size - len(self._buffer)
+            self._buffer += view[:room]
+            view = view[room:]
+            if len(self._buffer) >= self.part_size:
+                self._send_part()
+        self._written += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def _send_part(self) -> None:
+        with transient_errors(f"upload part of {self.key}"):
+            if self._upload_id is None:
+                self._upload_id = self.s3.create_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, ContentType=self.content_type, ChecksumAlgorithm=CHECKSUM,
+                )["UploadId"]
+            number = len(self._parts) + 1
+            # The buffer itself is the body (no copy); it is not touched until the call returns.
+            answer = self.s3.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                         PartNumber=number, Body=self._buffer, ChecksumAlgorithm=CHECKSUM)
+        self._parts.append({"PartNumber": number, "ETag": answer["ETag"],
+                            f"Checksum{CHECKSUM}": answer[f"Checksum{CHECKSUM}"]})
+        # A new buffer rather than clear(): resizing one that botocore still has a view of raises.
+        self._buffer = bytearray()
+
+    def complete(self) -> None:
+        """Publish the object: the rest as the last part and CompleteMultipartUpload, or one
+        PutObject when no part was sent."""
+        self._closed = True
+        if self._upload_id is None:
+            with transient_errors(f"put {self.key}"):
+                self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=self._buffer,
+                                   ContentType=self.content_type)
+            self._buffer = bytearray()
+            return
+        if self._buffer:
+            self._send_part()
+        with transient_errors(f"complete upload of {self.key}"):
+            self.s3.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                              MultipartUpload={"Parts": self._parts})
+
+    def abort(self) -> None:
+        """Drop everything; never raises, so the error that ended the block is the one seen."""
+        self._closed = True
+        self._buffer = bytearray()
+        if self._upload_id is None:
+            return
+        try:
+            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+        except (ClientError, BotoCoreError) as exc:
+            # Its parts stay invisible; the bucket's lifecycle rule aborts the upload after a day.
+            log.warning("could not abort the multipart upload of %s: %s", self.key, exc)
 
 
 def _not_found(exc: ClientError) -> bool:

@@ -16,8 +16,9 @@ import re
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Mapping
+from typing import BinaryIO, Iterator, Mapping
 from urllib.parse import quote, urlencode, urlsplit
 
 from ...core.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, ServiceError, UnsupportedMediaType
@@ -29,6 +30,32 @@ from ...ports import SINGLE_USE_UPLOAD_HEADERS, BlobNotFound, BlobTooLarge, Veri
 KEY_RE = re.compile(r"^[^\x00-\x1f\x7f\\]{1,1024}$")
 BLOB_ROUTE = "/blobs/"
 SIGNED_PARAMS = ("X-Expires", "X-Content-Type", "X-Content-Length", "X-Response-Type", "X-Disposition")
+
+
+class FileSink:
+    """``BlobStore.open_writer``'s sink over an open file: write and tell only, so the local
+    store offers what S3 does (a writer that seeks would work here and fail there)."""
+
+    def __init__(self, fh: BinaryIO):
+        self._fh = fh
+        self._written = 0
+
+    def write(self, data: bytes) -> int:
+        written = self._fh.write(data)
+        self._written += written
+        return written
+
+    def tell(self) -> int:
+        return self._written
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (the new directory entry reaches the disk)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def safe_key(key: str) -> str:
@@ -107,17 +134,41 @@ class FilesystemBlobStore:
         object: the file is linked into place, which the filesystem refuses atomically, so two
         racing uploads cannot both win.
         """
+        written = 0
+        with self._staged(key, exclusive=exclusive) as fh:
+            for chunk in chunks:
+                written += len(chunk)
+                if max_bytes is not None and written > max_bytes:
+                    raise BlobTooLarge(written)
+                fh.write(chunk)
+        return written
+
+    @contextmanager
+    def open_writer(self, key: str, content_type: str) -> Iterator[FileSink]:
+        """A sink whose bytes become the object at ``key`` when the block ends cleanly.
+
+        They go to a hidden temporary file beside the object, which is fsynced and renamed
+        over it (and the folder fsynced), so a crash never leaves a partial object at ``key``;
+        when the block raises, the temporary file is removed. ``content_type`` is not kept:
+        files have none, the download URL names it.
+        """
+        with self._staged(key, durable=True) as fh:
+            yield FileSink(fh)
+
+    @contextmanager
+    def _staged(self, key: str, *, exclusive: bool = False, durable: bool = False) -> Iterator[BinaryIO]:
+        """A temporary file in the object's folder that becomes the object when the block ends
+        cleanly (linked with ``exclusive``, else renamed over it) and is removed when it raises.
+        ``durable`` fsyncs the file before and its folder after the rename."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        written = 0
         try:
             with os.fdopen(fd, "wb") as fh:
-                for chunk in chunks:
-                    written += len(chunk)
-                    if max_bytes is not None and written > max_bytes:
-                        raise BlobTooLarge(written)
-                    fh.write(chunk)
+                yield fh
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
             if exclusive:
                 os.link(tmp, path)
                 Path(tmp).unlink()
@@ -126,7 +177,8 @@ class FilesystemBlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return written
+        if durable:
+            _fsync_folder(path.parent)
 
     def receive_upload(self, key: str, chunks, max_bytes: int) -> int:
         """An upload through a signed URL: stored only where no object is (single use)."""
