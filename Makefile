@@ -45,11 +45,12 @@ test: $(TESTDEPS) system-deps
 test-fast: $(TESTDEPS)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit -m "not corpus and not fuzz" $(PYTEST_ARGS)
 
-bench: $(TESTDEPS)
+bench: $(TESTDEPS) system-deps
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_ready.py
 	$(PY) bench/bench_pickup.py
 	$(PY) bench/bench_attacks.py
+	$(PY) bench/bench_zip.py
 
 # The request path beside a bare Flask app, and the catalog at 100 000 records (bench/bench_api.py);
 # BENCH_API_ARGS=--strict exits non-zero when a target is missed. wrk comes from Debian.
