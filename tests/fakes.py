@@ -26,7 +26,8 @@ from imageservice.core.records import (
     Usage,
 )
 from imageservice.core.timeutil import epoch_to_iso
-from imageservice.ports import SINGLE_USE_UPLOAD_HEADERS, BlobNotFound, BlobTooLarge, Versioned, VersionConflict
+from imageservice.ports import SINGLE_USE_UPLOAD_HEADERS, BlobNotFound, BlobTooLarge
+from imageservice.unit_of_work import Versioned, VersionConflict
 
 
 FAKE_ORIGIN = "http://fake-storage.invalid"
@@ -212,6 +213,26 @@ class _FakeTokens(_FakeRepository):
         self._put(token_hash, token, version)
 
 
+class _FakeDocuments(_FakeRepository):
+    """Documents stored as {"document": ..., "parent": ...}."""
+
+    def get(self, key):
+        found = self._get(key)
+        return Versioned(found.value["document"] if found.value else None, found.version)
+
+    def put(self, key, document, version, *, parent=None, expires_at=None):
+        self._put(key, {"document": dict(document), "parent": parent}, version)
+
+    def remove(self, key, version):
+        self._put(key, None, version)
+
+    def under(self, parent):
+        with self._store.lock:
+            mine = sorted((key, value, version) for key, (value, version) in self._table.items()
+                          if value["parent"] == parent)
+        return [(key, Versioned(copy.deepcopy(value["document"]), version)) for key, value, version in mine]
+
+
 class FakeUnitOfWork:
     def __init__(self, store: "FakeStore") -> None:
         self._store = store
@@ -220,6 +241,8 @@ class FakeUnitOfWork:
         self.counters = _FakeCounters(store, store.counters, self)
         self.idempotency = _FakeKeys(store, store.idempotency, self)
         self.tokens = _FakeTokens(store, store.tokens, self)
+        self.links = _FakeDocuments(store, store.links, self)
+        self.batches = _FakeDocuments(store, store.batches, self)
 
     def __enter__(self) -> "FakeUnitOfWork":
         self._staged = []
@@ -255,6 +278,8 @@ class FakeStore:
         self.counters: dict = {}
         self.idempotency: dict = {}
         self.tokens: dict = {}
+        self.links: dict = {}
+        self.batches: dict = {}
         self.lock = threading.RLock()
 
     def unit_of_work(self) -> FakeUnitOfWork:

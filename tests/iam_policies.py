@@ -34,7 +34,7 @@ DYNAMODB_ADAPTERS = PACKAGE / "adapters" / "dynamodb"
 # work's repositories, by these attribute names, implemented by these classes.
 CATALOG = PACKAGE / "catalog"
 REPOSITORIES = {"images": "DynamoImages", "counters": "DynamoCounters", "idempotency": "DynamoIdempotency",
-                "tokens": "DynamoTokens"}
+                "tokens": "DynamoTokens", "links": "DynamoDocuments", "batches": "DynamoDocuments"}
 
 # role name -> (stack, logical id of the AWS::IAM::Role)
 ROLES = {"app": ("app", "TaskRole"), "processor": ("processor", "ProcessorRole")}
@@ -519,9 +519,10 @@ def _methods(name: str, classes: dict[str, tuple[ast.ClassDef, ast.Module]]) -> 
     return methods
 
 
-def _module_functions(node: ast.AST, tree: ast.Module) -> list[ast.AST]:
-    """``node`` and the module-level functions it calls by name, transitively."""
-    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+def _module_functions(node: ast.AST) -> list[ast.AST]:
+    """``node`` and the module-level functions of the catalog it calls by name, transitively."""
+    functions = {n.name: n for path in sorted(CATALOG.glob("*.py")) for n in ast.parse(path.read_text()).body
+                 if isinstance(n, ast.FunctionDef)}
     seen, todo = [], [node]
     while todo:
         current = todo.pop()
@@ -569,7 +570,7 @@ def catalog_calls(method: str) -> list[Call]:
     if method not in methods:
         return []
     calls, kinds = [], set()
-    for node in _module_functions(*methods[method]):
+    for node in _module_functions(methods[method][0]):
         for sub in ast.walk(node):
             if (isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Attribute)
                     and sub.value.attr in REPOSITORIES):

@@ -1,28 +1,17 @@
 """Ports: the small interfaces the core and the entry points need from the outside world.
 
-Adapters in ``adapters/local`` (filesystem, SQLite) and ``adapters/aws`` (S3, DynamoDB, SQS)
-implement them; ``tests/integration/test_contract_*.py`` runs one suite against both.
+Adapters in ``adapters/local`` (filesystem, SQLite) and ``adapters/aws`` (S3, SQS, SNS)
+implement them; ``tests/integration/test_contract_*.py`` runs one suite against both. The
+store's ports (the catalog's repositories and unit of work) are in ``unit_of_work.py``.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Iterable, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
-from .core.records import (
-    ApiPage,
-    IdempotencyEntry,
-    ImageRecord,
-    Job,
-    ListQuery,
-    Page,
-    PresignedDownload,
-    PresignedUpload,
-    ReceivedJob,
-    Token,
-    Usage,
-)
+from .core.records import Job, PresignedDownload, PresignedUpload, ReceivedJob
 
 if TYPE_CHECKING:  # the imaging types only: importing the module would load Pillow
     from .core.conversions import ConversionRequest
@@ -174,123 +163,6 @@ class Scanner(Protocol):
     def scan(self, data: bytes) -> ScanVerdict:
         """Judge one file's bytes. Raises core.errors.TransientError when the scanner cannot be
         reached or answers nonsense: the job is retried, and the file never passes unscanned."""
-
-
-# -- storage: small repositories committed together by a unit of work -------------------------
-# Each repository is a versioned get/put with no rules in it: the rules (quota, rate windows,
-# idempotency, the lease) live in core and are applied once, by the catalog use cases
-# (imageservice/catalog/), whatever the backend (docs/DESIGN.md "Unit of work").
-
-T = TypeVar("T")
-
-
-class VersionConflict(Exception):
-    """Something this unit of work read changed before it committed: run the work again."""
-
-
-@dataclass(frozen=True)
-class Versioned(Generic[T]):
-    """A stored value and the version a write must name to replace it. ``version`` is None
-    when nothing is stored (a write then creates it); 0 is a value stored before versions."""
-
-    value: T | None
-    version: int | None = None
-
-
-@runtime_checkable
-class ImageRepository(Protocol):
-    def get(self, user_id: str, image_id: str) -> Versioned[ImageRecord]:
-        """The owner's record (absent also when it belongs to someone else)."""
-
-    def add(self, record: ImageRecord) -> None:
-        """Store a new record; the commit raises Conflict (``exists``) when its id exists."""
-
-    def replace(self, record: ImageRecord, version: int | None) -> None:
-        """Store ``record`` over the one read at ``version`` in this unit of work."""
-
-    def remove(self, record: ImageRecord, version: int | None) -> None:
-        """Remove the record read at ``version`` in this unit of work."""
-
-    def tally(self, user_id: str) -> Usage:
-        """The owner's images and bytes counted from its records (an owner without a usage
-        counter: new, or stored before counters)."""
-
-    def list(self, query: ListQuery) -> Page:
-        """One page of the owner's records, newest first, filtered as the query says. Raises
-        BadRequest (``invalid_cursor``)."""
-
-    def list_api(self, query: ListQuery) -> ApiPage:
-        """The same page as ``list``, each record as the API's JSON text (``ApiPage.of`` when
-        the store keeps none)."""
-
-    def expired(self, now: str, limit: int = 100) -> list[ImageRecord]:
-        """Records whose ``expires_at`` is before ``now`` (session workspaces)."""
-
-    def abandoned(self, now: str, limit: int = 100) -> list[ImageRecord]:
-        """``pending`` records whose ``upload_expires_at`` is before ``now``."""
-
-
-@runtime_checkable
-class CounterRepository(Protocol):
-    def get(self, key: str) -> Versioned[Mapping[str, int]]:
-        """The counter stored under ``key`` (a small mapping of names to integers)."""
-
-    def put(self, key: str, value: Mapping[str, int], version: int | None, *, expires_at: float | None = None) -> None:
-        """Store ``value`` over the counter read at ``version``; ``expires_at`` (epoch seconds)
-        lets the store drop it after that."""
-
-
-@runtime_checkable
-class IdempotencyRepository(Protocol):
-    def get(self, user_id: str, key: str) -> Versioned[IdempotencyEntry]:
-        """The entry stored for (owner, key), expired or not."""
-
-    def put(self, user_id: str, key: str, entry: IdempotencyEntry, version: int | None) -> None:
-        """Store ``entry`` over the one read at ``version``."""
-
-    def remove(self, user_id: str, key: str, version: int | None) -> None:
-        """Remove the entry read at ``version``."""
-
-
-@runtime_checkable
-class TokenRepository(Protocol):
-    def get(self, token_hash: str) -> Versioned[Token]:
-        """The API token stored under the hash of its secret."""
-
-    def put(self, token_hash: str, token: Token, version: int | None) -> None:
-        """Store the token over the one read at ``version``."""
-
-
-@runtime_checkable
-class UnitOfWork(Protocol):
-    """The repositories, and one atomic commit of everything written through them.
-
-    Reads outside ``with`` see what is committed; inside, ``commit()`` writes every change at
-    once (SQLite: one ``BEGIN IMMEDIATE`` transaction; DynamoDB: one TransactWriteItems whose
-    every item names the version it read) or raises VersionConflict, having written nothing.
-    Leaving the block without a commit discards the changes.
-    """
-
-    images: ImageRepository
-    counters: CounterRepository
-    idempotency: IdempotencyRepository
-    tokens: TokenRepository
-
-    def __enter__(self) -> "UnitOfWork": ...
-
-    def __exit__(self, *exc_info: Any) -> None: ...
-
-    def commit(self) -> None: ...
-
-
-@runtime_checkable
-class Store(Protocol):
-    """Where the catalog keeps its state: hands out units of work."""
-
-    def unit_of_work(self) -> UnitOfWork: ...
-
-    def ping(self) -> None:
-        """Raise when the store cannot be reached (readiness)."""
 
 
 @runtime_checkable

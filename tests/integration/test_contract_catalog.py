@@ -8,12 +8,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from imageservice.core.errors import BadRequest, Conflict, TooManyRequests
+from imageservice.core.errors import BadRequest, Conflict, NotFound, TooManyRequests
 from imageservice.core.ids import new_id
+from imageservice.core.links import ShareLink, new_link_id
 from imageservice.core.records import IdempotencyEntry, ImageRecord, ListQuery, OwnerLimits, Token, Usage
 from imageservice.core.timeutil import to_iso
-from imageservice.ports import (
-    CounterRepository, IdempotencyRepository, ImageRepository, Store, TokenRepository, UnitOfWork,
+from imageservice.unit_of_work import (
+    CounterRepository, IdempotencyRepository, ImageRepository, Store, TokenRepository, UnitOfWork, VersionConflict,
 )
 
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -440,3 +441,100 @@ def test_an_expired_idempotency_key_is_free_again(backend):
     past = to_iso(datetime.now(timezone.utc) - timedelta(seconds=1))
     assert catalog.idempotency_begin("alice", "old", "fp-a", past) is None
     assert catalog.idempotency_begin("alice", "old", "fp-b", to_iso(datetime.now(timezone.utc) + timedelta(hours=1))) is None
+
+
+# -- share links -------------------------------------------------------------------------------
+
+def _link(image: ImageRecord, minutes: float = 60, **fields) -> ShareLink:
+    now = datetime.now(timezone.utc)
+    return ShareLink(link_id=new_link_id(), user_id=image.user_id, image_id=image.image_id, created_at=to_iso(now),
+                     expires_at=to_iso(now + timedelta(minutes=minutes)), **fields)
+
+
+def _ready(catalog) -> ImageRecord:
+    image = record()
+    catalog.create(image)
+    assert catalog.put(image.copy(status="ready"))
+    return image
+
+
+def test_a_share_link_is_made_listed_opened_counted_and_revoked(backend):
+    catalog = backend.catalog
+    image = _ready(catalog)
+    first = catalog.create_link(_link(image), limit=3)
+    second = catalog.create_link(_link(image, original=True), limit=3)
+    assert catalog.open_link(first.link_id) == first
+    catalog.count_view(first)
+    catalog.count_view(first)
+    listed = catalog.links_of("alice", image.image_id)
+    assert {(link.link_id, views) for link, views in listed} == {(first.link_id, 2), (second.link_id, 0)}
+    assert catalog.links_of("bob", image.image_id) == []
+    assert catalog.revoke_link("bob", first.link_id) is None  # another owner's link: as if unknown
+    assert catalog.revoke_link("alice", first.link_id) == first
+    assert catalog.open_link(first.link_id) is None and catalog.revoke_link("alice", first.link_id) is None
+    assert [link.link_id for link, _ in catalog.links_of("alice", image.image_id)] == [second.link_id]
+
+
+def test_a_link_needs_a_ready_image_and_room_and_ends_with_its_expiry(backend):
+    catalog = backend.catalog
+    pending = record()
+    catalog.create(pending)
+    with pytest.raises(Conflict, match="ready"):
+        catalog.create_link(_link(pending), limit=3)
+    with pytest.raises(NotFound):
+        catalog.create_link(_link(record()), limit=3)
+    image = _ready(catalog)
+    expired = catalog.create_link(_link(image, minutes=-1), limit=2)
+    assert catalog.open_link(expired.link_id) is None  # an expired link opens like an unknown one
+    catalog.create_link(_link(image), limit=2)
+    catalog.create_link(_link(image), limit=2)  # the expired one takes no room
+    with pytest.raises(Conflict, match="at most 2"):
+        catalog.create_link(_link(image), limit=2)
+
+
+def test_deleting_the_image_removes_its_links(backend):
+    catalog = backend.catalog
+    image = _ready(catalog)
+    links = [catalog.create_link(_link(image), limit=5) for _ in range(3)]
+    assert catalog.delete("alice", image.image_id)
+    assert all(catalog.open_link(link.link_id) is None for link in links)
+    assert catalog.links_of("alice", image.image_id) == []
+
+
+# -- the unit of work itself -----------------------------------------------------------------
+
+def test_documents_are_versioned_filed_under_their_parent_and_removed_whole(backend):
+    store = backend.catalog.store
+    with store.unit_of_work() as uow:
+        uow.batches.put("b1", {"n": 1}, None, parent="alice")
+        uow.batches.put("b2", {"n": 2}, None, parent="alice")
+        uow.batches.put("b3", {"n": 3}, None)
+        uow.commit()
+    reader = store.unit_of_work()
+    assert [(key, stored.value) for key, stored in reader.batches.under("alice")] == [("b1", {"n": 1}), ("b2", {"n": 2})]
+    assert reader.links.get("b1").value is None  # kinds never meet
+    with store.unit_of_work() as uow:
+        first = uow.batches.get("b1")
+        uow.batches.put("b1", {"n": 10}, first.version, parent="alice")
+        uow.batches.remove("b2", uow.batches.get("b2").version)
+        uow.commit()
+    assert [(key, stored.value) for key, stored in reader.batches.under("alice")] == [("b1", {"n": 10})]
+    assert reader.batches.get("b1").version != first.version
+
+
+def test_a_commit_over_a_changed_value_raises_version_conflict_and_writes_nothing(backend):
+    store = backend.catalog.store
+    with store.unit_of_work() as uow:
+        uow.counters.put("c", {"n": 1}, None)
+        uow.commit()
+    stale = store.unit_of_work().counters.get("c")
+    with store.unit_of_work() as uow:
+        uow.counters.put("c", {"n": 2}, stale.version)
+        uow.commit()
+    with pytest.raises(VersionConflict):
+        with store.unit_of_work() as uow:
+            uow.counters.put("other", {"n": 1}, None)
+            uow.counters.put("c", {"n": 3}, stale.version)
+            uow.commit()
+    reader = store.unit_of_work()
+    assert reader.counters.get("c").value == {"n": 2} and reader.counters.get("other").value is None

@@ -11,7 +11,7 @@ from imageservice.catalog import Catalog
 from imageservice.core import idempotency, lease, quota, ratewindow
 from imageservice.core.errors import Conflict, TransientError
 from imageservice.core.records import DONE, IN_FLIGHT, IdempotencyEntry, ImageRecord, OwnerLimits, Usage
-from imageservice.ports import VersionConflict
+from imageservice.unit_of_work import VersionConflict
 
 LIMITS = OwnerLimits(images=2, bytes=1000, per_minute=5)
 

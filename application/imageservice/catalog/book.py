@@ -8,7 +8,7 @@ import time
 from typing import Callable, TypeVar
 
 from ..core.errors import TransientError
-from ..ports import Store, UnitOfWork, VersionConflict
+from ..unit_of_work import Store, UnitOfWork, VersionConflict
 
 T = TypeVar("T")
 

@@ -8,8 +8,9 @@ from typing import Iterable
 from ..core import lease, quota, ratewindow
 from ..core.records import CREATE_RATE, CREATE_WINDOW_SECONDS, ApiPage, ImageRecord, ListQuery, OwnerLimits, Page, Usage
 from ..core.timeutil import iso_to_epoch
-from ..ports import UnitOfWork, Versioned
+from ..unit_of_work import UnitOfWork, Versioned
 from .book import Book
+from .links import remove_links_of
 
 
 class ImageBook(Book):
@@ -77,8 +78,8 @@ class ImageBook(Book):
         return self.run("claim record", work)
 
     def delete(self, user_id: str, image_id: str) -> bool:
-        """Remove the record and give its image and bytes back to the owner's usage (the
-        creation window keeps counting it). True when this call removed it: of two concurrent
+        """Remove the record and its share links, and give its image and bytes back to the
+        owner's usage (the creation window keeps counting it). True when this call removed it: of two concurrent
         deletes, one."""
 
         def work(uow: UnitOfWork) -> bool:
@@ -87,6 +88,7 @@ class ImageBook(Book):
                 return False
             usage = _usage(uow, user_id)
             uow.images.remove(stored.value, stored.version)
+            remove_links_of(uow, user_id, image_id)  # every public URL of it ends with it
             _put_usage(uow, stored.value, quota.release(usage.value, stored.value), usage.version)
             uow.commit()
             return True

@@ -8,7 +8,7 @@ from typing import Any
 from ..core import idempotency
 from ..core.records import IdempotencyEntry, Token
 from ..core.timeutil import epoch_to_iso
-from ..ports import UnitOfWork
+from ..unit_of_work import UnitOfWork
 from .book import Book
 
 

@@ -4,7 +4,7 @@ rule over one stored counter per (bucket, name)."""
 from __future__ import annotations
 
 from ..core import ratewindow
-from ..ports import UnitOfWork
+from ..unit_of_work import UnitOfWork
 from .book import Book
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.conditions import Attr
 
 from ...core.records import ApiPage, ImageRecord, ListQuery, Page, Usage
-from ...ports import Versioned
+from ...unit_of_work import Versioned
 from .items import as_read, condition, key, record_item, record_of, record_ttl, stored_tags, stored_ttl, tag_item, tags_of, tag_partition
 from .reads import RecordReader
 

@@ -13,8 +13,10 @@ Item layout (docs/AWS.md explains the choices): one table, partition key ``user_
   record's (a GSI cannot index the elements of a list), carrying the record's ``ttl``; they
   change in the same transaction as the record.
 - Counters (``<key>`` / ``counter``: ``value`` as JSON, ``version``, ``ttl``), idempotency keys
-  (``idem#<user>`` / ``<key>``) and tokens (``token#<sha256>`` / ``token``). User ids cannot
-  contain ``#``, so none of these meets an owner's partition.
+  (``idem#<user>`` / ``<key>``), tokens (``token#<sha256>`` / ``token``) and documents (share
+  links, batches: ``doc#<kind>#<key>`` / ``doc``, with an index item ``docs#<kind>#<parent>`` /
+  ``<key>`` when filed under a parent). User ids cannot contain ``#``, so none of these meets an
+  owner's partition.
 
 Items written before versions have none: they read as version 0, and the first write names
 that by the attribute's absence.
@@ -36,6 +38,8 @@ TOKEN_PREFIX, TOKEN_SORT_KEY = "token#", "token"
 IDEMPOTENCY_PREFIX = "idem#"
 TAG_PREFIX = "tag#"
 COUNTER_SORT_KEY = "counter"
+DOCUMENT_PREFIX, DOCUMENT_SORT_KEY = "doc#", "doc"
+DOCUMENT_INDEX_PREFIX = "docs#"
 PING_KEY = {"user_id": {"S": "#ping"}, "image_id": {"S": "#ping"}}
 STATUS_INDEX = "by_owner_status"
 STATUS_INDEX_KEYS = (("owner_status", "HASH"), ("image_id", "RANGE"))

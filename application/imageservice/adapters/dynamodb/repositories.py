@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ...core.records import IdempotencyEntry, Token
 from ...core.timeutil import iso_to_epoch
-from ...ports import Versioned
-from .items import COUNTER_SORT_KEY, IDEMPOTENCY_PREFIX, TOKEN_PREFIX, TOKEN_SORT_KEY, as_read, condition, key, next_version, version_of
+from ...unit_of_work import Versioned
+from .items import (
+    COUNTER_SORT_KEY, DOCUMENT_INDEX_PREFIX, DOCUMENT_PREFIX, DOCUMENT_SORT_KEY, IDEMPOTENCY_PREFIX, TOKEN_PREFIX,
+    TOKEN_SORT_KEY, as_read, condition, key, next_version, version_of,
+)
 from .reads import RecordReader
 
 if TYPE_CHECKING:
@@ -81,3 +84,58 @@ class DynamoTokens(_Repository):
     def put(self, token_hash: str, token: Token, version: int | None) -> None:
         self._put({**key(TOKEN_PREFIX + token_hash, TOKEN_SORT_KEY), "token_user_id": {"S": token.user_id},
                    "admin": {"BOOL": bool(token.admin)}}, version)
+
+
+class DynamoDocuments(_Repository):
+    """Documents of one kind: ``doc#<kind>#<key>`` / ``doc`` holds the body; a document filed
+    under a parent also has an index item ``docs#<kind>#<parent>`` / ``<key>``, written and
+    removed in the same transaction, so a parent's documents are one Query away."""
+
+    def __init__(self, reader: RecordReader, uow: "DynamoUnitOfWork", kind: str):
+        super().__init__(reader, uow)
+        self._kind = kind
+        self._seen: dict[str, dict[str, Any]] = {}
+
+    def _key(self, document_key: str) -> dict[str, Any]:
+        return key(f"{DOCUMENT_PREFIX}{self._kind}#{document_key}", DOCUMENT_SORT_KEY)
+
+    def _index_key(self, parent: str, document_key: str) -> dict[str, Any]:
+        return key(f"{DOCUMENT_INDEX_PREFIX}{self._kind}#{parent}", document_key)
+
+    def get(self, document_key: str) -> Versioned[dict[str, Any]]:
+        item, version = self._read(self._key(document_key), f"read {self._kind}")
+        if item is None:
+            return Versioned(None)
+        self._seen[document_key] = item
+        return Versioned(json.loads(item["body"]["S"]), version)
+
+    def put(self, document_key: str, document: Mapping[str, Any], version: int | None, *, parent: str | None = None,
+            expires_at: float | None = None) -> None:
+        item: dict[str, Any] = {**self._key(document_key), "body": {"S": json.dumps(dict(document), separators=(",", ":"))}}
+        ttl = {"ttl": {"N": str(int(expires_at))}} if expires_at is not None else {}
+        if parent is not None:
+            item["parent"] = {"S": parent}
+            self._uow.write("Put", {"Item": {**self._index_key(parent, document_key), **ttl}})
+        self._put({**item, **ttl}, version)
+
+    def remove(self, document_key: str, version: int | None) -> None:
+        stored = self._seen.get(document_key, {})
+        self._uow.write("Delete", {"Key": self._key(document_key), **condition(as_read(version))})
+        if "parent" in stored:
+            self._uow.write("Delete", {"Key": self._index_key(stored["parent"]["S"], document_key)})
+
+    def under(self, parent: str) -> list[tuple[str, Versioned[dict[str, Any]]]]:
+        partition = self._index_key(parent, "")["user_id"]["S"]
+        index = self._reader.pages("query", {
+            "TableName": self._reader.table, "KeyConditionExpression": "user_id = :parent",
+            "ExpressionAttributeValues": {":parent": {"S": partition}}, "ConsistentRead": True,
+        })
+        keys = [item["image_id"]["S"] for item in index]
+        items = self._reader.batch_get([self._key(k) for k in keys])
+        found = []
+        for document_key in keys:
+            item = items.get((self._key(document_key)["user_id"]["S"], DOCUMENT_SORT_KEY))
+            if item is not None:
+                self._seen[document_key] = item
+                found.append((document_key, Versioned(json.loads(item["body"]["S"]), version_of(item))))
+        return found

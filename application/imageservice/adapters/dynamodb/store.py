@@ -9,11 +9,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ...core.errors import Conflict, TransientError
-from ...ports import VersionConflict
+from ...unit_of_work import VersionConflict
 from ..aws.errors import error_code, transient_errors
 from .images import DynamoImages
 from .reads import RecordReader
-from .repositories import DynamoCounters, DynamoIdempotency, DynamoTokens
+from .repositories import DynamoCounters, DynamoDocuments, DynamoIdempotency, DynamoTokens
 
 TRANSACTION_CANCELLED = "TransactionCanceledException"
 # Cancellation reasons that mean "what was read changed": run the unit of work again.
@@ -29,6 +29,8 @@ class DynamoUnitOfWork:
         self.counters = DynamoCounters(reader, self)
         self.idempotency = DynamoIdempotency(reader, self)
         self.tokens = DynamoTokens(reader, self)
+        self.links = DynamoDocuments(reader, self, "link")
+        self.batches = DynamoDocuments(reader, self, "batch")
 
     def __enter__(self) -> "DynamoUnitOfWork":
         self._writes = []

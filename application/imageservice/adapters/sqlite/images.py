@@ -12,7 +12,7 @@ from ...core import ids
 from ...core.cursor import decode_cursor, encode_cursor
 from ...core.errors import Conflict
 from ...core.records import ApiPage, ImageRecord, ListQuery, Page, Usage
-from ...ports import VersionConflict, Versioned
+from ...unit_of_work import VersionConflict, Versioned
 
 # The columns a record is read from.
 _SELECT = "i.body, i.extra_bytes, i.version"

@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping
 from ... import jsontext
 from ...core.records import IdempotencyEntry, Token
 from ...core.timeutil import epoch_to_iso
-from ...ports import VersionConflict, Versioned
+from ...unit_of_work import VersionConflict, Versioned
 
 Connection = Callable[[], sqlite3.Connection]
 
@@ -99,3 +99,40 @@ class SqliteTokens:
                "INSERT INTO tokens (user_id, admin, version, token_hash) VALUES (?, ?, 1, ?)",
                "UPDATE tokens SET user_id = ?, admin = ?, version = version + 1 WHERE token_hash = ? AND version = ?",
                (token.user_id, int(token.admin)), (token_hash,), "token")
+
+
+class SqliteDocuments:
+    """Documents of one ``kind`` (share links, batches) in the documents table."""
+
+    def __init__(self, connection: Connection, kind: str, clock: Callable[[], float] = time.time):
+        self._connection, self._kind, self._clock = connection, kind, clock
+
+    def get(self, key: str) -> Versioned[dict[str, Any]]:
+        row = self._connection().execute(
+            "SELECT body, version FROM documents WHERE kind = ? AND key = ?", (self._kind, key)
+        ).fetchone()
+        return Versioned(None) if row is None else Versioned(jsontext.loads(row[0]), row[1])
+
+    def put(self, key: str, document: Mapping[str, Any], version: int | None, *, parent: str | None = None,
+            expires_at: float | None = None) -> None:
+        conn = self._connection()
+        if version is None:  # a new document: a moment to drop the ones past their time too
+            conn.execute("DELETE FROM documents WHERE kind = ? AND expires_at < ?", (self._kind, self._clock()))
+        _write(conn, version,
+               "INSERT INTO documents (parent, body, expires_at, version, kind, key) VALUES (?, ?, ?, 1, ?, ?)",
+               "UPDATE documents SET parent = ?, body = ?, expires_at = ?, version = version + 1"
+               " WHERE kind = ? AND key = ? AND version = ?",
+               (parent, jsontext.dumps(dict(document)), expires_at), (self._kind, key), f"{self._kind} {key}")
+
+    def remove(self, key: str, version: int | None) -> None:
+        changed = self._connection().execute(
+            "DELETE FROM documents WHERE kind = ? AND key = ? AND version = ?", (self._kind, key, version)
+        ).rowcount
+        if changed != 1:
+            raise VersionConflict(f"{self._kind} {key}")
+
+    def under(self, parent: str) -> list[tuple[str, Versioned[dict[str, Any]]]]:
+        rows = self._connection().execute(
+            "SELECT key, body, version FROM documents WHERE kind = ? AND parent = ? ORDER BY key", (self._kind, parent)
+        ).fetchall()
+        return [(row[0], Versioned(jsontext.loads(row[1]), row[2])) for row in rows]

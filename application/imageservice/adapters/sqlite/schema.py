@@ -63,7 +63,18 @@ CREATE TABLE IF NOT EXISTS idempotency (
     version INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, key)
 );
-CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)
+CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at);
+CREATE TABLE IF NOT EXISTS documents (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    parent TEXT,
+    body TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    expires_at REAL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX IF NOT EXISTS documents_by_parent ON documents (kind, parent, key) WHERE parent IS NOT NULL;
+CREATE INDEX IF NOT EXISTS documents_by_expiry ON documents (expires_at) WHERE expires_at IS NOT NULL
 """
 
 

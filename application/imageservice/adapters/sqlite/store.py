@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from .database import SqliteDatabase
 from .images import SqliteImages
-from .repositories import SqliteCounters, SqliteIdempotency, SqliteTokens
+from .repositories import SqliteCounters, SqliteDocuments, SqliteIdempotency, SqliteTokens
 from .schema import SCHEMA, migrate
 
 
@@ -25,6 +25,8 @@ class SqliteUnitOfWork:
         self.counters = SqliteCounters(db.connection, clock)
         self.idempotency = SqliteIdempotency(db.connection, clock)
         self.tokens = SqliteTokens(db.connection)
+        self.links = SqliteDocuments(db.connection, "link", clock)
+        self.batches = SqliteDocuments(db.connection, "batch", clock)
 
     def __enter__(self) -> "SqliteUnitOfWork":
         self._stack = ExitStack()
