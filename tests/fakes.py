@@ -190,6 +190,9 @@ class _FakeCounters(_FakeRepository):
     def get(self, key):
         return self._get(key)
 
+    def get_many(self, keys):
+        return [self._get(key) for key in keys]
+
     def put(self, key, value, version, *, expires_at=None):
         self._put(key, dict(value), version)
 

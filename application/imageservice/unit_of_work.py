@@ -8,7 +8,7 @@ the catalog's use cases over each.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, Mapping, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
 from .core.records import ApiPage, IdempotencyEntry, ImageRecord, ListQuery, Page, Token, Usage
 
@@ -69,6 +69,9 @@ class ImageRepository(Protocol):
 class CounterRepository(Protocol):
     def get(self, key: str) -> Versioned[Mapping[str, int]]:
         """The counter stored under ``key`` (a small mapping of names to integers)."""
+
+    def get_many(self, keys: Sequence[str]) -> list[Versioned[Mapping[str, int]]]:
+        """The counters stored under ``keys``, in that order (one read where the store can)."""
 
     def put(self, key: str, value: Mapping[str, int], version: int | None, *, expires_at: float | None = None) -> None:
         """Store ``value`` over the counter read at ``version``; ``expires_at`` (epoch seconds)

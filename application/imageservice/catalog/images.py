@@ -3,7 +3,7 @@ the counters, applies core's rules (quota, lease, rate window), and commits all 
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..core import lease, quota, ratewindow
 from ..core.records import CREATE_RATE, CREATE_WINDOW_SECONDS, ApiPage, ImageRecord, ListQuery, OwnerLimits, Page, Usage
@@ -21,11 +21,11 @@ class ImageBook(Book):
         stored and counted nothing."""
         now = self.clock()
 
+        window_key = ratewindow.rate_key(record.user_id, CREATE_RATE)
+
         def work(uow: UnitOfWork) -> None:
-            usage = _usage(uow, record.user_id)
+            usage, window = _usage(uow, record.user_id, window_key)
             charged = quota.charge(usage.value, record, limits)
-            window_key = ratewindow.rate_key(record.user_id, CREATE_RATE)
-            window = uow.counters.get(window_key)
             created = ratewindow.hit(ratewindow.Window.of(window.value), now, CREATE_WINDOW_SECONDS,
                                      limits.per_minute if limits else None)
             if created.window is None:
@@ -132,12 +132,14 @@ class ImageBook(Book):
         return self.read().images.abandoned(now, limit)
 
 
-def _usage(uow: UnitOfWork, user_id: str) -> Versioned[Usage]:
-    """The owner's usage and its counter's version; an owner without a counter is counted
-    from its records."""
-    stored = uow.counters.get(quota.usage_key(user_id))
+def _usage(uow: UnitOfWork, user_id: str, *more: str) -> Any:
+    """The owner's usage and its counter's version (an owner without a counter is counted
+    from its records); with ``more`` counter keys, a tuple of the usage and those counters,
+    all read at once."""
+    stored, *others = uow.counters.get_many((quota.usage_key(user_id), *more))
     tally = uow.images.tally(user_id) if stored.version is None else None
-    return Versioned(quota.usage_of(stored.value, tally), stored.version)
+    usage = Versioned(quota.usage_of(stored.value, tally), stored.version)
+    return (usage, *others) if more else usage
 
 
 def _put_usage(uow: UnitOfWork, record: ImageRecord, usage: Usage, version: int | None) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ...core.records import IdempotencyEntry, Token
 from ...core.timeutil import iso_to_epoch
@@ -34,6 +34,9 @@ class DynamoCounters(_Repository):
     def get(self, counter: str) -> Versioned[Mapping[str, int]]:
         item, version = self._read(key(counter, COUNTER_SORT_KEY), "read counter")
         return Versioned(None) if item is None else Versioned(json.loads(item["value"]["S"]), version)
+
+    def get_many(self, counters: Sequence[str]) -> list[Versioned[Mapping[str, int]]]:
+        return [self.get(counter) for counter in counters]  # GetItem each: no role needs BatchGetItem for it
 
     def put(self, counter: str, value: Mapping[str, int], version: int | None, *, expires_at: float | None = None) -> None:
         item = {**key(counter, COUNTER_SORT_KEY), "value": {"S": json.dumps(dict(value), separators=(",", ":"))}}

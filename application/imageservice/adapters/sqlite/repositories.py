@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from ... import jsontext
 from ...core.records import IdempotencyEntry, Token
@@ -34,8 +34,14 @@ class SqliteCounters:
         self._connection, self._clock = connection, clock
 
     def get(self, key: str) -> Versioned[Mapping[str, int]]:
-        row = self._connection().execute("SELECT value, version FROM counters WHERE key = ?", (key,)).fetchone()
-        return Versioned(None) if row is None else Versioned(jsontext.loads(row[0]), row[1])
+        return self.get_many((key,))[0]
+
+    def get_many(self, keys: Sequence[str]) -> list[Versioned[Mapping[str, int]]]:
+        rows = self._connection().execute(
+            f"SELECT key, value, version FROM counters WHERE key IN ({', '.join('?' * len(keys))})", tuple(keys)
+        ).fetchall()
+        found = {row[0]: Versioned(jsontext.loads(row[1]), row[2]) for row in rows}
+        return [found.get(key, Versioned(None)) for key in keys]
 
     def put(self, key: str, value: Mapping[str, int], version: int | None, *, expires_at: float | None = None) -> None:
         conn = self._connection()
