@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator, model_validator,
+)
 
+from .core.links import EXPIRES_IN_DEFAULT, EXPIRES_IN_MAX, EXPIRES_IN_MIN
 from .core.records import STATUSES
 from .core.timeutil import from_iso, to_iso
 
@@ -113,6 +116,17 @@ class DownloadCommand(ActingCommand):
 
     variant: Literal[DOWNLOAD_VARIANTS] = "original"  # type: ignore[valid-type]
     redirect: bool = Field(False, description="Answer 302 to the signed URL instead of JSON.")
+
+
+class LinkCommand(Command):
+    """POST /api/images/{image_id}/links (JSON body): a share link (docs/DESIGN.md "Share links")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expires_in: Count = Field(EXPIRES_IN_DEFAULT, ge=EXPIRES_IN_MIN, le=EXPIRES_IN_MAX,
+                              description="Seconds the link lives (a browser workspace's never outlive it).")
+    original: StrictBool = Field(False, description="Also share the original as uploaded, metadata and all.")
+    user_id: str | None = Field(None, description="Admin tokens only: act for this user.")
 
 
 # -- results -------------------------------------------------------------------------------------

@@ -71,6 +71,13 @@ class Settings:
     # how long an Idempotency-Key of POST /api/images/upload answers repeats
     idempotency_ttl: int = 24 * 3600
 
+    # share links (docs/DESIGN.md "Share links"): live links an image may have at once, and
+    # renditions a link may have made a minute (made once each; cached ones are never limited)
+    share_links_per_image: int = 10
+    rendition_misses_per_minute: int = 30
+    # where public share URLs point (the CDN in aws mode); empty: public_url
+    share_url: str = ""
+
     # imaging budget (adapters/imaging_pool.py): every decode and encode runs in a
     # child process under an address-space ceiling (RLIMIT_AS) and a wall-clock limit, at most
     # imaging_max_jobs at once per process; a job that waited imaging_queue_seconds for a slot

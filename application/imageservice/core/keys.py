@@ -47,6 +47,11 @@ def derivative_key(user_id: str, image_id: str, variant: str, ephemeral: bool) -
     return f"{_root(ephemeral)}{DERIVATIVES}{user_id}/{image_id}/{variant}.webp"
 
 
+def rendition_key(user_id: str, image_id: str, width: int, ext: str, ephemeral: bool) -> str:
+    """A public rendition: beside the image's derivatives, so it goes with them."""
+    return f"{_root(ephemeral)}{DERIVATIVES}{user_id}/{image_id}/renditions/{width}.{ext}"
+
+
 def conversion_key(user_id: str, image_id: str, digest: str, ext: str, ephemeral: bool) -> str:
     return f"{_root(ephemeral)}{CONVERSIONS}{user_id}/{image_id}/{digest}.{ext}"
 

@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     from .blobs import bp as blobs_bp
     from .health import bp as health_bp
     from .pages import bp as pages_bp
+    from .share import bp as share_bp
 
     observability.init_app(app, security.init_app(app, components))
     sessions.init_app(app, components)
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(pages_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(share_bp)
     if settings.backend == "local":
         app.register_blueprint(blobs_bp, url_prefix="/blobs")
     return app

@@ -27,6 +27,8 @@ DEFAULT_RETRY_AFTER = 60
 def wants_json() -> bool:
     if request.path.startswith(JSON_PREFIXES) or request.path == "/api":
         return True
+    if request.path.startswith("/s/"):  # a share link: its page is HTML, what is under it JSON
+        return request.path.rstrip("/").count("/") > 2
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
 

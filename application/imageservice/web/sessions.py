@@ -76,7 +76,7 @@ class _State:
 
 # Paths no session can matter to: health probes (the load balancer's, every few seconds) and
 # static assets.
-SESSIONLESS_PREFIXES = ("/healthz", "/readyz", "/static/")
+SESSIONLESS_PREFIXES = ("/healthz", "/readyz", "/static/", "/s/")  # /s/: public share links, no cookies
 
 
 class _SessionsOnlyWhereUsed(SessionInterface):

@@ -10,7 +10,7 @@ from typing import TypeVar
 from flask import current_app, jsonify, redirect, render_template, request, send_from_directory, url_for
 from pydantic import BaseModel, ValidationError
 
-from ...commands import Account, AccountLimits, DownloadCommand, ListCommand, UpdateCommand, UploadCommand
+from ...commands import Account, AccountLimits, DownloadCommand, LinkCommand, ListCommand, UpdateCommand, UploadCommand
 from ...core.conversions import conversion_request_from
 from ...core.errors import BadRequest, NotFound
 from ...core.ids import is_id
@@ -194,6 +194,26 @@ def convert_image(image_id: str):
 @bp.delete("/images/<image_id:image_id>")
 def delete_image(image_id: str):
     _service().delete(_principal(), _image_id(image_id), _acting_user())
+    return "", 204
+
+
+@bp.post("/images/<image_id:image_id>/links")
+def create_link(image_id: str):
+    body = _json_body()
+    command = _validated(LinkCommand, body)
+    link = _service().create_link(_principal(), _image_id(image_id), command.expires_in, command.original,
+                                  _acting_user(body))
+    return jsonify(link), 201
+
+
+@bp.get("/images/<image_id:image_id>/links")
+def list_links(image_id: str):
+    return jsonify(links=_service().list_links(_principal(), _image_id(image_id), _acting_user()))
+
+
+@bp.delete("/links/<link_id>")
+def revoke_link(link_id: str):
+    _service().revoke_link(_principal(), link_id)
     return "", 204
 
 

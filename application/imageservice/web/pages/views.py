@@ -116,7 +116,9 @@ def script_module(version: str, name: str):
 @bp.app_context_processor
 def page_helpers() -> dict[str, Any]:
     constants = _constants()
-    return {"asset_url": asset_url, "module_url": module_url, "csrf_token": csrf_token(),
+    # The public share pages read no cookie: their visitors are nobody's (web/share).
+    token = None if request.blueprint == "share" else csrf_token()
+    return {"asset_url": asset_url, "module_url": module_url, "csrf_token": token,
             "constants": constants, "constants_json": json.dumps(constants, separators=(",", ":"))}
 
 

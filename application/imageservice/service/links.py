@@ -1,0 +1,156 @@
+"""Share links and the public side they open: an owner makes, lists and revokes links; anyone
+holding one sees the share page, its renditions and (when the link says so) the original."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..auth import Principal
+from ..core import keys, links, renditions
+from ..core.conversions import ConversionRequest
+from ..core.errors import NotFound, TooManyRequests
+from ..core.filenames import stem, with_extension
+from ..core.formats import BY_OUTPUT
+from ..core.links import ShareLink
+from ..core.records import READY, ImageRecord
+from ..core.timeutil import to_iso
+from ..pipeline import imaging_limits
+from ..ports import BlobNotFound
+from .base import ServiceBase
+
+RENDITION_MISSES = "rendition_misses"  # the hit_rate counter of renditions made per link
+
+
+def _unknown_link() -> NotFound:
+    # Unknown, revoked and expired links answer alike: nothing tells which.
+    return NotFound("No such share link.", code="link_not_found")
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A link as the API shows it to its owner."""
+
+    link_id: str
+    image_id: str
+    url: str
+    srcset: str
+    embed_html: str
+    original: bool
+    created_at: str
+    expires_at: str
+    views: int
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What a live link shows: the link and its image."""
+
+    link: ShareLink
+    image: ImageRecord
+    base: str  # the link's absolute URL; renditions are under it
+
+    @property
+    def widths(self) -> list[int]:
+        return renditions.widths(self.image.width or 0)
+
+
+@dataclass(frozen=True)
+class Rendition:
+    data: bytes | None  # None: the client's copy is current (304)
+    content_type: str
+    etag: str
+    filename: str
+
+
+class Links(ServiceBase):
+    def share_base(self, link_id: str) -> str:
+        return f"{(self.settings.share_url or self.settings.public_url).rstrip('/')}/s/{link_id}"
+
+    def create_link(self, principal: Principal, image_id: str, expires_in: int, original: bool,
+                    user_id: str | None = None) -> LinkView:
+        """A new link to a ready image of the caller's; a browser workspace's never outlives it."""
+        record = self._record(principal, image_id, user_id)
+        now = self.clock()
+        link = ShareLink(link_id=links.new_link_id(), user_id=record.user_id, image_id=record.image_id,
+                         created_at=to_iso(now), expires_at=links.expiry(now, expires_in, record.expires_at),
+                         original=original)
+        made = self.catalog.create_link(link, limit=self.settings.share_links_per_image)
+        return self._view(made, record, views=0)
+
+    def list_links(self, principal: Principal, image_id: str, user_id: str | None = None) -> list[LinkView]:
+        record = self._record(principal, image_id, user_id)
+        return [self._view(link, record, views) for link, views in self.catalog.links_of(record.user_id, record.image_id)]
+
+    def revoke_link(self, principal: Principal, link_id: str) -> None:
+        """Revoke one of the caller's links (another owner's answers as unknown)."""
+        if self.catalog.revoke_link(principal.user_id, link_id) is None:
+            raise _unknown_link()
+
+    def _view(self, link: ShareLink, record: ImageRecord, views: int) -> LinkView:
+        base = self.share_base(link.link_id)
+        width, height = record.width or 0, record.height or 0
+        return LinkView(link.link_id, link.image_id, base, renditions.srcset(base, width),
+                        renditions.embed_html(base, width, height, stem(record.filename) or "image"),
+                        link.original, link.created_at, link.expires_at, views)
+
+    # -- the public side -----------------------------------------------------------------
+
+    def shared(self, link_id: str, *, count_view: bool = False) -> Shared:
+        """The live link and its ready image; NotFound (``link_not_found``) otherwise."""
+        link = self.catalog.open_link(link_id)
+        image = self.catalog.get(link.user_id, link.image_id) if link else None
+        if link is None or image is None or image.status != READY:
+            raise _unknown_link()
+        if count_view:
+            self.catalog.count_view(link)
+        return Shared(link, image, self.share_base(link.link_id))
+
+    def rendition(self, link_id: str, width: int, accepted: dict[str, float], forced: str | None,
+                  if_none_match: str | None) -> Rendition:
+        """The image at a served width, in the negotiated (or forced) format, made once and kept
+        beside its derivatives. NotFound for a width it does not serve; a rendition not made yet
+        costs one of the link's ``rendition_misses_per_minute`` (429)."""
+        shared = self.shared(link_id)
+        image = shared.image
+        if not renditions.allowed(width, image.width or 0):
+            raise NotFound("No such rendition.", code="rendition_not_found")
+        fmt = forced or renditions.negotiate(accepted, has_alpha=(image.mode or "") in ("RGBA", "LA", "PA"))
+        output = BY_OUTPUT[fmt]
+        tag = renditions.etag(image.image_id, image.sha256, width, fmt)
+        filename = with_extension(image.filename or "image", output.extensions[0], f"-{width}w")
+        if if_none_match and tag in [part.strip() for part in if_none_match.split(",")]:
+            return Rendition(None, output.media_type, tag, filename)
+        key = keys.rendition_key(image.user_id, image.image_id, width, output.extensions[0], image.ephemeral)
+        try:
+            data = self.blobs.get(key, max_bytes=self.settings.max_upload_bytes)
+        except BlobNotFound:
+            data = self._make_rendition(shared, key, width, fmt)
+        return Rendition(data, output.media_type, tag, filename)
+
+    def _make_rendition(self, shared: Shared, key: str, width: int, fmt: str) -> bytes:
+        s = self.settings
+        wait = self.catalog.hit_rate(f"link:{shared.link.link_id}", RENDITION_MISSES, s.rendition_misses_per_minute)
+        if wait is not None:
+            raise TooManyRequests(f"This link made its {s.rendition_misses_per_minute} renditions for this minute; "
+                                  f"try again in {wait} s.", code="rate_limited", retry_after=wait)
+        try:
+            original = self.blobs.get(shared.image.original_key, max_bytes=s.max_upload_bytes)
+        except BlobNotFound:
+            raise _unknown_link() from None
+        encoded = self.imaging.convert(original, ConversionRequest(format=fmt, width=width), imaging_limits(s),
+                                       max_output_bytes=s.max_upload_bytes)
+        self.blobs.put(key, encoded.data, encoded.content_type)
+        if self.catalog.get(shared.image.user_id, shared.image.image_id) is None:
+            self.blobs.delete(key)  # deleted meanwhile: what it made goes too
+            raise _unknown_link()
+        return encoded.data
+
+    def shared_original(self, link_id: str) -> tuple[bytes, ImageRecord]:
+        """The original as uploaded, only through a link made with ``original: true``."""
+        shared = self.shared(link_id)
+        if not shared.link.original:
+            raise _unknown_link()
+        try:
+            return self.blobs.get(shared.image.original_key, max_bytes=self.settings.max_upload_bytes), shared.image
+        except BlobNotFound:
+            raise _unknown_link() from None
