@@ -69,6 +69,9 @@ def test_a_link_answers_every_field(service, photo):
     assert f'srcset="{link["srcset"]}"' in tag and 'sizes="' in tag
     listed = owner.call("GET", f"/api/images/{image_id}/links").get_json()
     assert listed == {"links": [link]}
+    assert owner.image(image_id)["shared_until"] == link["expires_at"]  # the gallery's "shared" badge
+    [card] = owner.call("GET", "/api/images").get_json()["images"]
+    assert card["shared_until"] == link["expires_at"]
 
 
 @pytest.mark.parametrize("body, where", [
@@ -182,6 +185,7 @@ def test_revoked_unknown_and_deleted_links_look_the_same(service, photo):
     assert client.get(base + "/w/64").status_code == 200
     assert_error(other.call("DELETE", f"/api/links/{link['link_id']}"), 404, "link_not_found")
     assert owner.call("DELETE", f"/api/links/{link['link_id']}").status_code == 204
+    assert owner.image(image_id)["shared_until"] is None
     assert_error(owner.call("DELETE", f"/api/links/{link['link_id']}"), 404, "link_not_found")
     unknown = "/s/" + "A" * 24
     for path in (base, unknown):

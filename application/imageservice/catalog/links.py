@@ -19,7 +19,8 @@ class LinkBook(Book):
         now = epoch_to_iso(self.clock())
 
         def work(uow: UnitOfWork) -> ShareLink:
-            image = uow.images.get(link.user_id, link.image_id).value
+            stored = uow.images.get(link.user_id, link.image_id)
+            image = stored.value
             if image is None:
                 raise NotFound("No such image.", code="image_not_found")
             if image.status != READY:
@@ -31,6 +32,8 @@ class LinkBook(Book):
                           expires_at=iso_to_epoch(link.expires_at))
             uow.counters.put(links.made_key(link.user_id, link.image_id),
                              {"made": int((made.value or {}).get("made", 0)) + 1}, made.version)
+            live = [ShareLink.from_dict(s.value) for _, s in filed if s.value] + [link]
+            uow.images.replace(image.copy(shared_until=links.shared_until(live, now)), stored.version)
             uow.commit()
             return link
 
@@ -63,6 +66,7 @@ class LinkBook(Book):
 
     def revoke_link(self, user_id: str, link_id: str) -> ShareLink | None:
         """Remove the owner's link; None when there is no such link of this owner."""
+        now = epoch_to_iso(self.clock())
 
         def work(uow: UnitOfWork) -> ShareLink | None:
             stored = uow.links.get(link_id)
@@ -70,6 +74,11 @@ class LinkBook(Book):
             if link is None or link.user_id != user_id:
                 return None
             uow.links.remove(link_id, stored.version)
+            image = uow.images.get(link.user_id, link.image_id)
+            if image.value is not None:
+                others = [ShareLink.from_dict(s.value) for key, s in uow.links.under(
+                    links.image_parent(link.user_id, link.image_id)) if s.value and key != link_id]
+                uow.images.replace(image.value.copy(shared_until=links.shared_until(others, now)), image.version)
             uow.commit()
             return link
 

@@ -66,6 +66,11 @@ def check_room(live: int, limit: int) -> None:
         raise Conflict(f"An image has at most {limit} live share links; revoke one first.", code="link_limit")
 
 
+def shared_until(live: list["ShareLink"], now: str) -> str | None:
+    """When the last of an image's links ends (None: none is live): its record says so."""
+    return max((link.expires_at for link in live if link.live(now)), default=None)
+
+
 def image_parent(user_id: str, image_id: str) -> str:
     """What an image's links are filed under."""
     return f"{user_id}/{image_id}"

@@ -27,7 +27,7 @@ PUBLIC_FIELDS = (
     "image_id", "user_id", "status", "filename", "content_type", "size", "tags", "description",
     "created_at", "uploaded_at", "processed_at", "expires_at",
     "width", "height", "format", "mode", "frames", "animated", "sha256",
-    "exif", "gps", "derivatives", "blurhash", "error",
+    "exif", "gps", "derivatives", "blurhash", "error", "shared_until",
 )
 
 
@@ -57,6 +57,8 @@ class ImageRecord:
     derivatives: dict[str, dict[str, Any]] = field(default_factory=dict)
     blurhash: str | None = None
     error: dict[str, str] | None = None
+    # When its last live share link ends (null: not shared); the catalog's link use cases set it.
+    shared_until: str | None = None
 
     # Internal: never shown by the API.
     original_key: str = ""

@@ -21,6 +21,7 @@ _IMAGE = {
                     "preview": {"width": 1440, "height": 1080, "format": "WEBP", "bytes": 148220}},
     "blurhash": "LKO2?U%2Tw=w]~RBVZRi};RPxuwH",
     "error": None,
+    "shared_until": "2026-08-21T09:30:00.000Z",
 }
 
 REQUESTS = {
