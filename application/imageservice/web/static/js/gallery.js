@@ -29,6 +29,12 @@ function metaWords(record) {
   return parts.join(" · ");
 }
 
+/** "Shared" while a share link of the image is live (the record says until when). */
+function sharedBadge(record) {
+  if (!record.shared_until || Date.parse(record.shared_until) <= Date.now()) return null;
+  return el("span", { className: "badge badge-shared", title: "A share link is live", text: "Shared" });
+}
+
 function rejectIcon() {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
@@ -165,7 +171,7 @@ export function createGallery() {
     const rejected = record.status === "rejected";
     const body = el("div", { className: "tile-body" }, [
       el("p", { className: "tile-title", title: record.filename, text: record.filename }),
-      el("div", { className: "tile-row" }, [pill(record.status)]),
+      el("div", { className: "tile-row" }, [pill(record.status), sharedBadge(record)]),
       record.status === "ready" ? el("p", { className: "tile-meta", text: metaWords(record) }) : null,
       rejected ? el("p", { className: "tile-reason", text: rejectionWords(record.error) }) : null,
       (record.tags || []).length ? el("ul", { className: "tags", "aria-label": "Tags" },
