@@ -5,80 +5,88 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import BadRequest, Unprocessable
+from .fieldrules import FieldRule, check_fields, read_fields, ruled, rules
 from .formats import OUTPUT_ORDER
 
+# The bounds below are the rules' one home: the fields' rules hold them, the checks and
+# /api/openapi.json read them from there (core/fieldrules.py).
 CONVERT_FORMATS = OUTPUT_ORDER  # core/formats.py
+FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
 LOSSLESS_FORMATS = frozenset({"png", "gif", "tiff", "bmp"})
 FITS = ("contain", "cover", "fill")
+QUALITY_RANGE = (1, 100)
+# How far ``enlarge`` may scale the source up (imgproxy's enlarge has no bound; ours has one so
+# a tiny upload cannot ask for a huge output).
+MAX_ENLARGEMENT = 2.0
 WATERMARK_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
+OPACITY_RANGE = (0.05, 1.0)
+SCALE_RANGE = (0.05, 1.0)
+WATERMARK_TEXT_MAX = 100
+ONE_OF_TEXT_OR_IMAGE = "Give text or image_id, not both."
+TEXT_OR_IMAGE_REFUSED = "watermark needs either text or image_id (not both)."
 
 
 @dataclass(frozen=True)
 class WatermarkSpec:
     """A text mark or another image of the same owner (``image_id``) used as a logo."""
 
-    text: str | None = None
-    image_id: str | None = None
-    position: str = "bottom-right"
-    opacity: float = 0.5
-    scale: float = 0.2
+    text: str | None = ruled(FieldRule(
+        "string", min_length=1, max_length=WATERMARK_TEXT_MAX, not_blank=True,
+        description=f"The mark's text. {ONE_OF_TEXT_OR_IMAGE}"), None)
+    image_id: str | None = ruled(FieldRule(
+        "string", min_length=1, description=f"Another ready image of yours, used as a logo. {ONE_OF_TEXT_OR_IMAGE}"),
+        None)
+    position: str = ruled(FieldRule("string", choices=WATERMARK_POSITIONS), "bottom-right")
+    opacity: float = ruled(FieldRule("number", minimum=OPACITY_RANGE[0], maximum=OPACITY_RANGE[1],
+                                     description="How opaque the mark is (1: fully)."), 0.5)
+    scale: float = ruled(FieldRule("number", minimum=SCALE_RANGE[0], maximum=SCALE_RANGE[1],
+                                   description="The mark's width as a fraction of the output's width."), 0.2)
 
     def __post_init__(self) -> None:
         """The one check of a watermark's values.  Raises BadRequest(code="invalid_parameter").
 
-        ``WatermarkSpec()`` stays constructible (the pages read its defaults from it); a mark
-        with neither text nor an image is refused where JSON becomes one (watermark_from) and
-        draws nothing in the imaging code.
+        A mark with neither text nor an image is refused where JSON becomes one (watermark_from)
+        and draws nothing in the imaging code.
         """
         if self.text is not None and self.image_id is not None:
-            raise _bad("watermark needs either text or image_id (not both).")
-        if self.text is not None and (
-            not isinstance(self.text, str) or not self.text.strip() or len(self.text) > WATERMARK_TEXT_MAX
-        ):
-            raise _bad(f"watermark.text must be 1 to {WATERMARK_TEXT_MAX} characters.")
-        if self.image_id is not None and (not isinstance(self.image_id, str) or not self.image_id):
-            raise _bad("watermark.image_id must be an image id.")
-        if self.position not in WATERMARK_POSITIONS:
-            raise _bad(f"watermark.position must be one of {', '.join(WATERMARK_POSITIONS)}.")
-        for name, bounds in (("opacity", OPACITY_RANGE), ("scale", SCALE_RANGE)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not bounds[0] <= value <= bounds[1]:
-                raise _bad(f"watermark.{name} must be a number from {bounds[0]} to {bounds[1]}.")
+            raise _bad(TEXT_OR_IMAGE_REFUSED)
+        check_fields(self, "watermark.")
 
 
 @dataclass(frozen=True)
 class ConversionRequest:
-    format: str
-    width: int | None = None
-    height: int | None = None
-    fit: str = "contain"
-    quality: int | None = None
-    enlarge: bool = False
-    watermark: WatermarkSpec | None = None
+    """A conversion: the output's format, the box it fits in, its quality, and an optional mark."""
+
+    format: str = ruled(FieldRule(
+        "string", choices=CONVERT_FORMATS, aliases=FORMAT_ALIASES,
+        description=f"{' and '.join(FORMAT_ALIASES)} are accepted as aliases."))
+    width: int | None = ruled(FieldRule(
+        "integer", minimum=1, description="At most the convert_max_edge limit (else 422 limit_exceeded)."), None)
+    height: int | None = ruled(FieldRule(
+        "integer", minimum=1, description="At most the convert_max_edge limit (else 422 limit_exceeded)."), None)
+    fit: str = ruled(FieldRule(
+        "string", choices=FITS, description="contain: inside the box, aspect kept; cover: exactly the box, "
+                                           "centred crop; fill: exactly the box, stretched."), "contain")
+    quality: int | None = ruled(FieldRule(
+        "integer", minimum=QUALITY_RANGE[0], maximum=QUALITY_RANGE[1],
+        description="Ignored (and not part of the cache key) for the lossless formats: "
+                    f"{', '.join(f for f in CONVERT_FORMATS if f in LOSSLESS_FORMATS)}."), None)
+    enlarge: bool = ruled(FieldRule(
+        "boolean", description=f"Allow up to {MAX_ENLARGEMENT:g}x the source's long edge (default: never larger)."),
+        False)
+    watermark: WatermarkSpec | None = ruled(FieldRule("object", model=WatermarkSpec), None)
 
     def __post_init__(self) -> None:
         """The one check of a conversion's values, whoever builds it (the API through
         conversion_request_from, or code).  Raises BadRequest(code="invalid_parameter")."""
-        if self.format not in CONVERT_FORMATS:
-            raise _bad(f"format must be one of {', '.join(CONVERT_FORMATS)}.")
-        if self.fit not in FITS:
-            raise _bad(f"fit must be one of {', '.join(FITS)}.")
-        for name, low, high in (("width", 1, None), ("height", 1, None), ("quality", *QUALITY_RANGE)):
-            value = getattr(self, name)
-            if value is not None and (
-                not _is_whole(value) or value < low or (high is not None and value > high)
-            ):
-                raise _bad(f"{name} must be a whole number from {low}" + (f" to {high}." if high else " up."))
-        if not isinstance(self.enlarge, bool):
-            raise _bad("enlarge must be true or false.")
-        if self.watermark is not None and not isinstance(self.watermark, WatermarkSpec):
-            raise _bad("watermark must be an object.")
+        check_fields(self)
 
-    def normalised(self) -> "ConversionRequest":
+    def normalised(self) -> ConversionRequest:
         """The same request with what cannot change the output removed (quality for lossless
         formats), so equal outputs share one cache entry."""
         if self.format in LOSSLESS_FORMATS and self.quality is not None:
@@ -90,34 +98,16 @@ class ConversionRequest:
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-# -- validation: the one place a conversion's parameters are checked ----------------------------
-# (the API turns a JSON body into a ConversionRequest here; the OpenAPI document states the same
-# bounds from these constants)
-
-QUALITY_RANGE = (1, 100)
-OPACITY_RANGE = (0.05, 1.0)
-SCALE_RANGE = (0.05, 1.0)
-WATERMARK_TEXT_MAX = 100
-WATERMARK_FIELDS = frozenset({"text", "image_id", "position", "opacity", "scale"})
-
-
 def conversion_request_from(params: Mapping[str, Any]) -> ConversionRequest:
     """A ConversionRequest from decoded JSON (``user_id`` and other keys are the caller's
     business). Only JSON's types are handled here (``"jpg"``, ``"PNG"``, ``300.0``); the values
     are checked where the request is constructed.  Raises BadRequest(code="invalid_parameter")
     naming the first bad field; limits that are settings (convert_max_edge, max_pixels) are the
     imaging code's, as 422 (check_within_limits)."""
-    fmt, fit = params.get("format"), params.get("fit", "contain")
-    watermark = params.get("watermark")
-    return ConversionRequest(
-        format=_alias(fmt) if isinstance(fmt, str) else fmt,
-        width=_whole(params.get("width")),
-        height=_whole(params.get("height")),
-        fit=fit.lower() if isinstance(fit, str) else fit,
-        quality=_whole(params.get("quality")),
-        enlarge=params.get("enlarge", False),
-        watermark=None if watermark is None else watermark_from(watermark),
-    )
+    values = read_fields(ConversionRequest, params)
+    if values.get("watermark") is not None:
+        values["watermark"] = watermark_from(values["watermark"])
+    return ConversionRequest(**values)
 
 
 def check_within_limits(request: ConversionRequest, *, max_edge: int, max_pixels: int) -> None:
@@ -131,32 +121,16 @@ def check_within_limits(request: ConversionRequest, *, max_edge: int, max_pixels
 
 
 def watermark_from(value: Any) -> WatermarkSpec:
+    """A WatermarkSpec from decoded JSON, which must name no other field and give text or an
+    image.  Raises BadRequest(code="invalid_parameter")."""
     if not isinstance(value, Mapping):
         raise _bad("watermark must be an object.")
-    unknown = set(value) - WATERMARK_FIELDS
+    unknown = set(value) - {field.name for field, _ in rules(WatermarkSpec)}
     if unknown:
         raise _bad(f"watermark has no field {', '.join(sorted(unknown))}.")
     if value.get("text") is None and value.get("image_id") is None:
-        raise _bad("watermark needs either text or image_id (not both).")
-    return WatermarkSpec(
-        text=value.get("text"), image_id=value.get("image_id"),
-        position=value.get("position", "bottom-right"),
-        opacity=value.get("opacity", 0.5), scale=value.get("scale", 0.2),
-    )
-
-
-def _alias(fmt: str) -> str:
-    fmt = fmt.lower()
-    return {"jpg": "jpeg", "tif": "tiff"}.get(fmt, fmt)
-
-
-def _whole(value: Any) -> Any:
-    """JSON has one number type: 300.0 is the whole number 300."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _is_whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+        raise _bad(TEXT_OR_IMAGE_REFUSED)
+    return WatermarkSpec(**read_fields(WatermarkSpec, value))
 
 
 def _bad(message: str) -> BadRequest:

@@ -6,15 +6,11 @@ from typing import Callable
 
 from PIL import Image
 
-from ..conversions import ConversionRequest, check_within_limits
+from ..conversions import MAX_ENLARGEMENT, ConversionRequest, check_within_limits
 from ..errors import Unprocessable
 from . import encoding, pixels, watermark
 from .model import EncodedImage, ImagingLimits
 from .opening import Source, open_within_limits, rejecting_decode_errors
-
-# How far ``enlarge`` may scale the source up (imgproxy's enlarge has no bound; ours has one so
-# a tiny upload cannot ask for a huge output).
-MAX_ENLARGEMENT = 2.0
 
 
 def convert_image(

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document, generated: schemas from the classes that validate the requests and
-shape the answers (``commands.py``, ``core/conversions.py``, ``core/records.py``), plus the
-table of operations below. Nothing here restates a field by hand, so spec and checks cannot drift.
+shape the answers (``commands.py``, ``core/records.py``, and the rules on the fields of
+``core/conversions.py``, which its checks read too: ``core/fieldrules.py``), plus the table of
+operations below. Nothing here restates a field by hand, so spec and checks cannot drift.
 
 Written for client generators as much as for readers (docs/API.md): every schema an integrator
 meets has a component named with the API's noun, every enumeration is its own component, every
@@ -9,6 +10,8 @@ example, so a generated client is typed throughout."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from functools import lru_cache
 from typing import Any
 
@@ -29,7 +32,8 @@ from ...commands import (
     UploadTicket,
     UsageReport,
 )
-from ...core import conversions
+from ...core import conversions, fieldrules
+from ...core.fieldrules import FieldRule
 from ...core.records import PUBLIC_FIELDS, STATUSES, ImageRecord
 from . import examples
 
@@ -43,9 +47,13 @@ ENUMS = {
     "ImageStatus": STATUSES, "ConvertFormat": conversions.CONVERT_FORMATS, "Fit": conversions.FITS,
     "WatermarkPosition": conversions.WATERMARK_POSITIONS, "DownloadVariant": DOWNLOAD_VARIANTS,
 }
-# Which enumeration a field holds, wherever it appears (a body's property or a query parameter).
-FIELD_ENUMS = {"status": "ImageStatus", "format": "ConvertFormat", "fit": "Fit", "position": "WatermarkPosition",
-               "variant": "DownloadVariant"}
+# Which enumeration a command's field holds, wherever it appears (a body's property or a query parameter).
+FIELD_ENUMS = {"status": "ImageStatus", "variant": "DownloadVariant"}
+# The core values whose fields carry their own rules (core/fieldrules.py), by component name.
+# ConvertRequest is the body of convert_image, and of anything else that asks for a conversion.
+RULED_MODELS = {"ConvertRequest": conversions.ConversionRequest, "Watermark": conversions.WatermarkSpec}
+RULE_KEYWORDS = {"minimum": "minimum", "maximum": "maximum", "min_length": "minLength",
+                 "max_length": "maxLength", "pattern": "pattern"}  # FieldRule's name: JSON Schema's
 
 
 def _ref(name: str) -> dict:
@@ -124,31 +132,41 @@ def _image_schemas() -> dict:
     }
 
 
+def _ruled_property(field: dataclasses.Field, rule: FieldRule) -> dict:
+    """One field's schema, from its rule: its enumeration or model by component name, else its
+    type and bounds; null allowed where the field's default is None."""
+    if rule.choices is not None:
+        schema = _ref({values: name for name, values in ENUMS.items()}[rule.choices])
+    elif rule.model is not None:
+        schema = _ref({model: name for name, model in RULED_MODELS.items()}[rule.model])
+    else:
+        schema = {"type": rule.kind, **{keyword: getattr(rule, name) for name, keyword in RULE_KEYWORDS.items()
+                                        if getattr(rule, name) is not None}}
+    if fieldrules.is_nullable(field):
+        schema = _nullable(schema)
+    if not fieldrules.is_required(field):
+        schema["default"] = field.default
+    if rule.description:
+        schema["description"] = rule.description
+    return schema
+
+
+def _ruled_schema(model: type) -> dict:
+    """A core value's schema, every field from its rule, so the document states exactly the
+    bounds the value checks."""
+    ruled = fieldrules.rules(model)
+    schema = {"type": "object", "additionalProperties": False,
+              "description": inspect.cleandoc(model.__doc__ or "").split("\n\n")[0],
+              "properties": {field.name: _ruled_property(field, rule) for field, rule in ruled}}
+    required = [field.name for field, _ in ruled if fieldrules.is_required(field)]
+    return {**schema, "required": required} if required else schema
+
+
 def _convert_schemas() -> dict:
-    """ConversionRequest and WatermarkSpec, with the bounds conversion_request_from enforces."""
-    c = conversions
-    convert = _schema(c.ConversionRequest)
-    props = convert["properties"]
-    props["format"] = {**_ref("ConvertFormat"), "description": "jpg and tif are accepted as aliases."}
-    props["fit"] = {**_ref("Fit"), "default": props["fit"]["default"]}
-    for edge in ("width", "height"):
-        props[edge] = {**_nullable({"type": "integer", "minimum": 1}), "default": None}
-    props["quality"] = {**_nullable({"type": "integer", "minimum": c.QUALITY_RANGE[0], "maximum": c.QUALITY_RANGE[1]}),
-                        "default": None, "description": "Ignored (and not part of the cache key) for lossless formats."}
-    props["enlarge"]["description"] = "Allow up to 2x the source's long edge (default: never larger)."
-    props["watermark"] = {**_nullable(_ref("Watermark")), "default": None}
-    props["user_id"] = {"type": "string", "description": "Admin tokens only: act for this user."}
-    watermark = _schema(c.WatermarkSpec)
-    props = watermark["properties"]
-    props["text"] = {"type": "string", "minLength": 1, "maxLength": c.WATERMARK_TEXT_MAX, "pattern": "\\S",
-                     "description": "The mark's text. Give text or image_id, not both."}
-    props["image_id"] = {"type": "string", "minLength": 1,
-                         "description": "Another ready image of yours, used as a logo. Give text or image_id, not both."}
-    for name, (low, high) in (("opacity", c.OPACITY_RANGE), ("scale", c.SCALE_RANGE)):
-        props[name].update(minimum=low, maximum=high)
-    props["scale"]["description"] = "The mark's width as a fraction of the output's width."
-    props["position"] = {**_ref("WatermarkPosition"), "default": props["position"]["default"]}
-    return {"ConvertRequest": convert, "Watermark": watermark}
+    schemas = {name: _ruled_schema(model) for name, model in RULED_MODELS.items()}
+    # Who the call acts for is the web layer's business, not the conversion's (conversion_request_from).
+    schemas["ConvertRequest"]["properties"]["user_id"] = {"type": "string", "description": ACT_AS["description"]}
+    return schemas
 
 
 def _account_schema() -> dict:
