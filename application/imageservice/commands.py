@@ -133,6 +133,21 @@ class LinkCommand(Command):
 
 
 @dataclass(frozen=True)
+class Link:
+    """A share link as its owner sees it (docs/DESIGN.md "Share links")."""
+
+    link_id: str
+    image_id: str
+    url: str  # the share page, absolute
+    srcset: str  # absolute rendition URLs with width descriptors
+    embed_html: str  # an <img> with src, srcset, sizes, width, height and alt
+    original: bool
+    created_at: str
+    expires_at: str
+    views: int
+
+
+@dataclass(frozen=True)
 class UploadTicket:
     image_id: str
     upload_url: str

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..auth import Principal
+from ..commands import Link
 from ..core import keys, links, renditions
 from ..core.conversions import ConversionRequest
 from ..core.errors import NotFound, TooManyRequests
@@ -24,21 +25,6 @@ RENDITION_MISSES = "rendition_misses"  # the hit_rate counter of renditions made
 def _unknown_link() -> NotFound:
     # Unknown, revoked and expired links answer alike: nothing tells which.
     return NotFound("No such share link.", code="link_not_found")
-
-
-@dataclass(frozen=True)
-class LinkView:
-    """A link as the API shows it to its owner."""
-
-    link_id: str
-    image_id: str
-    url: str
-    srcset: str
-    embed_html: str
-    original: bool
-    created_at: str
-    expires_at: str
-    views: int
 
 
 @dataclass(frozen=True)
@@ -67,7 +53,7 @@ class Links(ServiceBase):
         return f"{(self.settings.share_url or self.settings.public_url).rstrip('/')}/s/{link_id}"
 
     def create_link(self, principal: Principal, image_id: str, expires_in: int, original: bool,
-                    user_id: str | None = None) -> LinkView:
+                    user_id: str | None = None) -> Link:
         """A new link to a ready image of the caller's; a browser workspace's never outlives it."""
         record = self._record(principal, image_id, user_id)
         now = self.clock()
@@ -77,7 +63,7 @@ class Links(ServiceBase):
         made = self.catalog.create_link(link, limit=self.settings.share_links_per_image)
         return self._view(made, record, views=0)
 
-    def list_links(self, principal: Principal, image_id: str, user_id: str | None = None) -> list[LinkView]:
+    def list_links(self, principal: Principal, image_id: str, user_id: str | None = None) -> list[Link]:
         record = self._record(principal, image_id, user_id)
         return [self._view(link, record, views) for link, views in self.catalog.links_of(record.user_id, record.image_id)]
 
@@ -86,10 +72,10 @@ class Links(ServiceBase):
         if self.catalog.revoke_link(principal.user_id, link_id) is None:
             raise _unknown_link()
 
-    def _view(self, link: ShareLink, record: ImageRecord, views: int) -> LinkView:
+    def _view(self, link: ShareLink, record: ImageRecord, views: int) -> Link:
         base = self.share_base(link.link_id)
         width, height = record.width or 0, record.height or 0
-        return LinkView(link.link_id, link.image_id, base, renditions.srcset(base, width),
+        return Link(link.link_id, link.image_id, base, renditions.srcset(base, width),
                         renditions.embed_html(base, width, height, stem(record.filename) or "image"),
                         link.original, link.created_at, link.expires_at, views)
 

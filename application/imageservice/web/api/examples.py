@@ -24,10 +24,21 @@ _IMAGE = {
     "shared_until": "2026-08-21T09:30:00.000Z",
 }
 
+_SHARE = "https://images.example.com/s/Vq3kz0Q1hN8mYp2TfW7sLc4d"
+_LINK = {
+    "link_id": "Vq3kz0Q1hN8mYp2TfW7sLc4d", "image_id": IMAGE_ID, "url": _SHARE,
+    "srcset": f"{_SHARE}/w/64 64w, {_SHARE}/w/640 640w, {_SHARE}/w/1200 1200w",
+    "embed_html": f'<img src="{_SHARE}/w/828" srcset="{_SHARE}/w/64 64w, {_SHARE}/w/640 640w, {_SHARE}/w/1200 1200w" '
+                  'sizes="(max-width: 828px) 100vw, 828px" width="4032" height="3024" alt="beach">',
+    "original": False, "created_at": "2026-08-14T09:30:00.000Z", "expires_at": "2026-08-21T09:30:00.000Z",
+    "views": 17,
+}
+
 REQUESTS = {
     "UploadRequest": {"content_type": "image/jpeg", "size": 2483117, "filename": "beach.jpg",
                       "tags": ["holiday", "2026"], "description": "Low tide"},
     "UpdateRequest": {"tags": ["holiday", "best"], "description": "Low tide, Marseille"},
+    "LinkRequest": {"expires_in": 604800, "original": False},
     "ConvertRequest": {"format": "webp", "width": 1200, "fit": "contain", "quality": 80,
                        "watermark": {"text": "© Alice", "position": "bottom-right", "opacity": 0.5, "scale": 0.2}},
 }
@@ -50,6 +61,8 @@ RESPONSES = {
                 "limits": {"max_upload_bytes": 52428800, "max_pixels": 50000000, "max_frames": 200,
                            "convert_max_edge": 4096, "upload_url_ttl": 300, "download_url_ttl": 300,
                            "session_ttl": 3600}},
+    "Link": _LINK,
+    "LinkList": {"links": [_LINK]},
     "Health": {"status": "ok"},
     "Readiness": {"status": "ready", "checks": {"blobs": "ok", "catalog": "ok", "queue": "ok"}},
 }

@@ -26,6 +26,8 @@ from ...commands import (
     Conversion,
     DownloadCommand,
     DownloadLink,
+    Link,
+    LinkCommand,
     ListCommand,
     UpdateCommand,
     UploadCommand,
@@ -181,6 +183,10 @@ def _schemas() -> dict:
         "UploadRequest": _schema(UploadCommand),
         "UpdateRequest": _schema(UpdateCommand),
         **_convert_schemas(),
+        "LinkRequest": _schema(LinkCommand),
+        "Link": _results(Link),
+        "LinkList": {"type": "object", "additionalProperties": False, "required": ["links"],
+                     "properties": {"links": {"type": "array", "items": _ref("Link")}}},
         "UploadTicket": _results(UploadTicket),
         "Completion": _results(Completion),
         "DownloadLink": _results(DownloadLink),
@@ -237,6 +243,8 @@ IMAGE_ID = {"name": "image_id", "in": "path", "required": True, "schema": {"type
             "description": "The image id (ULID).", "example": examples.IMAGE_ID}
 ACT_AS = {"name": "user_id", "in": "query", "required": False, "schema": {"type": "string"},
           "description": "Admin tokens only: act for this user."}
+LINK_ID = {"name": "link_id", "in": "path", "required": True, "schema": {"type": "string"},
+           "description": "The share link's id (random, URL-safe)."}
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
@@ -291,6 +299,18 @@ def _paths() -> dict:
             "convert_image", "images", "Convert and resize (optionally watermark); cached per parameters",
             parameters=[IMAGE_ID, ACT_AS], requestBody=_body("ConvertRequest", required=True),
             responses={**_ok(200, "Conversion", "Converted"), **_errors(400, 401, 403, 404, 409, 422, 429)})},
+        "/api/images/{image_id}/links": {
+            "post": op("create_link", "sharing", "Make a share link (a ready image; at most share_links_per_image live)",
+                       parameters=[IMAGE_ID, ACT_AS], requestBody=_body("LinkRequest", required=False),
+                       responses={**_ok(201, "Link", "The new link"), **_errors(400, 401, 403, 404, 409)}),
+            "get": op("list_links", "sharing", "The image's live share links, newest first, with their views",
+                      parameters=[IMAGE_ID, ACT_AS],
+                      responses={**_ok(200, "LinkList", "Live links"), **_errors(401, 403, 404)}),
+        },
+        "/api/links/{link_id}": {"delete": op(
+            "revoke_link", "sharing", "Revoke a share link: every public URL of it ends",
+            parameters=[LINK_ID],
+            responses={"204": {"description": "Revoked (no body)"}, **_errors(401, 403, 404)})},
         "/api/me": {"get": op(
             "get_account", "account", "Who you are, your usage (conversions included) and the limits",
             responses={**_ok(200, "Account", "Caller"), **_errors(401)})},
@@ -312,6 +332,7 @@ def openapi_document() -> dict:
             "description": "Upload images through presigned URLs; list, inspect, convert, download and delete them.",
         },
         "tags": [{"name": "images", "description": "Upload, list, inspect, change, convert, download, delete."},
+                 {"name": "sharing", "description": "Share links (the public pages and renditions under /s/ are in docs/API.md)."},
                  {"name": "account", "description": "The caller, usage and limits."},
                  {"name": "service", "description": "Liveness and readiness probes (no authentication)."}],
         "security": [{"bearer": []}, {"session": []}],
