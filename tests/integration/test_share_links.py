@@ -9,6 +9,7 @@ import re
 from io import BytesIO
 
 import pytest
+import requests
 from PIL import Image
 
 import imagefactory
@@ -24,14 +25,37 @@ SAFARI_15 = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;
 CURL = "*/*"
 
 
-@pytest.fixture
-def service(tmp_path):
-    components = build_components(make_settings(tmp_path, share_links_per_image=3, rendition_misses_per_minute=6))
+class AwsApiClient(ApiClient):
+    """Uploads to S3 (moto) through the presigned URL itself, then says so (``complete``)."""
+
+    def put(self, ticket: dict, data: bytes, headers: dict | None = None):
+        answer = requests.put(ticket["upload_url"], data=data, headers={**ticket["upload_headers"], **(headers or {})},
+                              timeout=30)
+        completed = self.call("POST", f"/api/images/{ticket['image_id']}/complete")
+        assert completed.status_code == 202, completed.get_json()
+        return type("Answer", (), {"status_code": answer.status_code, "get_data": lambda self, as_text=False: answer.text})()
+
+
+@pytest.fixture(params=["local", "aws"])
+def service(request, tmp_path):
+    limits = {"share_links_per_image": 3, "rendition_misses_per_minute": 6}
+    client_class = ApiClient
+    if request.param == "aws":
+        from imageservice.adapters.aws.setup import setup_resources
+
+        moto = request.getfixturevalue("moto_server")
+        names = request.getfixturevalue("aws_names")
+        settings = make_settings(tmp_path, **limits, **names.settings_values(moto.endpoint))
+        list(setup_resources(settings))
+        client_class = AwsApiClient
+    else:
+        settings = make_settings(tmp_path, **limits)
+    components = build_components(settings)
     app = create_app(components=components)
     app.testing = True
     client = app.test_client()
-    owner = ApiClient(client, components.service.create_token("alice"), Worker(components))
-    other = ApiClient(client, components.service.create_token("bob"), Worker(components))
+    owner = client_class(client, components.service.create_token("alice"), Worker(components))
+    other = client_class(client, components.service.create_token("bob"), Worker(components))
     return owner, other, client
 
 
