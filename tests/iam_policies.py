@@ -499,6 +499,7 @@ def flask_session_calls() -> list[Call]:
     return calls
 
 
+@functools.cache
 def _classes_in(folder: Path) -> dict[str, tuple[ast.ClassDef, ast.Module]]:
     found = {}
     for path in sorted(folder.glob("*.py")):
@@ -519,10 +520,15 @@ def _methods(name: str, classes: dict[str, tuple[ast.ClassDef, ast.Module]]) -> 
     return methods
 
 
+@functools.cache
+def _catalog_functions() -> dict[str, ast.FunctionDef]:
+    return {n.name: n for path in sorted(CATALOG.glob("*.py")) for n in ast.parse(path.read_text()).body
+            if isinstance(n, ast.FunctionDef)}
+
+
 def _module_functions(node: ast.AST) -> list[ast.AST]:
     """``node`` and the module-level functions of the catalog it calls by name, transitively."""
-    functions = {n.name: n for path in sorted(CATALOG.glob("*.py")) for n in ast.parse(path.read_text()).body
-                 if isinstance(n, ast.FunctionDef)}
+    functions = _catalog_functions()
     seen, todo = [], [node]
     while todo:
         current = todo.pop()
@@ -534,6 +540,7 @@ def _module_functions(node: ast.AST) -> list[ast.AST]:
     return seen
 
 
+@functools.cache
 def _repository_calls(repository: str, method: str) -> tuple[list[Call], set[str]]:
     """What one DynamoDB repository method does: the reader calls it makes (``self._reader.x``),
     and the kinds of the writes it keeps for the commit (``self._uow.write("Put", ...)``)."""
@@ -560,6 +567,7 @@ def _repository_calls(repository: str, method: str) -> tuple[list[Call], set[str
     return calls, kinds
 
 
+@functools.cache
 def catalog_calls(method: str) -> list[Call]:
     """The operations the catalog's use case ``method`` makes in aws mode: the reads of the
     repositories it uses (``uow.images.get``, ``self.read().images.list``), and one
@@ -583,7 +591,8 @@ def catalog_calls(method: str) -> list[Call]:
     return calls
 
 
-def role_calls(role: str) -> list[Call]:
+@functools.cache
+def role_calls(role: str) -> tuple[Call, ...]:
     """Every AWS operation ``role``'s code makes, with where it is made."""
     classes = adapter_classes()
     calls = []
@@ -596,7 +605,7 @@ def role_calls(role: str) -> list[Call]:
             calls.extend(adapter.reachable_calls(method))
     if role == "app":
         calls.extend(flask_session_calls())
-    return calls
+    return tuple(calls)
 
 
 def all_adapter_calls() -> list[Call]:
