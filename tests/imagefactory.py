@@ -142,6 +142,8 @@ def jpeg_bytes(
     color: tuple[int, int, int] = BLUE,
     icc_profile: bytes | None = None,
     progressive: bool = False,
+    xmp: bytes | None = None,
+    comment: bytes | None = None,
 ) -> bytes:
     """A baseline JPEG of ``width`` x ``height`` stored pixels (see the module doc for orientation)."""
     image = stored_pattern(width, height, orientation, color=color)
@@ -151,6 +153,10 @@ def jpeg_bytes(
         options["exif"] = block.tobytes()
     if icc_profile:
         options["icc_profile"] = icc_profile
+    if xmp:
+        options["xmp"] = xmp
+    if comment:
+        options["comment"] = comment
     return _save(image, "JPEG", **options)
 
 

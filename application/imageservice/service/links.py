@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from ..auth import Principal
 from ..commands import Link
 from ..core import keys, links, renditions
-from ..core.conversions import ConversionRequest
 from ..core.errors import NotFound, TooManyRequests
-from ..core.filenames import stem, with_extension
+from ..core.filenames import stem
 from ..core.formats import BY_OUTPUT
 from ..core.links import ShareLink
 from ..core.records import READY, ImageRecord
@@ -29,23 +28,18 @@ def _unknown_link() -> NotFound:
 
 @dataclass(frozen=True)
 class Shared:
-    """What a live link shows: the link and its image."""
+    """What a live link shows: the link, its image, and the renditions the image has."""
 
     link: ShareLink
     image: ImageRecord
     base: str  # the link's absolute URL; renditions are under it
-
-    @property
-    def widths(self) -> list[int]:
-        return renditions.widths(self.image.width or 0)
+    sizes: renditions.Renditions
 
 
 @dataclass(frozen=True)
 class Rendition:
     data: bytes | None  # None: the client's copy is current (304)
-    content_type: str
-    etag: str
-    filename: str
+    headers: dict[str, str]
 
 
 class Links(ServiceBase):
@@ -72,12 +66,15 @@ class Links(ServiceBase):
         if self.catalog.revoke_link(principal.user_id, link_id) is None:
             raise _unknown_link()
 
+    def _renditions(self, record: ImageRecord) -> renditions.Renditions:
+        return renditions.Renditions(record.width or 0, record.height or 0, self.settings.convert_max_edge)
+
     def _view(self, link: ShareLink, record: ImageRecord, views: int) -> Link:
         base = self.share_base(link.link_id)
-        width, height = record.width or 0, record.height or 0
-        return Link(link.link_id, link.image_id, base, renditions.srcset(base, width),
-                        renditions.embed_html(base, width, height, stem(record.filename) or "image"),
-                        link.original, link.created_at, link.expires_at, views)
+        sizes = self._renditions(record)
+        return Link(link.link_id, link.image_id, base, renditions.srcset(base, sizes),
+                    renditions.embed_html(base, sizes, stem(record.filename) or "image"),
+                    link.original, link.created_at, link.expires_at, views)
 
     # -- the public side -----------------------------------------------------------------
 
@@ -89,29 +86,29 @@ class Links(ServiceBase):
             raise _unknown_link()
         if count_view:
             self.catalog.count_view(link)
-        return Shared(link, image, self.share_base(link.link_id))
+        return Shared(link, image, self.share_base(link.link_id), self._renditions(image))
 
-    def rendition(self, link_id: str, width: int, accepted: dict[str, float], forced: str | None,
+    def rendition(self, link_id: str, width: int | None, accept: str | None, forced: str | None,
                   if_none_match: str | None) -> Rendition:
-        """The image at a served width, in the negotiated (or forced) format, made once and kept
-        beside its derivatives. NotFound for a width it does not serve; a rendition not made yet
-        costs one of the link's ``rendition_misses_per_minute`` (429)."""
+        """The image at one of its rendition widths, in the negotiated (or forced) format, made
+        once and kept beside its derivatives. NotFound for a width it does not have; a rendition
+        not made yet costs one of the link's ``rendition_misses_per_minute`` (429)."""
         shared = self.shared(link_id)
         image = shared.image
-        if not renditions.allowed(width, image.width or 0):
+        if width is None or not shared.sizes.allows(width):
             raise NotFound("No such rendition.", code="rendition_not_found")
-        fmt = forced or renditions.negotiate(accepted, has_alpha=(image.mode or "") in ("RGBA", "LA", "PA"))
-        output = BY_OUTPUT[fmt]
-        tag = renditions.etag(image.image_id, image.sha256, width, fmt)
-        filename = with_extension(image.filename or "image", output.extensions[0], f"-{width}w")
+        fmt = renditions.negotiate_format(accept, alpha=renditions.has_alpha(image.mode), forced=forced)
+        tag = renditions.rendition_etag(image.image_id, width, fmt, image.sha256 or image.image_id)
+        headers = renditions.rendition_headers(fmt=fmt, etag=tag, filename=image.filename or "image", width=width,
+                                               expires_at=shared.link.expires_at, now=self.clock())
         if if_none_match and tag in [part.strip() for part in if_none_match.split(",")]:
-            return Rendition(None, output.media_type, tag, filename)
-        key = keys.rendition_key(image.user_id, image.image_id, width, output.extensions[0], image.ephemeral)
+            return Rendition(None, headers)
+        key = keys.rendition_key(image.user_id, image.image_id, width, BY_OUTPUT[fmt].extensions[0], image.ephemeral)
         try:
             data = self.blobs.get(key, max_bytes=self.settings.max_upload_bytes)
         except BlobNotFound:
             data = self._make_rendition(shared, key, width, fmt)
-        return Rendition(data, output.media_type, tag, filename)
+        return Rendition(data, headers)
 
     def _make_rendition(self, shared: Shared, key: str, width: int, fmt: str) -> bytes:
         s = self.settings
@@ -123,7 +120,7 @@ class Links(ServiceBase):
             original = self.blobs.get(shared.image.original_key, max_bytes=s.max_upload_bytes)
         except BlobNotFound:
             raise _unknown_link() from None
-        encoded = self.imaging.convert(original, ConversionRequest(format=fmt, width=width), imaging_limits(s),
+        encoded = self.imaging.convert(original, renditions.rendition_request(width, fmt), imaging_limits(s),
                                        max_output_bytes=s.max_upload_bytes)
         self.blobs.put(key, encoded.data, encoded.content_type)
         if self.catalog.get(shared.image.user_id, shared.image.image_id) is None:

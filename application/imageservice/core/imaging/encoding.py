@@ -19,6 +19,11 @@ ANIMATED_OUTPUTS = frozenset({"gif", "webp", "png"})
 # Measured on a 1440x1080 photo: method 2 encodes in less than half the time of 4 for files
 # about 3% larger; 3 costs as much as 4.  bench/bench_pipeline.py compares at this same effort.
 WEBP_METHOD = 2
+# libavif's speed (0 slowest .. 10 fastest; Pillow's default is 6), measured on 1920 and 3840 px
+# renditions (docs/RENDITIONS.md): at 6 a 3840 px encode takes 4.4-4.7 s, at 5 and below 10-16 s,
+# too long for the imaging budget's two jobs at once on two cores; 9 takes about 1 s, for files
+# 2-8 % larger than 6's on real photos. With libaom, 10 is the same as 9.
+AVIF_SPEED = 9
 _DEFAULT_QUALITY = 80
 
 # output format -> (Pillow format, content type, file extension)
@@ -43,7 +48,7 @@ def _save_options(fmt: str, quality: int | None) -> dict[str, Any]:
     if fmt == "webp":
         return {"quality": q, "method": WEBP_METHOD}
     if fmt == "avif":
-        return {"quality": q}
+        return {"quality": q, "speed": AVIF_SPEED}
     if fmt == "png":
         return {"compress_level": 6}
     if fmt == "tiff":

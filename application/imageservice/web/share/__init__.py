@@ -29,29 +29,24 @@ def _link_id(link_id: str) -> str:
 @bp.get("/s/<link_id>")
 def share_page(link_id: str):
     shared = _service().shared(_link_id(link_id), count_view=True)
-    image = shared.image
-    width = image.width or 0
+    image, sizes = shared.image, shared.sizes
+    full = sizes.full_width()
     return render_template(
         "share.html", image=image, base=shared.base, title=stem(image.filename) or "Shared image",
-        src=f"{shared.base}/w/{renditions.fitting(828, width)}", srcset=renditions.srcset(shared.base, width),
-        sizes=renditions.SIZES, og_image=f"{shared.base}/w/{renditions.fitting(renditions.OG_WIDTH, width)}",
-        download=f"{shared.base}/original" if shared.link.original else f"{shared.base}/w/{width}",
+        src=renditions.rendition_url(shared.base, sizes.closest_width(renditions.display_width(sizes)) or 0),
+        srcset=renditions.srcset(shared.base, sizes), sizes=renditions.sizes(sizes),
+        og_image=renditions.rendition_url(shared.base, sizes.closest_width(renditions.OG_IMAGE_WIDTH) or 0),
+        download=f"{shared.base}/original" if shared.link.original else renditions.rendition_url(shared.base, full or 0),
         original=shared.link.original,
     )
 
 
-@bp.get("/s/<link_id>/w/<int:width>")
-def rendition(link_id: str, width: int):
-    forced = request.args.get("format")
-    if forced is not None and forced not in renditions.FORMATS:
-        raise NotFound("No such rendition.", code="rendition_not_found")
-    accepted = {value: quality for value, quality in request.accept_mimetypes}
-    made = _service().rendition(_link_id(link_id), width, accepted, forced, request.headers.get("If-None-Match"))
-    response = Response(made.data or b"", status=304 if made.data is None else 200, mimetype=made.content_type)
-    response.headers.update({
-        "ETag": made.etag, "Cache-Control": renditions.CACHE_CONTROL, "Vary": "Accept",
-        "Content-Disposition": content_disposition(made.filename, attachment=False),
-    })
+@bp.get("/s/<link_id>/w/<width>")
+def rendition(link_id: str, width: str):
+    made = _service().rendition(_link_id(link_id), renditions.parse_width(width), request.headers.get("Accept"),
+                                request.args.get("format"), request.headers.get("If-None-Match"))
+    response = Response(made.data or b"", status=304 if made.data is None else 200)
+    response.headers.update(made.headers)
     if made.data is None:
         del response.headers["Content-Type"]
     return response
