@@ -1,7 +1,8 @@
 """The yardstick of bench_api.py: a bare Flask hello-world under the same server as
 ``imageservice serve`` (web/processes.py: the same worker processes, each waitress with the
 same settings, threads and gate), and
-``POST /write``, the same with one SQLite INSERT per request.
+``POST /write``, the same with one SQLite INSERT per request, and ``GET /file``, a file's bytes
+with send_file (bench_renditions.py's yardstick of a rendition hit).
 
     python bench/bare_flask.py PORT"""
 
@@ -13,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, request, send_file
 
 app = Flask(__name__)
 WRITE_PATH = "/write"
@@ -39,6 +40,12 @@ def write():
     """The yardstick of one write per request: the body, inserted as one row."""
     _connection().execute("INSERT INTO rows (body) VALUES (?)", (request.get_data(as_text=True),))
     return jsonify(hello="world")
+
+
+@app.get("/file")
+def file():
+    """The yardstick of a stored image answered: the bytes of BENCH_FILE with send_file."""
+    return send_file(os.environ["BENCH_FILE"], mimetype=os.environ.get("BENCH_FILE_TYPE", "image/jpeg"))
 
 
 @app.route("/", defaults={"path": ""}, methods=["GET", "POST"])

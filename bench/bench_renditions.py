@@ -1,6 +1,6 @@
 """Benchmark public renditions (docs/RENDITIONS.md): the rendition miss against pyvips, and AVIF's speeds.
 
-    python bench/bench_renditions.py [--rounds N] [--strict]          (15 rounds unless told)
+    python bench/bench_renditions.py [--rounds N] [--hit-rounds N] [--strict]   (15 and 3 unless told)
     python bench/bench_renditions.py --avif-speeds [--speeds 10,9,8,7,6,5,4] [--widths 1920,3840] [--source PATH]
 
 1. Rendition miss: a 12 MP photo-like JPEG with EXIF to a 1080 px WebP (quality 80), what
@@ -14,7 +14,8 @@
              cache is off, as every miss is a new rendition.
    Same process, rounds interleaved so machine noise hits all alike, medians.
    Target: ours / pyvips <= 1.1.  The peak RSS of the pool's child is reported beside it.
-2. Rendition hit: see ``rendition_hit`` (needs the HTTP route; not measured yet).
+2. Rendition hit: ``GET /s/{link}/w/640`` for a rendition already made, against a bare Flask app
+   answering the same bytes with send_file under the same server: >= 0.5x its req/s, p99 < 20 ms.
 3. ``--avif-speeds``: for each width and libavif speed, one fresh child process decodes the
    source, resizes it (untimed), then encodes AVIF at the rendition quality and reports the
    encode's time, its peak RSS and address-space growth (the pool's ceiling is on address
@@ -141,16 +142,78 @@ def rendition_miss(runner: ProcessImagingRunner, stats: PoolStats, data: bytes, 
 # --- 2. the rendition hit ------------------------------------------------------------------------
 
 
-def rendition_hit() -> dict | None:
-    """RENDITION HIT: TO BE ADDED WITH THE ROUTE.
+HIT_TARGET_RATIO = 0.5
+HIT_TARGET_P99_MS = 20
+HIT_WIDTH = 640
 
-    A hit is ``GET /s/{link}/w/{width}`` for a rendition already stored: the link lookup, the
-    stored bytes, the headers of core/renditions.py, a 304 on If-None-Match. It needs the HTTP
-    route, which does not exist yet; whoever adds the route measures it here (against a bare
-    app serving the same bytes, as bench_api.py does) and reports it from main().
-    """
-    print("\nrendition hit: not measured yet (needs the /s/{link}/w/{width} route)")
-    return None
+
+def _make_shared_rendition(base: str, token: str, env: dict[str, str]) -> tuple[str, bytes]:
+    """A ready image with a share link, and its 640-px rendition made once: the rendition's
+    path and bytes. (bench_api's service runs no job threads: ``worker --once`` processes it.)"""
+    import requests
+
+    auth = {"Authorization": f"Bearer {token}"}
+    data = imagefactory.jpeg_bytes(1600, 1200)
+    ticket = requests.post(f"{base}/api/images/upload", headers=auth, timeout=10,
+                           json={"content_type": "image/jpeg", "size": len(data), "filename": "hit.jpg"}).json()
+    requests.put(ticket["upload_url"], data=data, headers=ticket["upload_headers"], timeout=10).raise_for_status()
+    image = f"{base}/api/images/{ticket['image_id']}"
+    requests.post(f"{image}/complete", headers=auth, timeout=10)
+    subprocess.run([str(Path(sys.executable).parent / "imageservice"), "worker", "--once"], env=env, check=True,
+                   capture_output=True, timeout=120)
+    deadline = time.monotonic() + 60
+    while requests.get(image, headers=auth, timeout=10).json()["status"] != "ready":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the benchmark image never became ready")
+        time.sleep(0.1)
+    link = requests.post(f"{image}/links", headers=auth, json={}, timeout=10).json()
+    path = f"/s/{link['link_id']}/w/{HIT_WIDTH}"
+    made = requests.get(base + path, timeout=30)  # a miss: made and stored
+    made.raise_for_status()
+    return path, made.content
+
+
+def rendition_hit(rounds: int, duration: int, connections: int) -> tuple[dict, bool]:
+    """``GET /s/{link}/w/640`` for a rendition already made (the link read, the stored bytes,
+    the headers), against a bare Flask app answering the same bytes with send_file, under the
+    same server (bench_api.py's), wrk rounds interleaved."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_api
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        service, token = bench_api.start_service(root, root / "service-data")
+        try:
+            path, body = _make_shared_rendition(f"http://127.0.0.1:{service.port}", token, service.env)
+        except BaseException:
+            service.stop()
+            raise
+        (root / "rendition.jpg").write_bytes(body)
+        bare_port = bench_api.free_port()
+        bare_env = {**bench_api.service_env(root / "bare-data", bare_port), "BENCH_FILE": str(root / "rendition.jpg")}
+        bare = bench_api.Server([sys.executable, str(ROOT / "bench" / "bare_flask.py"), str(bare_port)], bare_env,
+                                root / "bare.log", bare_port)
+        sides: dict[str, list[tuple[float, float]]] = {"service": [], "bare": []}
+        try:
+            for number in range(rounds):
+                for side, port, target in (("service", service.port, path), ("bare", bare.port, "/file")):
+                    result = bench_api.wrk(port, target, None, "GET", duration, connections, root)
+                    sides[side].append(result)
+                    print(f"  round {number + 1} {side:8s} {result[0]:7.0f} req/s  p99 {result[1]:5.1f} ms")
+        finally:
+            service.stop()
+            bare.stop()
+    median = {side: (statistics.median(r for r, _ in runs), statistics.median(p for _, p in runs))
+              for side, runs in sides.items()}
+    ratio = median["service"][0] / median["bare"][0]
+    ok = ratio >= HIT_TARGET_RATIO and median["service"][1] < HIT_TARGET_P99_MS
+    print(f"\nrendition hit ({len(body)} bytes, {rounds} rounds, wrk -c {connections} -d {duration}s):")
+    print(f"  service {median['service'][0]:.0f} req/s p99 {median['service'][1]:.1f} ms; "
+          f"bare send_file {median['bare'][0]:.0f} req/s p99 {median['bare'][1]:.1f} ms; ratio {ratio:.2f}")
+    print(f"{'PASS' if ratio >= HIT_TARGET_RATIO else 'FAIL'}  hit >= {HIT_TARGET_RATIO}x bare send_file")
+    print(f"{'PASS' if median['service'][1] < HIT_TARGET_P99_MS else 'FAIL'}  hit p99 < {HIT_TARGET_P99_MS} ms")
+    return {"bytes": len(body), "service_rps": median["service"][0], "service_p99_ms": median["service"][1],
+            "bare_rps": median["bare"][0], "bare_p99_ms": median["bare"][1], "ratio": ratio}, ok
 
 
 # --- 3. AVIF speeds ------------------------------------------------------------------------------
@@ -228,6 +291,9 @@ def main() -> int:
     # land either side of the target.
     parser.add_argument("--rounds", type=int, default=15, help="timed rounds per contender (>= 7)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--hit-rounds", type=int, default=3, help="wrk rounds per side of the rendition hit")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--avif-speeds", action="store_true", help="measure AVIF's speeds instead")
     parser.add_argument("--speeds", default="10,9,8,7,6,5,4", help="libavif speeds for --avif-speeds")
     parser.add_argument("--widths", default="1920,3840", help="rendition widths for --avif-speeds")
@@ -260,7 +326,8 @@ def main() -> int:
         else:
             results["miss"], ok = rendition_miss(runner, stats, data, max(7, args.rounds))
             failures += [] if ok else ["ours/pyvips"]
-            results["hit"] = rendition_hit()
+            results["hit"], hit_ok = rendition_hit(args.hit_rounds, args.duration, args.connections)
+            failures += [] if hit_ok else ["rendition hit"]
     finally:
         runner.close()
 
