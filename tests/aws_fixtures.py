@@ -191,3 +191,16 @@ def _wait_until_writable(emulator: Emulator, server: ServerProcess, timeout: flo
             last = exc
             time.sleep(0.5)
     raise RuntimeError(f"SeaweedFS did not accept writes within {timeout}s: {last}\n{server.log()}")
+
+
+def make_share_distribution(cloudfront) -> str:
+    """A CloudFront distribution like the app stack's ShareDistribution, on moto: its id."""
+    config = {
+        "CallerReference": "share-links", "Comment": "share links", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "app", "DomainName": "images.example.com",
+                                               "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443,
+                                                                      "OriginProtocolPolicy": "https-only"}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "app", "ViewerProtocolPolicy": "redirect-to-https",
+                                 "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"},
+    }
+    return cloudfront.create_distribution(DistributionConfig=config)["Distribution"]["Id"]

@@ -40,13 +40,14 @@ REPOSITORIES = {"images": "DynamoImages", "counters": "DynamoCounters", "idempot
 ROLES = {"app": ("app", "TaskRole"), "processor": ("processor", "ProcessorRole")}
 # Stack parameters that name other stacks, with their defaults (imports resolve through them).
 STACK_DEFAULTS = {"network": "imageservice-network", "data": "imageservice-data", "pipeline": "imageservice-pipeline"}
-DATA_SERVICES = ("s3", "dynamodb", "sqs", "sns")
+DATA_SERVICES = ("s3", "dynamodb", "sqs", "sns", "cloudfront")
 
 # Attribute names under which adapters hold their boto3 client -> the service.
-CLIENT_ATTRIBUTES = {"s3": "s3", "db": "dynamodb", "dynamodb": "dynamodb", "sqs": "sqs", "sns": "sns"}
+CLIENT_ATTRIBUTES = {"s3": "s3", "db": "dynamodb", "dynamodb": "dynamodb", "sqs": "sqs", "sns": "sns",
+                     "cloudfront": "cloudfront"}
 # Attribute names under which the app and the pipeline hold ports -> the aws adapter class.
 PORT_ADAPTERS = {"blobs": "S3BlobStore", "catalog": "Catalog", "queue": "SqsJobQueue",
-                 "topic": "SnsEventTopic"}
+                 "topic": "SnsEventTopic", "edge_cache": "CloudFrontEdgeCache"}
 # Modules of adapters/aws that no deployed role runs: `imageservice setup` (and the template
 # reader behind it) is for emulators and development (CloudFormation makes the resources in AWS).
 # The aws worker command (entrypoints/sqs_worker.py) plays Lambda's SQS event source mapping
@@ -70,7 +71,7 @@ FLASK_SESSION_MODULE = "flask_session.dynamodb.dynamodb"
 # The resource (the data stack's export) each adapter's calls act on.
 RESOURCE_OF = {"S3BlobStore": "BucketArn", "RecordReader": "TableArn", "Catalog": "TableArn", "SqsJobQueue": "QueueArn",
                "SqsLambdaWorker": "QueueArn", "flask_session": "SessionTableArn",
-               "SnsEventTopic": "ImageEventsTopicArn"}
+               "SnsEventTopic": "ImageEventsTopicArn", "CloudFrontEdgeCache": "ShareDistributionArn"}
 
 # Operations AWS authorizes under another action than "<service>:<Operation>".
 ACTION_OF_OPERATION = {
@@ -119,6 +120,7 @@ class Deployment:
     region: str = "us-east-1"
     account: str = "123456789012"
     environment: str = "test"
+    share_distribution: str = "E2SHARELINKS"  # the app stack's CloudFront distribution's id
     parameters: dict[str, Any] = field(default_factory=dict)
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
@@ -136,6 +138,8 @@ class Deployment:
             "DeadLetterQueueUrl": f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self.dead_letter_queue}",
             "DeadLetterQueueArn": self.arn("sqs", self.dead_letter_queue),
             "ImageEventsTopicArn": self.arn("sns", self.topic),
+            # Not an export: the app stack's own distribution, named here so grants can be read.
+            "ShareDistributionArn": self.arn("cloudfront", f"distribution/{self.share_distribution}", region=False),
             "AlarmTopicArn": self.arn("sns", "alarms"),
             "ProcessorTimeoutSeconds": "120", "MaxReceiveCount": "5", "MaxUploadBytes": "52428800",
             "QuarantineDays": "30", "DomainName": "images.example.com", "PublicUrl": "https://images.example.com",
@@ -166,6 +170,8 @@ class Resolver:
         self.exports = deployment.exports()
 
     def resource_arn(self, logical_id: str) -> str:
+        if self.template["Resources"][logical_id]["Type"] == "AWS::CloudFront::Distribution":
+            return self.deployment.share_distribution  # its Ref is the distribution's id
         kind = self.template["Resources"][logical_id]["Type"].split("::")[1].lower()
         return self.deployment.arn(kind, f"{self.deployment.environment}/{logical_id}")
 
@@ -642,8 +648,9 @@ def dump(policy: dict[str, Any]) -> str:
 # ------------------------------------------------------------------ moto's view of a policy
 # moto (5.x) enforces IAM with a few known differences from AWS; the integration test hands
 # moto this translation of the real policy and states each difference:
-# - DynamoDB and SNS requests are authorized against the resource "*" (moto determines no
-#   resource for them), so a statement naming a table or topic ARN would never match: their
+# - DynamoDB, SNS and CloudFront requests are authorized against the resource "*" (moto
+#   determines no resource for them), so a statement naming a table, topic or distribution ARN
+#   would never match: their
 #   resources become "*" here, and the per-table limits are checked with moto's own policy
 #   evaluator on the real ARNs instead (see the test);
 # - some operations are authorized under their operation name, not the IAM action AWS uses;
@@ -654,7 +661,7 @@ def dump(policy: dict[str, Any]) -> str:
 #   unconditionally), so statements with a Condition are left out: stricter than AWS. The
 #   flow then shows it needs none of them (the processor's DeleteItem of tag items, allowed
 #   only under dynamodb:LeadingKeys "tag#*", and the KMS statements, which nothing exercises).
-MOTO_RESOURCELESS_SERVICES = ("dynamodb", "sns")
+MOTO_RESOURCELESS_SERVICES = ("dynamodb", "sns", "cloudfront")
 MOTO_ACTION_ALIASES = {
     # moto 5.2 authorizes an S3 call by its operation name (core/authorization.py passes
     # _get_action(), not s3/responses.py's ACTION_MAP entry), so it asks for actions IAM does

@@ -11,7 +11,7 @@ from .composition import build_processing
 from .notifications import NotificationDelivery
 from .pipeline import Pipeline
 from .catalog import Catalog
-from .ports import NO_METRICS, BlobStore, ImagingRunner, JobQueue, Metrics, SignedUrlEndpoint
+from .ports import NO_EDGE_CACHE, NO_METRICS, BlobStore, EdgeCache, ImagingRunner, JobQueue, Metrics, SignedUrlEndpoint
 from .service import ImageService
 from .settings import Settings
 
@@ -33,18 +33,21 @@ class Components:
     notifications: NotificationDelivery | None = None  # edge: what notify jobs do
     imaging: ImagingRunner | None = None  # budget: one pool of imaging children per process, shared
     blob_endpoint: SignedUrlEndpoint | None = None  # local mode: the store behind /blobs/ URLs
+    edge_cache: EdgeCache = NO_EDGE_CACHE  # aws mode: the CDN in front of share links
 
 
 def build_components(settings: Settings) -> Components:
     if settings.backend == "aws":
-        from .adapters.aws.factory import build_aws_adapters, build_event_topic
+        from .adapters.aws.factory import build_aws_adapters, build_edge_cache, build_event_topic
 
         blobs, catalog, queue, clients = build_aws_adapters(settings)
         topic = build_event_topic(settings, clients)
+        metrics = build_metrics(settings)
+        edge_cache = build_edge_cache(settings, clients, metrics)
     else:
-        topic = None
+        topic, edge_cache = None, NO_EDGE_CACHE
         blobs, catalog, queue, clients = *build_local_adapters(settings), None
-    metrics = build_metrics(settings)
+        metrics = build_metrics(settings)
     processing = build_processing(settings, blobs, catalog, queue, metrics, topic)  # type: ignore[arg-type]
     return Components(
         settings=settings,
@@ -52,7 +55,7 @@ def build_components(settings: Settings) -> Components:
         catalog=catalog,
         queue=queue,
         service=ImageService(blobs, catalog, queue, settings, metrics=metrics, admission=processing.admission,
-                             imaging=processing.imaging),
+                             imaging=processing.imaging, edge_cache=edge_cache),
         pipeline=processing.pipeline,
         aws_clients=clients,
         metrics=metrics,
@@ -61,6 +64,7 @@ def build_components(settings: Settings) -> Components:
         imaging=processing.imaging,
         # The filesystem store answers its own signed URLs; in aws mode S3 does.
         blob_endpoint=blobs if isinstance(blobs, SignedUrlEndpoint) else None,
+        edge_cache=edge_cache,
     )
 
 

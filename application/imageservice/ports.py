@@ -166,6 +166,27 @@ class Scanner(Protocol):
 
 
 @runtime_checkable
+class EdgeCache(Protocol):
+    """A CDN in front of the public side (docs/DESIGN.md "Share links"): told when a link's
+    URLs must stop being served from its caches."""
+
+    def invalidate_link(self, link_id: str) -> None:
+        """Drop everything cached under ``/s/{link_id}``. Never raises for a backend failure:
+        the link is already dead at the origin, and what the CDN kept expires with the link
+        (its s-maxage never outlives it); a failure is logged and counted."""
+
+
+class NoEdgeCache:
+    """No CDN (embedded mode): nothing to invalidate."""
+
+    def invalidate_link(self, link_id: str) -> None:
+        pass
+
+
+NO_EDGE_CACHE = NoEdgeCache()
+
+
+@runtime_checkable
 class JobQueue(Protocol):
     def send(self, job: Job) -> None:
         """Enqueue a job; delivered at least once."""

@@ -77,6 +77,8 @@ class Settings:
     rendition_misses_per_minute: int = 30
     # where public share URLs point (the CDN in aws mode); empty: public_url
     share_url: str = ""
+    # aws mode: the CloudFront distribution in front of /s/* (revocations invalidate it); empty: none
+    cdn_distribution_id: str = ""
 
     # imaging budget (adapters/imaging_pool.py): every decode and encode runs in a
     # child process under an address-space ceiling (RLIMIT_AS) and a wall-clock limit, at most

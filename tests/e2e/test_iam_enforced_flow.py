@@ -54,7 +54,7 @@ from moto.iam.access_control import IAMPolicy, PermissionResult
 
 import imagefactory
 import iam_policies
-from aws_fixtures import ACCOUNT, AWS_TEST_ENV, REGION, unique_names
+from aws_fixtures import ACCOUNT, AWS_TEST_ENV, REGION, make_share_distribution, unique_names
 from iam_policies import Deployment, moto_view, role_policy
 from servers import ServerProcess, free_port, imageservice, run_cli, service_env, wait_until
 
@@ -118,6 +118,7 @@ class EnforcedDeployment:
         """Resources (as CloudFormation would make them) and one IAM user per role, then enforce."""
         result = run_cli(self.env("setup", 8000), "setup")
         assert result.returncode == 0, result.stdout + result.stderr
+        self.deployment.share_distribution = self.make_share_distribution()
         iam = client(self.endpoint, "iam", {"AccessKeyId": "testing", "SecretAccessKey": "testing"})
         policies = {role: moto_view(role_policy(role, self.deployment)) for role in iam_policies.ROLES}
         policies["admin"] = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
@@ -129,11 +130,17 @@ class EnforcedDeployment:
         assert answer.status_code == 200, answer.text
         self.admin_s3 = client(self.endpoint, "s3", self.keys["admin"])
 
+    def make_share_distribution(self) -> str:
+        """The app stack's CloudFront distribution of share links (before IAM is enforced)."""
+        return make_share_distribution(
+            client(self.endpoint, "cloudfront", {"AccessKeyId": "testing", "SecretAccessKey": "testing"}))
+
     def start(self) -> str:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         self.processes.append(ServerProcess(
-            imageservice("serve", "--host", "127.0.0.1", "--port", str(port)), self.env("app", port),
+            imageservice("serve", "--host", "127.0.0.1", "--port", str(port)),
+            self.env("app", port, IMAGESERVICE_CDN_DISTRIBUTION_ID=self.deployment.share_distribution),
             self.root / "serve.log", ready_url=f"{base}/healthz").start())
         self.processes.append(ServerProcess(imageservice("worker"), self.env("processor", port),
                                             self.root / "worker.log").start())
@@ -234,6 +241,21 @@ def test_the_whole_flow_succeeds_under_the_roles_policies(enforced):
         assert body == data if variant == "original" else body[8:12] == b"WEBP"
     patched = requests.patch(f"{base}/api/images/{image_id}", headers=auth, json={"tags": ["harbour"]}, timeout=10)
     assert patched.status_code == 200, patched.text
+
+    # a share link: its public rendition (S3 GetObject, PutObject), then its revocation, which
+    # invalidates it at the share distribution (cloudfront:CreateInvalidation, the app's only)
+    link = requests.post(f"{base}/api/images/{image_id}/links", headers=auth, json={}, timeout=10)
+    assert link.status_code == 201, link.text
+    link_id = link.json()["link_id"]
+    rendition = requests.get(f"{base}/s/{link_id}/w/640", headers={"Accept": "image/webp"}, timeout=30)
+    assert rendition.status_code == 200 and rendition.headers["Content-Type"] == "image/webp", rendition.text
+    assert requests.delete(f"{base}/api/links/{link_id}", headers=auth, timeout=10).status_code == 204
+    cloudfront = client(enforced.endpoint, "cloudfront", enforced.keys["admin"])
+    [invalidation] = cloudfront.list_invalidations(
+        DistributionId=enforced.deployment.share_distribution)["InvalidationList"]["Items"]
+    paths = cloudfront.get_invalidation(DistributionId=enforced.deployment.share_distribution,
+                                        Id=invalidation["Id"])["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]
+    assert sorted(paths) == [f"/s/{link_id}", f"/s/{link_id}/*"]
     assert requests.delete(f"{base}/api/images/{image_id}", headers=auth, timeout=10).status_code == 204
     assert enforced.keys_of(image_id) == []
 
@@ -304,6 +326,12 @@ def test_what_each_role_must_not_do_is_denied(enforced):
     assert not allowed_by_template("app", deployment, "dynamodb:UpdateItem", deployment.arn("dynamodb", f"table/{table}"))
     assert allowed_by_template("app", deployment, "dynamodb:UpdateItem",
                                deployment.arn("dynamodb", f"table/{names.session_table}"))
+    # The app may invalidate its share links' distribution and no other; the processor none.
+    share = deployment.arn("cloudfront", f"distribution/{deployment.share_distribution}", region=False)
+    assert allowed_by_template("app", deployment, "cloudfront:CreateInvalidation", share)
+    assert not allowed_by_template("app", deployment, "cloudfront:CreateInvalidation",
+                                   deployment.arn("cloudfront", "distribution/EOTHERDISTRIBUTION", region=False))
+    assert not allowed_by_template("processor", deployment, "cloudfront:CreateInvalidation", share)
     other_table = deployment.arn("dynamodb", "table/someone-elses")
     assert not allowed_by_template("app", deployment, "dynamodb:GetItem", other_table)
     assert not allowed_by_template("app", deployment, "dynamodb:Scan", deployment.arn("dynamodb", f"table/{names.session_table}"))

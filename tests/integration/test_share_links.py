@@ -234,3 +234,27 @@ def test_renditions_not_made_yet_are_rate_limited_per_link_and_made_ones_are_not
     assert int(refused.headers["Retry-After"]) >= 1
     for url in made * 3:  # hits cost nothing
         assert client.get(url).status_code == 200
+
+
+class RecordingEdgeCache:
+    def __init__(self) -> None:
+        self.invalidated: list[str] = []
+
+    def invalidate_link(self, link_id: str) -> None:
+        self.invalidated.append(link_id)
+
+
+def test_revoking_or_deleting_tells_the_cdn_which_links_ended(tmp_path):
+    components = build_components(make_settings(tmp_path))
+    edge = components.service.edge_cache = RecordingEdgeCache()
+    app = create_app(components=components)
+    app.testing = True
+    owner = ApiClient(app.test_client(), components.service.create_token("alice"), Worker(components))
+    shared = owner.upload(imagefactory.jpeg_bytes(300, 200), filename="a.jpg")
+    plain = owner.upload(imagefactory.jpeg_bytes(300, 200), filename="b.jpg")
+    first, second = _link(owner, shared), _link(owner, shared)
+    assert owner.call("DELETE", f"/api/links/{first['link_id']}").status_code == 204
+    assert edge.invalidated == [first["link_id"]]
+    assert owner.call("DELETE", f"/api/images/{plain}").status_code == 204  # never shared: nothing to drop
+    assert owner.call("DELETE", f"/api/images/{shared}").status_code == 204
+    assert edge.invalidated == [first["link_id"], second["link_id"]]

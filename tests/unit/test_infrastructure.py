@@ -1040,3 +1040,35 @@ def test_deploy_guide_documents_every_parameter_and_output():
         for name in template(stack).get("Outputs", {}):
             assert f"`{name}`" in guide, f"DEPLOY.md does not document {stack}.yaml output {name}"
     assert "python3.12" in guide and "arm64" in guide
+
+
+# -- the share links' distribution (docs/AWS.md "Share links at the edge") -----------------------
+
+def test_the_share_function_in_the_template_is_the_tested_file():
+    """The template inlines the CloudFront Function (CloudFormation takes its code as a string);
+    tests/unit/test_cloudfront_function.py runs the file: they must be the same bytes."""
+    source = (Path(__file__).resolve().parents[2] / "infrastructure" / "cloudfront" / "accept-class.js").read_text()
+    function = props("app", "ShareAcceptClassFunction")
+    assert function["FunctionCode"] == source
+    assert function["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0" and function["AutoPublish"] is True
+
+
+def test_share_links_are_cached_on_path_format_and_accept_class_only_and_nothing_else_is():
+    key = props("app", "ShareCachePolicy")["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert key["HeadersConfig"] == {"HeaderBehavior": "whitelist", "Headers": ["x-accept-class"]}
+    assert key["QueryStringsConfig"] == {"QueryStringBehavior": "whitelist", "QueryStrings": ["format"]}
+    assert key["CookiesConfig"] == {"CookieBehavior": "none"}
+    origin = props("app", "ShareOriginRequestPolicy")["OriginRequestPolicyConfig"]
+    assert origin["CookiesConfig"] == {"CookieBehavior": "none"} and origin["HeadersConfig"]["Headers"] == ["Accept"]
+    config = props("app", "ShareDistribution")["DistributionConfig"]
+    [share] = config["CacheBehaviors"]
+    assert share["PathPattern"] == "/s/*" and share["CachePolicyId"] == {"Ref": "ShareCachePolicy"}
+    assert share["FunctionAssociations"][0]["EventType"] == "viewer-request"
+    assert config["DefaultCacheBehavior"]["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
+
+
+def test_the_app_may_invalidate_the_share_distribution_and_no_other():
+    statement = role_statement("app", "TaskRole", "InvalidateShareLinks")
+    assert statement["Action"] == "cloudfront:CreateInvalidation"
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${ShareDistribution}"}

@@ -16,7 +16,7 @@ from ..core.records import READY, ImageRecord
 from ..core.text import normalise_tag
 from ..core.timeutil import utcnow
 from ..catalog import Catalog
-from ..ports import NO_METRICS, BlobStore, ImagingRunner, JobQueue, Metrics
+from ..ports import NO_EDGE_CACHE, NO_METRICS, BlobStore, EdgeCache, ImagingRunner, JobQueue, Metrics
 from ..removal import remove_image_objects
 from ..settings import Settings
 
@@ -35,8 +35,10 @@ def _bytes_quota(limit: int) -> Conflict:
 class ServiceBase:
     def __init__(self, blobs: BlobStore, catalog: Catalog, queue: JobQueue, settings: Settings,
                  clock: Callable[[], datetime] = utcnow, metrics: Metrics = NO_METRICS,
-                 admission: AnonymousAdmission | None = None, *, imaging: ImagingRunner):
+                 admission: AnonymousAdmission | None = None, *, imaging: ImagingRunner,
+                 edge_cache: EdgeCache = NO_EDGE_CACHE):
         self.admission = admission  # anonymous byte budgets (edge); None: not limited
+        self.edge_cache = edge_cache  # the CDN in front of share links (aws), told when one ends
         self.blobs = blobs
         self.imaging = imaging
         self.catalog = catalog
@@ -94,7 +96,12 @@ class ServiceBase:
         return value.strip()
 
     def remove(self, record: ImageRecord) -> bool:
-        """Original, derivatives, conversions, then the record (so a failure can be retried).
-        True when this call removed the record."""
+        """Original, derivatives, conversions, then the record and its share links (so a
+        failure can be retried), then the CDN's copies of those links. True when this call
+        removed the record."""
+        shared = [link for link, _ in self.catalog.links_of(record.user_id, record.image_id)] if record.shared_until else []
         remove_image_objects(self.blobs, record)
-        return self.catalog.delete(record.user_id, record.image_id)
+        removed = self.catalog.delete(record.user_id, record.image_id)
+        for link in shared:
+            self.edge_cache.invalidate_link(link.link_id)
+        return removed

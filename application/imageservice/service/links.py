@@ -62,9 +62,11 @@ class Links(ServiceBase):
         return [self._view(link, record, views) for link, views in self.catalog.links_of(record.user_id, record.image_id)]
 
     def revoke_link(self, principal: Principal, link_id: str) -> None:
-        """Revoke one of the caller's links (another owner's answers as unknown)."""
+        """Revoke one of the caller's links (another owner's answers as unknown); the CDN drops
+        what it kept of it."""
         if self.catalog.revoke_link(principal.user_id, link_id) is None:
             raise _unknown_link()
+        self.edge_cache.invalidate_link(link_id)
 
     def _renditions(self, record: ImageRecord) -> renditions.Renditions:
         return renditions.Renditions(record.width or 0, record.height or 0, self.settings.convert_max_edge)

@@ -13,9 +13,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from ...settings import Settings
 from ...catalog import Catalog
+from ...ports import NO_EDGE_CACHE, EdgeCache, Metrics
+from ...settings import Settings
 from ..dynamodb.store import DynamoStore
+from .cdn import CloudFrontEdgeCache
 from .s3 import S3BlobStore
 from .sns import SnsEventTopic
 from .sqs import SqsJobQueue
@@ -37,6 +39,7 @@ class AwsClients:
     dynamodb_resource: Any
     sqs: Any
     sns: Any
+    cloudfront: Any
     region: str
     endpoint_url: str | None
 
@@ -67,6 +70,7 @@ def build_aws_clients(settings: Settings) -> AwsClients:
         dynamodb_resource=session.resource("dynamodb", endpoint_url=endpoint, config=base),
         sqs=session.client("sqs", endpoint_url=endpoint, config=base),
         sns=session.client("sns", endpoint_url=endpoint, config=base),
+        cloudfront=session.client("cloudfront", endpoint_url=endpoint, config=base),
         region=region,
         endpoint_url=endpoint,
     )
@@ -84,6 +88,13 @@ def build_aws_adapters(settings: Settings, clients: AwsClients | None = None):
         max_attempts=settings.job_max_attempts,
     )
     return blobs, catalog, queue, clients
+
+
+def build_edge_cache(settings: Settings, clients: AwsClients, metrics: Metrics) -> EdgeCache:
+    """The share links' CloudFront distribution when IMAGESERVICE_CDN_DISTRIBUTION_ID is set."""
+    if not settings.cdn_distribution_id:
+        return NO_EDGE_CACHE
+    return CloudFrontEdgeCache(clients.cloudfront, settings.cdn_distribution_id, metrics)
 
 
 def build_event_topic(settings: Settings, clients: AwsClients) -> SnsEventTopic | None:
