@@ -6,6 +6,8 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # clamd for the malware-scanning tests (tests/integration/test_scanning.py starts its own)
 command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || missing+=(clamav-daemon)
+# Node.js runs the CloudFront Function's tests (tests/unit/test_cloudfront_function.py)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
 # Info-ZIP's zip: the baseline bench/bench_zip.py measures the batch archive against
 command -v zip >/dev/null 2>&1 || missing+=(zip)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi

@@ -37,6 +37,10 @@ def test_a_link_made_on_the_image_page_opens_on_a_phone_and_ends_when_revoked(br
     link.get_by_role("button", name="Copy embed HTML").click()
     expect(page.locator("#share-status")).to_have_text(re.compile("copied|selected", re.I))
     screenshot(page, screenshots / "share-card.png")
+    detail = page.url
+    page.goto("/")
+    expect(tile(page, "harbour.jpg").locator(".badge-shared")).to_have_text("Shared")
+    page.goto(detail)
 
     stranger = browser.new_context(viewport={"width": 375, "height": 812}, device_scale_factor=2,
                                    is_mobile=True, has_touch=True)
