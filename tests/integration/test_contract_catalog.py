@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from imageservice.core.errors import BadRequest, Conflict, NotFound, TooManyRequests
+from imageservice.core.batches import Batch, BatchItem
 from imageservice.core.ids import new_id
 from imageservice.core.links import ShareLink, new_link_id
 from imageservice.core.records import IdempotencyEntry, ImageRecord, ListQuery, OwnerLimits, Token, Usage
@@ -538,3 +539,43 @@ def test_a_commit_over_a_changed_value_raises_version_conflict_and_writes_nothin
             uow.commit()
     reader = store.unit_of_work()
     assert reader.counters.get("c").value == {"n": 2} and reader.counters.get("other").value is None
+
+
+# -- batches -------------------------------------------------------------------------------------
+
+def _batch(user_id: str = "alice", **fields) -> Batch:
+    now = datetime.now(timezone.utc)
+    values = {"batch_id": new_id(), "user_id": user_id, "action": "zip", "created_at": to_iso(now),
+              "expires_at": to_iso(now + timedelta(hours=1)),
+              "items": [BatchItem(new_id()), BatchItem(new_id())]}
+    return Batch(**{**values, **fields})
+
+
+def test_a_batch_is_made_within_its_hourly_window_and_read_by_its_owner_only(backend):
+    catalog = backend.catalog
+    first = catalog.create_batch(_batch(), per_hour=2)
+    catalog.create_batch(_batch(), per_hour=2)
+    with pytest.raises(TooManyRequests) as refused:
+        catalog.create_batch(_batch(), per_hour=2)
+    assert refused.value.retry_after >= 1
+    catalog.create_batch(_batch("bob"), per_hour=2)  # another owner's window
+    assert catalog.get_batch("alice", first.batch_id) == first
+    assert catalog.get_batch("bob", first.batch_id) is None
+
+
+def test_a_batch_finishes_counted_in_the_owners_bytes_and_a_cancel_gives_them_back(backend):
+    catalog = backend.catalog
+    batch = catalog.create_batch(_batch(), per_hour=10)
+    running = Batch.from_dict({**batch.to_dict(), "status": "running"})
+    assert catalog.save_batch(running)
+    assert not catalog.finish_batch(running, 5000, limit=4999)  # past the byte quota: nothing counted
+    assert catalog.usage("alice") == Usage(images=0, bytes=0)
+    assert catalog.finish_batch(running, 4000, limit=4999)
+    ready = catalog.get_batch("alice", batch.batch_id)
+    assert (ready.status, ready.bytes) == ("ready", 4000) and catalog.usage("alice") == Usage(images=0, bytes=4000)
+    assert catalog.cancel_batch("bob", batch.batch_id) is None
+    assert catalog.cancel_batch("alice", batch.batch_id).status == "ready"
+    assert catalog.get_batch("alice", batch.batch_id).status == "cancelled"
+    assert catalog.usage("alice") == Usage(images=0, bytes=0)
+    assert not catalog.save_batch(running)  # a cancelled batch's job writes nothing more
+    assert not catalog.finish_batch(running, 10, limit=None)

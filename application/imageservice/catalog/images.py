@@ -3,14 +3,14 @@ the counters, applies core's rules (quota, lease, rate window), and commits all 
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable
 
 from ..core import lease, quota, ratewindow
 from ..core.records import CREATE_RATE, CREATE_WINDOW_SECONDS, ApiPage, ImageRecord, ListQuery, OwnerLimits, Page, Usage
-from ..core.timeutil import iso_to_epoch
-from ..unit_of_work import UnitOfWork, Versioned
+from ..unit_of_work import UnitOfWork
 from .book import Book
 from .links import remove_links_of
+from .usage import read_usage, write_usage
 
 
 class ImageBook(Book):
@@ -24,7 +24,7 @@ class ImageBook(Book):
         window_key = ratewindow.rate_key(record.user_id, CREATE_RATE)
 
         def work(uow: UnitOfWork) -> None:
-            usage, window = _usage(uow, record.user_id, window_key)
+            usage, window = read_usage(uow, record.user_id, window_key)
             charged = quota.charge(usage.value, record, limits)
             created = ratewindow.hit(ratewindow.Window.of(window.value), now, CREATE_WINDOW_SECONDS,
                                      limits.per_minute if limits else None)
@@ -55,7 +55,7 @@ class ImageBook(Book):
                 return False
             uow.images.replace(record.copy(extra_bytes=old.extra_bytes), stored.version)
             if (record.size or 0) != (old.size or 0):
-                usage = _usage(uow, record.user_id)
+                usage = read_usage(uow, record.user_id)
                 _put_usage(uow, record, quota.resize(usage.value, old, record), usage.version)
             uow.commit()
             return True
@@ -86,7 +86,7 @@ class ImageBook(Book):
             stored = uow.images.get(user_id, image_id)
             if stored.value is None:
                 return False
-            usage = _usage(uow, user_id)
+            usage = read_usage(uow, user_id)
             uow.images.remove(stored.value, stored.version)
             remove_links_of(uow, user_id, image_id)  # every public URL of it ends with it
             _put_usage(uow, stored.value, quota.release(usage.value, stored.value), usage.version)
@@ -103,7 +103,7 @@ class ImageBook(Book):
             stored = uow.images.get(user_id, image_id)
             if stored.value is None:
                 return False
-            usage = _usage(uow, user_id)
+            usage = read_usage(uow, user_id)
             grown = quota.grow(usage.value, delta, limit)
             if grown is None:
                 return False
@@ -117,7 +117,7 @@ class ImageBook(Book):
 
     def usage(self, user_id: str) -> Usage:
         """How many images and bytes the owner holds: one counter read."""
-        return _usage(self.read(), user_id).value
+        return read_usage(self.read(), user_id).value
 
     def list(self, query: ListQuery) -> Page:
         return self.read().images.list(query)
@@ -132,17 +132,5 @@ class ImageBook(Book):
         return self.read().images.abandoned(now, limit)
 
 
-def _usage(uow: UnitOfWork, user_id: str, *more: str) -> Any:
-    """The owner's usage and its counter's version (an owner without a counter is counted
-    from its records); with ``more`` counter keys, a tuple of the usage and those counters,
-    all read at once."""
-    stored, *others = uow.counters.get_many((quota.usage_key(user_id), *more))
-    tally = uow.images.tally(user_id) if stored.version is None else None
-    usage = Versioned(quota.usage_of(stored.value, tally), stored.version)
-    return (usage, *others) if more else usage
-
-
 def _put_usage(uow: UnitOfWork, record: ImageRecord, usage: Usage, version: int | None) -> None:
-    ends = quota.counter_expiry(record)
-    uow.counters.put(quota.usage_key(record.user_id), quota.as_counter(usage), version,
-                     expires_at=iso_to_epoch(ends) + quota.COUNTER_SLACK_SECONDS if ends else None)
+    write_usage(uow, record.user_id, usage, version, quota.counter_expiry(record))
