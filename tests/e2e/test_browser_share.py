@@ -11,11 +11,12 @@ import pytest
 from PIL import Image
 
 import imagefactory
-from test_browser import PROCESSING_TIMEOUT, expect_status, no_horizontal_scroll, screenshot, tile, write
+
+expect = pytest.importorskip("playwright.sync_api").expect  # before test_browser, which skips alike
+
+from test_browser import PROCESSING_TIMEOUT, expect_status, no_horizontal_scroll, screenshot, tile, write  # noqa: E402
 
 pytestmark = pytest.mark.browser
-
-expect = pytest.importorskip("playwright.sync_api").expect
 
 
 def test_a_link_made_on_the_image_page_opens_on_a_phone_and_ends_when_revoked(browser, live_server, page, tmp_path,
