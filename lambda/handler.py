@@ -37,7 +37,8 @@ def _event_processor() -> EventProcessor:
         blobs, catalog, queue, clients = build_aws_adapters(settings)
         processing = build_processing(settings, blobs, catalog, queue, PowertoolsMetrics(SERVICE),
                                       build_event_topic(settings, clients))
-        _processor = build_event_processor(settings, processing.pipeline, processing.notifications, logger=logger)
+        _processor = build_event_processor(settings, processing.pipeline, processing.notifications, logger=logger,
+                                           batches=processing.batches)
     return _processor
 
 

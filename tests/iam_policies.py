@@ -61,7 +61,8 @@ ROLE_CODE = {
             "application/imageservice/removal.py", "application/imageservice/web/**/*.py"],
     "processor": ["application/imageservice/core/pipeline.py", "application/imageservice/pipeline.py",
                   "application/imageservice/entrypoints/aws_processor.py", "lambda/handler.py",
-                  "application/imageservice/notifications.py", "application/imageservice/removal.py"],
+                  "application/imageservice/notifications.py", "application/imageservice/removal.py",
+                  "application/imageservice/batching.py"],
 }
 # Lambda's event source mapping polls the queue with the function's role
 # (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions).
@@ -71,7 +72,8 @@ FLASK_SESSION_MODULE = "flask_session.dynamodb.dynamodb"
 # The resource (the data stack's export) each adapter's calls act on.
 RESOURCE_OF = {"S3BlobStore": "BucketArn", "RecordReader": "TableArn", "Catalog": "TableArn", "SqsJobQueue": "QueueArn",
                "SqsLambdaWorker": "QueueArn", "flask_session": "SessionTableArn",
-               "SnsEventTopic": "ImageEventsTopicArn", "CloudFrontEdgeCache": "ShareDistributionArn"}
+               "SnsEventTopic": "ImageEventsTopicArn", "CloudFrontEdgeCache": "ShareDistributionArn",
+               "MultipartSink": "BucketArn"}
 
 # Operations AWS authorizes under another action than "<service>:<Operation>".
 ACTION_OF_OPERATION = {

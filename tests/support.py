@@ -106,3 +106,20 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["error"]["code"] == code, body
     return body["error"]
+
+
+def in_process_clients(settings: Settings, *users: str, client_class: type | None = None):
+    """The app in process over ``settings``: its components, its test client, and an API client
+    (``client_class``, ApiClient unless told) with a token for each of ``users`` (the job worker
+    drains beside them)."""
+    from imageservice.bootstrap import build_components
+    from imageservice.entrypoints.worker import Worker
+    from imageservice.web import create_app
+
+    components = build_components(settings)
+    app = create_app(components=components)
+    app.testing = True
+    client = app.test_client()
+    make = client_class or ApiClient
+    return components, client, [make(client, components.service.create_token(user), Worker(components))
+                                for user in users]

@@ -10,6 +10,7 @@ from .admission import AnonymousAdmission
 from .composition import build_processing
 from .notifications import NotificationDelivery
 from .pipeline import Pipeline
+from .batching import BatchRunner
 from .catalog import Catalog
 from .ports import NO_EDGE_CACHE, NO_METRICS, BlobStore, EdgeCache, ImagingRunner, JobQueue, Metrics, SignedUrlEndpoint
 from .service import ImageService
@@ -34,6 +35,7 @@ class Components:
     imaging: ImagingRunner | None = None  # budget: one pool of imaging children per process, shared
     blob_endpoint: SignedUrlEndpoint | None = None  # local mode: the store behind /blobs/ URLs
     edge_cache: EdgeCache = NO_EDGE_CACHE  # aws mode: the CDN in front of share links
+    batch_runner: BatchRunner | None = None  # what batch jobs do
 
 
 def build_components(settings: Settings) -> Components:
@@ -65,6 +67,7 @@ def build_components(settings: Settings) -> Components:
         # The filesystem store answers its own signed URLs; in aws mode S3 does.
         blob_endpoint=blobs if isinstance(blobs, SignedUrlEndpoint) else None,
         edge_cache=edge_cache,
+        batch_runner=processing.batches,
     )
 
 

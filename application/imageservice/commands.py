@@ -129,6 +129,30 @@ class LinkCommand(Command):
     user_id: str | None = Field(None, description="Admin tokens only: act for this user.")
 
 
+class BatchCommand(Command):
+    """POST /api/batches (JSON body): pack these images as one ZIP (docs/DESIGN.md "Batches")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    image_ids: list[str] = Field(min_length=1, description="The images, at most batch_max_images.")
+    action: Literal["zip", "convert"] = Field(description="zip: the originals; convert: a conversion of each.")
+    convert: dict[str, Any] | None = Field(None, description="For convert: the body of the convert call.")
+
+    @model_validator(mode="after")
+    def _convert_goes_with_its_action(self) -> "BatchCommand":
+        if (self.action == "convert") != (self.convert is not None):
+            raise ValueError("convert is given with action convert, and only then")
+        return self
+
+
+class BulkDeleteCommand(Command):
+    """POST /api/images/delete (JSON body)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    image_ids: list[str] = Field(min_length=1, description="The images, at most batch_max_images.")
+
+
 # -- results -------------------------------------------------------------------------------------
 
 

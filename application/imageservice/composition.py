@@ -13,6 +13,7 @@ from typing import Any
 from .adapters.imaging_pool import build_imaging_runner
 from .adapters.scanners import build_scanner
 from .admission import AnonymousAdmission, AnonymousLimits
+from .batching import BatchRunner
 from .notifications import EventPublisher, NotificationDelivery, build_webhook, notification_targets
 from .pipeline import Pipeline, PipelineConfig
 from .catalog import Catalog
@@ -26,6 +27,7 @@ class Processing:
     admission: AnonymousAdmission
     notifications: NotificationDelivery
     imaging: ImagingRunner
+    batches: BatchRunner
 
 
 def build_processing(settings: Settings, blobs: BlobStore, catalog: Catalog, queue: JobQueue, metrics: Metrics,
@@ -37,5 +39,6 @@ def build_processing(settings: Settings, blobs: BlobStore, catalog: Catalog, que
     pipeline = Pipeline(blobs, catalog, PipelineConfig.from_settings(settings), metrics=metrics, imaging=imaging,
                         scanner=build_scanner(settings), refund_charge=admission.refund_upload,
                         announce=EventPublisher(queue, notification_targets(settings)).announce)
-    return Processing(pipeline, admission, NotificationDelivery(catalog, build_webhook(settings), topic), imaging)
+    return Processing(pipeline, admission, NotificationDelivery(catalog, build_webhook(settings), topic), imaging,
+                      BatchRunner(blobs, catalog, imaging, settings, metrics))
 

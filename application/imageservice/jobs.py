@@ -1,6 +1,6 @@
 """One job dispatcher, for the local worker and for the Lambda (and aws mode's worker, which
 runs the Lambda's code): a ``process`` job runs the pipeline, a ``notify`` job delivers an image
-event (notifications.py). A failure on the job's last attempt is counted as dead-lettered and
+event (notifications.py), a ``batch`` job packs a batch (batching.py). A failure on the job's last attempt is counted as dead-lettered and
 raised; moving the job is the queue's part (the local queue's ``retry``, SQS's redrive policy).
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .core.records import NOTIFY_JOB, Job
+from .batching import BatchRunner
+from .core.records import BATCH_JOB, NOTIFY_JOB, Job
 from .core.retries import attempts_exhausted
 from .notifications import NotificationDelivery
 from .pipeline import Pipeline
@@ -19,9 +20,10 @@ DEAD_LETTERED = "jobs_dead_lettered"
 
 class JobDispatcher:
     def __init__(self, pipeline: Pipeline, notifications: NotificationDelivery | None, max_attempts: int,
-                 logger: Any = None):
+                 logger: Any = None, batches: BatchRunner | None = None):
         self.pipeline = pipeline
         self.notifications = notifications
+        self.batches = batches
         self.max_attempts = max_attempts
         self.log = logger or logging.getLogger(__name__)
 
@@ -33,6 +35,10 @@ class JobDispatcher:
                 if self.notifications is None:
                     raise RuntimeError("a notify job reached a dispatcher built without notifications")
                 return self.notifications.deliver(job.payload or {})
+            if job.kind == BATCH_JOB:
+                if self.batches is None:
+                    raise RuntimeError("a batch job reached a dispatcher built without the batch runner")
+                return self.batches.run(str((job.payload or {}).get("user_id", "")), job.key)
             return self.pipeline.process_key(job.key, final_attempt=final, lease_until=lease_until,
                                              request_id=job.request_id)
         except Exception:

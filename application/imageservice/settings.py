@@ -77,6 +77,11 @@ class Settings:
     rendition_misses_per_minute: int = 30
     # where public share URLs point (the CDN in aws mode); empty: public_url
     share_url: str = ""
+    # batches (docs/DESIGN.md "Batches"): images one batch may name (413 beyond), batches an owner
+    # may start an hour (429 beyond), and the most bytes one batch's archive may make (422 beyond)
+    batch_max_images: int = 100
+    batches_per_hour: int = 20
+    batch_max_bytes: int = 1 * GIB
     # aws mode: the CloudFront distribution in front of /s/* (revocations invalidate it); empty: none
     cdn_distribution_id: str = ""
 

@@ -38,11 +38,13 @@ authorization.py), and what this test does about each:
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import sys
 import time
+import zipfile
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
@@ -203,6 +205,13 @@ def processed(base: str, image_id: str, session=requests, **kwargs):
     return check
 
 
+def settled_batch(url: str, headers: dict):
+    def check():
+        batch = requests.get(url, headers=headers, timeout=5).json()
+        return batch if batch.get("status") in ("ready", "failed") else None
+    return check
+
+
 def test_the_whole_flow_succeeds_under_the_roles_policies(enforced):
     base = enforced.base
     app_env = enforced.env("app", 8000)
@@ -256,6 +265,18 @@ def test_the_whole_flow_succeeds_under_the_roles_policies(enforced):
     paths = cloudfront.get_invalidation(DistributionId=enforced.deployment.share_distribution,
                                         Id=invalidation["Id"])["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]
     assert sorted(paths) == [f"/s/{link_id}", f"/s/{link_id}/*"]
+
+    # a batch: the app queues it, the processor streams the ZIP into S3 (PutObject or a
+    # multipart upload under conversions/*/batches/), the app signs its download
+    batch = requests.post(f"{base}/api/batches", headers=auth, json={"action": "zip", "image_ids": [image_id]},
+                          timeout=10)
+    assert batch.status_code == 202, batch.text
+    batch_url = f"{base}/api/batches/{batch.json()['batch_id']}"
+    ready = wait_for(settled_batch(batch_url, auth), "the batch", enforced)
+    assert ready["status"] == "ready", ready
+    archive, content_type = enforced.download_as_presigned(ready["download_url"])
+    assert content_type == "application/zip" and zipfile.ZipFile(io.BytesIO(archive)).namelist() == ["quay.jpg"]
+    assert requests.delete(batch_url, headers=auth, timeout=10).status_code == 204
     assert requests.delete(f"{base}/api/images/{image_id}", headers=auth, timeout=10).status_code == 204
     assert enforced.keys_of(image_id) == []
 

@@ -13,11 +13,8 @@ import requests
 from PIL import Image
 
 import imagefactory
-from support import ApiClient, assert_error, make_settings
+from support import ApiClient, assert_error, in_process_clients, make_settings
 
-from imageservice.bootstrap import build_components
-from imageservice.entrypoints.worker import Worker
-from imageservice.web import create_app
 
 LADDER = (64, 128, 256, 384, 640, 750, 828, 1080, 1200, 1920, 2048, 3840)
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
@@ -50,12 +47,7 @@ def service(request, tmp_path):
         client_class = AwsApiClient
     else:
         settings = make_settings(tmp_path, **limits)
-    components = build_components(settings)
-    app = create_app(components=components)
-    app.testing = True
-    client = app.test_client()
-    owner = client_class(client, components.service.create_token("alice"), Worker(components))
-    other = client_class(client, components.service.create_token("bob"), Worker(components))
+    _, client, (owner, other) = in_process_clients(settings, "alice", "bob", client_class=client_class)
     return owner, other, client
 
 
@@ -245,11 +237,8 @@ class RecordingEdgeCache:
 
 
 def test_revoking_or_deleting_tells_the_cdn_which_links_ended(tmp_path):
-    components = build_components(make_settings(tmp_path))
+    components, _, (owner,) = in_process_clients(make_settings(tmp_path), "alice")
     edge = components.service.edge_cache = RecordingEdgeCache()
-    app = create_app(components=components)
-    app.testing = True
-    owner = ApiClient(app.test_client(), components.service.create_token("alice"), Worker(components))
     shared = owner.upload(imagefactory.jpeg_bytes(300, 200), filename="a.jpg")
     plain = owner.upload(imagefactory.jpeg_bytes(300, 200), filename="b.jpg")
     first, second = _link(owner, shared), _link(owner, shared)

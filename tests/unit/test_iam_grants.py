@@ -109,10 +109,5 @@ def test_every_adapter_operation_belongs_to_some_role():
         ("SqsJobQueue.ack", "DeleteMessage"), ("SqsJobQueue.retry", "ChangeMessageVisibility"),
         ("SqsJobQueue.send", "SendMessage"), ("SqsJobQueue._delete", "DeleteMessage"),
         ("SqsJobQueue.queue_arn", "GetQueueAttributes"),
-        # BlobStore.open_writer (a batch's ZIP, streamed): the batch job starts calling it with
-        # the batches work (issue 22); its role then needs s3:AbortMultipartUpload too.
-        ("MultipartSink._send_part", "CreateMultipartUpload"), ("MultipartSink._send_part", "UploadPart"),
-        ("MultipartSink.complete", "CompleteMultipartUpload"), ("MultipartSink.complete", "PutObject"),
-        ("MultipartSink.abort", "AbortMultipartUpload"),
     }
     assert set(orphans) <= known_unreached, sorted(set(orphans) - known_unreached)

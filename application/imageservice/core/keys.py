@@ -56,6 +56,12 @@ def conversion_key(user_id: str, image_id: str, digest: str, ext: str, ephemeral
     return f"{_root(ephemeral)}{CONVERSIONS}{user_id}/{image_id}/{digest}.{ext}"
 
 
+def batch_archive_key(user_id: str, batch_id: str, ephemeral: bool) -> str:
+    """A batch's ZIP: under the owner's conversions (no image id is "batches"), so it expires
+    with them and no image's removal touches it."""
+    return f"{_root(ephemeral)}{CONVERSIONS}{user_id}/batches/{batch_id}.zip"
+
+
 QUARANTINE = "quarantine/"
 
 

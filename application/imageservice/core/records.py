@@ -242,7 +242,8 @@ class PresignedDownload:
 class Job:
     """A unit of queued work. ``kind`` "process": process the uploaded original at storage key
     ``key``. ``kind`` "notify": deliver the event in ``payload`` (``{"target", "event"}``) to one
-    target; ``key`` is then the event's id (for logs)."""
+    target; ``key`` is then the event's id (for logs). ``kind`` "batch": pack the batch ``key``
+    of the owner ``payload["user_id"]``."""
 
     key: str
     source: str = "app"  # "app" (upload/complete), "s3" (event notification), "drop", "pipeline"
@@ -251,8 +252,8 @@ class Job:
     payload: dict | None = None
 
 
-PROCESS_JOB, NOTIFY_JOB = "process", "notify"
-JOB_KINDS = (PROCESS_JOB, NOTIFY_JOB)
+PROCESS_JOB, NOTIFY_JOB, BATCH_JOB = "process", "notify", "batch"
+JOB_KINDS = (PROCESS_JOB, NOTIFY_JOB, BATCH_JOB)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from ..adapters.aws.events import is_direct_s3_event, jobs_from_message_body, jo
 from ..core.records import NOTIFY_JOB
 from ..jobs import JobDispatcher
 from ..notifications import NotificationDelivery
+from ..batching import BatchRunner
 from ..pipeline import Pipeline, lease_before_redelivery
 from ..settings import Settings
 
@@ -32,7 +33,7 @@ class ProcessingFailed(RuntimeError):
 
 class EventProcessor:
     def __init__(self, pipeline: Pipeline, max_attempts: int, visibility_timeout: int, logger: Any = None,
-                 notifications: NotificationDelivery | None = None):
+                 notifications: NotificationDelivery | None = None, batches: BatchRunner | None = None):
         """``visibility_timeout``: how long, from the start of an invocation, its messages stay
         hidden at least (the queue's visibility timeout, or the function timeout when the queue's
         is longer); every claim's lease ends before then. ``notifications`` delivers ``notify``
@@ -40,7 +41,7 @@ class EventProcessor:
         self.pipeline = pipeline
         self.visibility_timeout = visibility_timeout
         self.log = logger or logging.getLogger(__name__)
-        self.jobs = JobDispatcher(pipeline, notifications, max_attempts, self.log)
+        self.jobs = JobDispatcher(pipeline, notifications, max_attempts, self.log, batches=batches)
         # Always answer with batchItemFailures, even when every record failed: the effect
         # (nothing deleted) is the same and callers need not tell two shapes apart.
         self._batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -86,7 +87,7 @@ class EventProcessor:
 
 
 def build_event_processor(settings: Settings, pipeline: Pipeline, notifications: NotificationDelivery | None,
-                          logger: Any = None) -> EventProcessor:
+                          logger: Any = None, batches: BatchRunner | None = None) -> EventProcessor:
     """The Lambda's event processor, for the Lambda itself and aws mode's ``imageservice worker``."""
     return EventProcessor(pipeline, settings.job_max_attempts, settings.job_visibility_timeout,
-                          logger=logger, notifications=notifications)
+                          logger=logger, notifications=notifications, batches=batches)

@@ -89,6 +89,7 @@ def build_sqs_worker(components: Components, stop: threading.Event | None = None
     settings, clients, queue = components.settings, components.aws_clients, components.queue
     if clients is None or not isinstance(queue, SqsJobQueue):
         raise RuntimeError("the SQS worker needs aws mode's components")
-    processor = build_event_processor(settings, components.pipeline, components.notifications)
+    processor = build_event_processor(settings, components.pipeline, components.notifications,
+                                      batches=components.batch_runner)
     return SqsLambdaWorker(clients.sqs, queue, processor, region=clients.region,
                            poll_seconds=settings.worker_poll_seconds, stop=stop)

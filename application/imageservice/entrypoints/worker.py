@@ -31,7 +31,8 @@ class Worker:
         self.settings = components.settings
         self.stop = stop or threading.Event()
         self._last_sweep = 0.0
-        self.jobs = JobDispatcher(components.pipeline, components.notifications, self.settings.job_max_attempts)
+        self.jobs = JobDispatcher(components.pipeline, components.notifications, self.settings.job_max_attempts,
+                                  batches=components.batch_runner)
 
     def handle(self, received: ReceivedJob) -> str:
         """Run one job; ack it when done, hand it back (or dead-letter it) when it failed."""

@@ -10,7 +10,10 @@ from typing import TypeVar
 from flask import current_app, jsonify, redirect, render_template, request, send_from_directory, url_for
 from pydantic import BaseModel, ValidationError
 
-from ...commands import Account, AccountLimits, DownloadCommand, LinkCommand, ListCommand, UpdateCommand, UploadCommand
+from ...commands import (
+    Account, AccountLimits, BatchCommand, BulkDeleteCommand, DownloadCommand, LinkCommand, ListCommand, UpdateCommand,
+    UploadCommand,
+)
 from ...core.conversions import conversion_request_from
 from ...core.errors import BadRequest, NotFound
 from ...core.ids import is_id
@@ -215,6 +218,30 @@ def list_links(image_id: str):
 def revoke_link(link_id: str):
     _service().revoke_link(_principal(), link_id)
     return "", 204
+
+
+@bp.post("/batches")
+def create_batch():
+    command = _validated(BatchCommand, _json_body(required=True))
+    batch = _service().create_batch(_principal(), command.action, command.image_ids, command.convert)
+    return jsonify(batch), 202
+
+
+@bp.get("/batches/<batch_id>")
+def get_batch(batch_id: str):
+    return jsonify(_service().get_batch(_principal(), batch_id))
+
+
+@bp.delete("/batches/<batch_id>")
+def cancel_batch(batch_id: str):
+    _service().cancel_batch(_principal(), batch_id)
+    return "", 204
+
+
+@bp.post("/images/delete")
+def delete_images():
+    command = _validated(BulkDeleteCommand, _json_body(required=True))
+    return jsonify(_service().delete_images(_principal(), command.image_ids))
 
 
 @bp.get("/me")

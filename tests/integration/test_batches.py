@@ -1,0 +1,119 @@
+"""Batches through the API, embedded mode (docs/DESIGN.md "Batches"): a ZIP of originals and one
+of conversions made by the job, items reported per image, the limits, cancel, another owner's
+batch, and bulk delete."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from PIL import Image
+
+import imagefactory
+from support import ApiClient, assert_error, in_process_clients, make_settings
+
+
+@pytest.fixture
+def service(tmp_path):
+    components, _, (owner, other) = in_process_clients(
+        make_settings(tmp_path, batch_max_images=4, batches_per_hour=3), "alice", "bob")
+    return owner, other, components
+
+
+def _batch(api: ApiClient, **body) -> dict:
+    response = api.call("POST", "/api/batches", json=body)
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()
+
+
+def _archive(api: ApiClient, batch_id: str) -> tuple[dict, zipfile.ZipFile]:
+    api.process()
+    answer = api.call("GET", f"/api/batches/{batch_id}").get_json()
+    assert answer["status"] == "ready", answer
+    fetched = api.fetch(answer["download_url"])
+    assert fetched.status_code == 200 and fetched.headers["Content-Type"] == "application/zip"
+    assert answer["download_url"] and "images-" in fetched.headers["Content-Disposition"]
+    return answer, zipfile.ZipFile(io.BytesIO(fetched.data))
+
+
+def test_a_zip_of_originals_skips_what_is_not_the_callers_or_not_ready(service):
+    owner, other, _ = service
+    first = owner.upload(imagefactory.jpeg_bytes(320, 240), filename="sea.jpg")
+    second = owner.upload(imagefactory.jpeg_bytes(320, 240), filename="sea.jpg")
+    theirs = other.upload(imagefactory.jpeg_bytes(64, 48), filename="bob.jpg")
+    pending = owner.ticket(content_type="image/png", size=100, filename="later.png")["image_id"]
+    batch = _batch(owner, action="zip", image_ids=[first, second, theirs, pending])
+    assert (batch["status"], batch["total"], batch["done"]) == ("queued", 4, 2)
+    answer, archive = _archive(owner, batch["batch_id"])
+    assert sorted(archive.namelist()) == ["sea (2).jpg", "sea.jpg"] and archive.testzip() is None
+    statuses = {item["image_id"]: (item["status"], (item["error"] or {}).get("code")) for item in answer["items"]}
+    assert statuses == {first: ("done", None), second: ("done", None), theirs: ("skipped", "image_not_found"),
+                        pending: ("skipped", "not_ready")}
+    assert answer["bytes"] > 0 and owner.call("GET", "/api/me").get_json()["usage"]["bytes"] >= answer["bytes"]
+    assert_error(other.call("GET", f"/api/batches/{batch['batch_id']}"), 404, "batch_not_found")
+    assert_error(other.call("DELETE", f"/api/batches/{batch['batch_id']}"), 404, "batch_not_found")
+
+
+def test_a_convert_batch_packs_one_conversion_of_each(service):
+    owner, _, _ = service
+    ids = [owner.upload(imagefactory.jpeg_bytes(640, 480), filename=f"p{n}.jpg") for n in range(3)]
+    batch = _batch(owner, action="convert", image_ids=ids, convert={"format": "webp", "width": 320})
+    _, archive = _archive(owner, batch["batch_id"])
+    assert sorted(archive.namelist()) == ["p0.webp", "p1.webp", "p2.webp"]
+    for name in archive.namelist():
+        image = Image.open(io.BytesIO(archive.read(name)))
+        assert image.format == "WEBP" and image.width == 320
+
+
+def test_cancel_removes_the_archive_and_gives_its_bytes_back(service):
+    owner, _, components = service
+    image = owner.upload(imagefactory.jpeg_bytes(320, 240), filename="a.jpg")
+    before = owner.call("GET", "/api/me").get_json()["usage"]["bytes"]
+    batch = _batch(owner, action="zip", image_ids=[image])
+    _archive(owner, batch["batch_id"])
+    assert owner.call("DELETE", f"/api/batches/{batch['batch_id']}").status_code == 204
+    assert owner.call("GET", f"/api/batches/{batch['batch_id']}").get_json()["status"] == "cancelled"
+    assert owner.call("GET", "/api/me").get_json()["usage"]["bytes"] == before
+    assert not list((components.settings.data_path / "blobs").rglob("*.zip"))
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({"action": "zip", "image_ids": [f"01J{n:023d}" for n in range(5)]}, 413, "batch_too_large"),
+    ({"action": "zip", "image_ids": []}, 400, "invalid_parameter"),
+    ({"action": "rotate", "image_ids": ["x"]}, 400, "invalid_parameter"),
+    ({"action": "convert", "image_ids": ["x"]}, 400, "invalid_parameter"),
+    ({"action": "zip", "image_ids": ["x"], "convert": {"format": "png"}}, 400, "invalid_parameter"),
+    ({"action": "convert", "image_ids": ["x"], "convert": {"format": "heic"}}, 400, "invalid_parameter"),
+])
+def test_malformed_or_oversized_batches_are_refused(service, body, status, code):
+    owner, _, _ = service
+    assert_error(owner.call("POST", "/api/batches", json=body), status, code)
+
+
+def test_batches_per_hour_is_a_window(service):
+    owner, _, _ = service
+    image = owner.upload(imagefactory.jpeg_bytes(64, 48), filename="a.jpg")
+    for _ in range(3):
+        _batch(owner, action="zip", image_ids=[image])
+    refused = owner.call("POST", "/api/batches", json={"action": "zip", "image_ids": [image]})
+    assert_error(refused, 429, "rate_limited")
+    assert int(refused.headers["Retry-After"]) >= 1
+
+
+def test_batch_max_bytes_refuses_originals_that_cannot_fit(tmp_path):
+    _, _, (owner,) = in_process_clients(make_settings(tmp_path, batch_max_bytes=1000), "alice")
+    image = owner.upload(imagefactory.jpeg_bytes(320, 240), filename="a.jpg")
+    assert_error(owner.call("POST", "/api/batches", json={"action": "zip", "image_ids": [image]}), 422,
+                 "batch_too_large")
+
+
+def test_bulk_delete_removes_the_callers_images_only(service):
+    owner, other, _ = service
+    mine = [owner.upload(imagefactory.jpeg_bytes(64, 48), filename=f"{n}.jpg") for n in range(2)]
+    theirs = other.upload(imagefactory.jpeg_bytes(64, 48), filename="b.jpg")
+    answer = owner.call("POST", "/api/images/delete", json={"image_ids": [*mine, theirs, "nonsense"]})
+    assert answer.status_code == 200
+    assert answer.get_json() == {"deleted": mine, "not_found": [theirs, "nonsense"]}
+    assert other.image(theirs)["status"] == "ready"
+    assert_error(owner.call("POST", "/api/images/delete", json={"image_ids": []}), 400, "invalid_parameter")
