@@ -25,6 +25,8 @@ from ...commands import (
     Completion,
     Conversion,
     DownloadCommand,
+    BatchCommand,
+    BulkDeleteCommand,
     DownloadLink,
     Link,
     LinkCommand,
@@ -34,7 +36,7 @@ from ...commands import (
     UploadTicket,
     UsageReport,
 )
-from ...core import conversions, fieldrules
+from ...core import batches, conversions, fieldrules
 from ...core.fieldrules import FieldRule
 from ...core.records import PUBLIC_FIELDS, STATUSES, ImageRecord
 from . import examples
@@ -171,6 +173,34 @@ def _convert_schemas() -> dict:
     return schemas
 
 
+def _batch_schemas() -> dict:
+    """A batch's request and answer (core/batches.py); its convert body is the convert call's."""
+    request = _schema(BatchCommand)
+    request["properties"]["convert"] = {**_nullable(_ref("ConvertRequest")),
+                                        "description": "For convert: the body of the convert call."}
+    error = _nullable(_ref("ErrorDetail"))
+    item = {"type": "object", "additionalProperties": False, "required": ["image_id", "status", "error"],
+            "properties": {"image_id": {"type": "string"},
+                           "status": {"type": "string", "enum": [batches.ITEM_PENDING, batches.ITEM_DONE,
+                                                                 batches.ITEM_SKIPPED, batches.ITEM_FAILED]},
+                           "error": error}}
+    answer = {"type": "object", "additionalProperties": False,
+              "properties": {
+                  "batch_id": {"type": "string"}, "action": {"type": "string", "enum": list(batches.ACTIONS)},
+                  "status": {"type": "string", "enum": list(batches.STATUSES)},
+                  "total": {"type": "integer"}, "done": {"type": "integer"},
+                  "items": {"type": "array", "items": _ref("BatchItem")},
+                  "download_url": {"type": ["string", "null"],
+                                   "description": "When ready: a signed URL of the ZIP (images-YYYYMMDD-HHMM.zip)."},
+                  "expires_at": {"type": "string"}, "bytes": {"type": "integer"}}}
+    answer["required"] = list(answer["properties"])
+    deleted = {"type": "object", "additionalProperties": False, "required": ["deleted", "not_found"],
+               "properties": {"deleted": {"type": "array", "items": {"type": "string"}},
+                              "not_found": {"type": "array", "items": {"type": "string"}}}}
+    return {"BatchRequest": request, "BatchItem": item, "Batch": answer,
+            "BulkDeleteRequest": _schema(BulkDeleteCommand), "BulkDeleteResult": deleted}
+
+
 def _account_schema() -> dict:
     schema = _results(Account)
     schema["properties"].update(usage=_ref("Usage"), limits=_ref("Limits"))  # the component names
@@ -183,6 +213,7 @@ def _schemas() -> dict:
         "UploadRequest": _schema(UploadCommand),
         "UpdateRequest": _schema(UpdateCommand),
         **_convert_schemas(),
+        **_batch_schemas(),
         "LinkRequest": _schema(LinkCommand),
         "Link": _results(Link),
         "LinkList": {"type": "object", "additionalProperties": False, "required": ["links"],
@@ -243,6 +274,8 @@ IMAGE_ID = {"name": "image_id", "in": "path", "required": True, "schema": {"type
             "description": "The image id (ULID).", "example": examples.IMAGE_ID}
 ACT_AS = {"name": "user_id", "in": "query", "required": False, "schema": {"type": "string"},
           "description": "Admin tokens only: act for this user."}
+BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "The batch's id (ULID)."}
 LINK_ID = {"name": "link_id", "in": "path", "required": True, "schema": {"type": "string"},
            "description": "The share link's id (random, URL-safe)."}
 IDEMPOTENCY_KEY = {
@@ -311,6 +344,20 @@ def _paths() -> dict:
             "revoke_link", "sharing", "Revoke a share link: every public URL of it ends",
             parameters=[LINK_ID],
             responses={"204": {"description": "Revoked (no body)"}, **_errors(401, 403, 404)})},
+        "/api/batches": {"post": op(
+            "create_batch", "batches", "Pack many images as one ZIP (originals, or a conversion of each), by a job",
+            requestBody=_body("BatchRequest", required=True),
+            responses={**_ok(202, "Batch", "Queued; poll it"), **_errors(400, 401, 403, 413, 422, 429)})},
+        "/api/batches/{batch_id}": {
+            "get": op("get_batch", "batches", "A batch's progress; its download URL once ready",
+                      parameters=[BATCH_ID], responses={**_ok(200, "Batch", "The batch"), **_errors(401, 403, 404)}),
+            "delete": op("cancel_batch", "batches", "Cancel a batch and remove its archive", parameters=[BATCH_ID],
+                         responses={"204": {"description": "Cancelled (no body)"}, **_errors(401, 403, 404)}),
+        },
+        "/api/images/delete": {"post": op(
+            "delete_images", "images", "Delete many of your images at once",
+            requestBody=_body("BulkDeleteRequest", required=True),
+            responses={**_ok(200, "BulkDeleteResult", "What was deleted"), **_errors(400, 401, 403, 413)})},
         "/api/me": {"get": op(
             "get_account", "account", "Who you are, your usage (conversions included) and the limits",
             responses={**_ok(200, "Account", "Caller"), **_errors(401)})},
@@ -332,6 +379,7 @@ def openapi_document() -> dict:
             "description": "Upload images through presigned URLs; list, inspect, convert, download and delete them.",
         },
         "tags": [{"name": "images", "description": "Upload, list, inspect, change, convert, download, delete."},
+                 {"name": "batches", "description": "Many images at once: one ZIP, made by a job."},
                  {"name": "sharing", "description": "Share links (the public pages and renditions under /s/ are in docs/API.md)."},
                  {"name": "account", "description": "The caller, usage and limits."},
                  {"name": "service", "description": "Liveness and readiness probes (no authentication)."}],
