@@ -308,7 +308,7 @@ def test_convert_with_a_text_watermark_marks_the_chosen_corner_only(page, tmp_pa
     page.fill("#convert-watermark-text", "  © Cloud Image Service  ")
     page.select_option("#convert-watermark-position", "top-left")
     page.locator("#convert-watermark-opacity").fill("75")
-    expect(page.locator("#watermark-opacity-value")).to_have_text("75%")
+    expect(page.locator("#convert-watermark-opacity-value")).to_have_text("75%")
     screenshot(page, screenshots / "detail-watermark-form.png")
     marked = convert_to_png(page, tmp_path, "marked.png")
     # Without text the form asks for no watermark; with it, the API's object (opacity a fraction).

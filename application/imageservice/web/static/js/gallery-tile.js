@@ -70,7 +70,7 @@ function mediaFor(entry) {
 
 /** The grid item of one followed image: its media (thumbnail, progress or why it was not
     accepted), name, status, shared badge, size and tags, linking to its page. */
-export function renderTile(entry) {
+export function renderTile(entry, selected) {
   const record = entry.record;
   const rejected = record.status === "rejected";
   const body = el("div", { className: "tile-body" }, [
@@ -86,5 +86,9 @@ export function renderTile(entry) {
     href: "/images/" + encodeURIComponent(record.image_id),
     "aria-label": record.filename + ", " + statusWords(record.status) + (rejected ? ": " + rejectionWords(record.error) : "")
   }, [mediaFor(entry), body]);
-  return el("li", { className: "grid-item", dataset: { imageId: record.image_id, status: record.status } }, [tile]);
+  const box = el("input", { type: "checkbox", className: "tile-select", value: record.image_id,
+                            "aria-label": "Select " + record.filename });
+  box.checked = selected;
+  return el("li", { className: "grid-item" + (selected ? " is-selected" : ""),
+                    dataset: { imageId: record.image_id, status: record.status } }, [box, tile]);
 }

@@ -1,10 +1,13 @@
 /* The gallery: a filtered, paginated grid of the workspace's images whose statuses update live
    (pending -> processing -> ready | rejected) without a reload. The parts: gallery-filters.js
-   (the filters, the address, the list query), gallery-tile.js (one tile). */
+   (the filters, the address, the list query), gallery-tile.js (one tile), gallery-selection.js
+   and batch-bar.js (choosing images, and what is done with them at once). */
 
 import { ApiError, api } from "./api.js";
 import { showError } from "./dom.js";
+import { startBatchBar } from "./batch-bar.js";
 import { createFilters } from "./gallery-filters.js";
+import { createSelection } from "./gallery-selection.js";
 import { renderTile } from "./gallery-tile.js";
 import { createWatcher, isSettled } from "./poll.js";
 import { errorWords } from "./words.js";
@@ -24,6 +27,8 @@ export function createGallery() {
   const errorBox = document.getElementById("gallery-error");
 
   const filters = createFilters(form);
+  let showSelection = () => {};
+  const selection = createSelection(grid, (ids) => showSelection(ids));
   const tiles = new Map();        // image_id -> {record, node, uploading, percent, hidden}
   const listeners = [];           // told of every status change
   let nextCursor = null;
@@ -40,7 +45,7 @@ export function createGallery() {
 
   function place(entry, prepend) {
     if (entry.hidden) return;   // followed for the uploader, but outside the current filters
-    const node = renderTile(entry);
+    const node = renderTile(entry, selection.has(entry.record.image_id));
     if (entry.node && entry.node.parentNode) entry.node.replaceWith(node);
     else if (prepend) grid.insertBefore(node, grid.firstChild);
     else grid.appendChild(node);
@@ -143,7 +148,7 @@ export function createGallery() {
 
   // ---- what the uploader tells us ---------------------------------------------------------
 
-  return {
+  const gallery = {
     /** Hear every status change of a followed image. */
     onChange(listener) {
       listeners.push(listener);
@@ -182,4 +187,6 @@ export function createGallery() {
       refreshQuota();
     }
   };
+  showSelection = startBatchBar(selection, gallery) || showSelection;
+  return gallery;
 }
