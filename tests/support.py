@@ -123,3 +123,38 @@ def in_process_clients(settings: Settings, *users: str, client_class: type | Non
     make = client_class or ApiClient
     return components, client, [make(client, components.service.create_token(user), Worker(components))
                                 for user in users]
+
+
+class AwsApiClient(ApiClient):
+    """Uploads to S3 (moto) through the presigned URL itself, then says so (``complete``)."""
+
+    def put(self, ticket: dict, data: bytes, headers: dict | None = None):
+        import requests
+
+        answer = requests.put(ticket["upload_url"], data=data, headers={**ticket["upload_headers"], **(headers or {})},
+                              timeout=30)
+        completed = self.call("POST", f"/api/images/{ticket['image_id']}/complete")
+        assert completed.status_code == 202, completed.get_json()
+        return type("Answer", (), {"status_code": answer.status_code, "get_data": lambda self, as_text=False: answer.text})()
+
+    def fetch(self, url: str):
+        """A signed URL of S3 (moto) fetched over HTTP, answered like the test client's."""
+        import requests
+
+        answer = requests.get(url, timeout=30)
+        return type("Answer", (), {"status_code": answer.status_code, "data": answer.content,
+                                   "headers": answer.headers})()
+
+
+def served_in_mode(request, tmp_path: Path, *users: str, **overrides):
+    """``in_process_clients`` in the mode of ``request.param``: embedded, or aws against the
+    moto server fixture (resources made as ``imageservice setup`` makes them)."""
+    if request.param == "aws":
+        from imageservice.adapters.aws.setup import setup_resources
+
+        moto = request.getfixturevalue("moto_server")
+        names = request.getfixturevalue("aws_names")
+        settings = make_settings(tmp_path, **overrides, **names.settings_values(moto.endpoint))
+        list(setup_resources(settings))
+        return in_process_clients(settings, *users, client_class=AwsApiClient)
+    return in_process_clients(make_settings(tmp_path, **overrides), *users)

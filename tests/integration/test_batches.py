@@ -11,13 +11,13 @@ import pytest
 from PIL import Image
 
 import imagefactory
-from support import ApiClient, assert_error, in_process_clients, make_settings
+from support import ApiClient, assert_error, in_process_clients, make_settings, served_in_mode
 
 
-@pytest.fixture
-def service(tmp_path):
-    components, _, (owner, other) = in_process_clients(
-        make_settings(tmp_path, batch_max_images=4, batches_per_hour=3), "alice", "bob")
+@pytest.fixture(params=["local", "aws"])
+def service(request, tmp_path):
+    components, _, (owner, other) = served_in_mode(request, tmp_path, "alice", "bob", batch_max_images=4,
+                                                   batches_per_hour=3)
     return owner, other, components
 
 
@@ -75,7 +75,7 @@ def test_cancel_removes_the_archive_and_gives_its_bytes_back(service):
     assert owner.call("DELETE", f"/api/batches/{batch['batch_id']}").status_code == 204
     assert owner.call("GET", f"/api/batches/{batch['batch_id']}").get_json()["status"] == "cancelled"
     assert owner.call("GET", "/api/me").get_json()["usage"]["bytes"] == before
-    assert not list((components.settings.data_path / "blobs").rglob("*.zip"))
+    assert not [key for key in _all_keys(components) if key.endswith(".zip")]
 
 
 @pytest.mark.parametrize("body, status, code", [
@@ -117,3 +117,12 @@ def test_bulk_delete_removes_the_callers_images_only(service):
     assert answer.get_json() == {"deleted": mine, "not_found": [theirs, "nonsense"]}
     assert other.image(theirs)["status"] == "ready"
     assert_error(owner.call("POST", "/api/images/delete", json={"image_ids": []}), 400, "invalid_parameter")
+
+
+def _all_keys(components) -> list[str]:
+    """Every object key of the blob store, either mode."""
+    if components.settings.backend == "aws":
+        s3 = components.aws_clients.s3
+        return [o["Key"] for o in s3.list_objects_v2(Bucket=components.settings.bucket).get("Contents", [])]
+    root = components.settings.data_path / "blobs"
+    return [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]

@@ -9,11 +9,10 @@ import re
 from io import BytesIO
 
 import pytest
-import requests
 from PIL import Image
 
 import imagefactory
-from support import ApiClient, assert_error, in_process_clients, make_settings
+from support import ApiClient, assert_error, in_process_clients, make_settings, served_in_mode
 
 
 LADDER = (64, 128, 256, 384, 640, 750, 828, 1080, 1200, 1920, 2048, 3840)
@@ -22,32 +21,10 @@ SAFARI_15 = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;
 CURL = "*/*"
 
 
-class AwsApiClient(ApiClient):
-    """Uploads to S3 (moto) through the presigned URL itself, then says so (``complete``)."""
-
-    def put(self, ticket: dict, data: bytes, headers: dict | None = None):
-        answer = requests.put(ticket["upload_url"], data=data, headers={**ticket["upload_headers"], **(headers or {})},
-                              timeout=30)
-        completed = self.call("POST", f"/api/images/{ticket['image_id']}/complete")
-        assert completed.status_code == 202, completed.get_json()
-        return type("Answer", (), {"status_code": answer.status_code, "get_data": lambda self, as_text=False: answer.text})()
-
-
 @pytest.fixture(params=["local", "aws"])
 def service(request, tmp_path):
-    limits = {"share_links_per_image": 3, "rendition_misses_per_minute": 6}
-    client_class = ApiClient
-    if request.param == "aws":
-        from imageservice.adapters.aws.setup import setup_resources
-
-        moto = request.getfixturevalue("moto_server")
-        names = request.getfixturevalue("aws_names")
-        settings = make_settings(tmp_path, **limits, **names.settings_values(moto.endpoint))
-        list(setup_resources(settings))
-        client_class = AwsApiClient
-    else:
-        settings = make_settings(tmp_path, **limits)
-    _, client, (owner, other) = in_process_clients(settings, "alice", "bob", client_class=client_class)
+    _, client, (owner, other) = served_in_mode(request, tmp_path, "alice", "bob", share_links_per_image=3,
+                                               rendition_misses_per_minute=6)
     return owner, other, client
 
 
