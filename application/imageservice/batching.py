@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from typing import Iterator
 
 from .catalog import Catalog
@@ -78,11 +80,21 @@ class BatchRunner:
 
     def _entries(self, batch: Batch, records: dict[str, ImageRecord | None]) -> Iterator[ArchiveEntry]:
         """Each packable item's entry, in the batch's order; a conversion that failed is reported
-        on its item and left out. Conversions run up to ``imaging_max_jobs`` at once."""
+        on its item and left out. Up to ``imaging_max_jobs`` items are fetched (and converted)
+        ahead of the one being written, never more: memory holds that many files whatever the
+        batch's size."""
         items = [item for item in batch.items if item.status == batches.ITEM_PENDING]
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.imaging_max_jobs)) as pool:
-            made = [pool.submit(self._bytes_of, batch, records[item.image_id]) for item in items]  # type: ignore[arg-type]
-            for item, future in zip(items, made):
+        ahead = max(1, self.settings.imaging_max_jobs)
+        with ThreadPoolExecutor(max_workers=ahead) as pool:
+            pending: deque = deque()
+            upcoming = iter(items)
+            for item in islice(upcoming, ahead):
+                pending.append((item, pool.submit(self._bytes_of, batch, records[item.image_id])))
+            while pending:
+                item, future = pending.popleft()
+                following = next(upcoming, None)
+                if following is not None:
+                    pending.append((following, pool.submit(self._bytes_of, batch, records[following.image_id])))
                 try:
                     data, content_type = future.result()
                 except TransientError:
@@ -94,6 +106,7 @@ class BatchRunner:
                 record = records[item.image_id]
                 item.status = batches.ITEM_DONE
                 yield ArchiveEntry(record.filename or item.image_id, content_type, [data], size=len(data))  # type: ignore[union-attr]
+                del data
 
     def _bytes_of(self, batch: Batch, record: ImageRecord) -> tuple[bytes, str]:
         original = self.blobs.get(record.original_key, max_bytes=self.settings.max_upload_bytes)
