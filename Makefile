@@ -55,6 +55,7 @@ bench: $(TESTDEPS) system-deps
 	$(PY) bench/bench_attacks.py
 	$(PY) bench/bench_zip.py
 	$(PY) bench/bench_renditions.py
+	$(PY) bench/bench_batch.py
 
 # The request path beside a bare Flask app, and the catalog at 100 000 records (bench/bench_api.py);
 # BENCH_API_ARGS=--strict exits non-zero when a target is missed. wrk comes from Debian.
