@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import Iterator
 
+from . import conversion_cache
 from .catalog import Catalog
 from .core import batches, keys
 from .core.archive import ZIP_CONTENT_TYPE, ArchiveEntry, write_zip
@@ -109,10 +110,15 @@ class BatchRunner:
                 del data
 
     def _bytes_of(self, batch: Batch, record: ImageRecord) -> tuple[bytes, str]:
-        original = self.blobs.get(record.original_key, max_bytes=self.settings.max_upload_bytes)
+        limit = self.settings.max_upload_bytes
         if batch.action == "zip":
-            return original, record.content_type or "application/octet-stream"
-        encoded = self.imaging.convert(original, conversion_request_from(batch.convert or {}), imaging_limits(self.settings),
+            return self.blobs.get(record.original_key, max_bytes=limit), record.content_type or "application/octet-stream"
+        request = conversion_request_from(batch.convert or {})
+        kept = conversion_cache.cached_conversion(self.blobs, conversion_cache.meta_key(record, request.cache_key()))
+        if kept is not None:  # an equal convert call made it already: no imaging work
+            return self.blobs.get(kept["key"], max_bytes=limit), kept["content_type"]
+        original = self.blobs.get(record.original_key, max_bytes=limit)
+        encoded = self.imaging.convert(original, request, imaging_limits(self.settings),
                                        max_output_bytes=self.settings.max_upload_bytes)
         return encoded.data, encoded.content_type
 

@@ -126,3 +126,20 @@ def _all_keys(components) -> list[str]:
         return [o["Key"] for o in s3.list_objects_v2(Bucket=components.settings.bucket).get("Contents", [])]
     root = components.settings.data_path / "blobs"
     return [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+
+
+def test_a_convert_batch_reuses_what_an_equal_convert_call_made(service):
+    owner, _, components = service
+    image = owner.upload(imagefactory.jpeg_bytes(640, 480), filename="kept.jpg")
+    made = owner.call("POST", f"/api/images/{image}/convert", json={"format": "png", "width": 200}).get_json()
+    single = owner.fetch(made["download_url"]).data
+    converted = []
+    runner = components.batch_runner
+    real_convert = runner.imaging.convert
+    runner.imaging.convert = lambda *args, **kwargs: converted.append(1) or real_convert(*args, **kwargs)
+    try:
+        batch = _batch(owner, action="convert", image_ids=[image], convert={"format": "png", "width": 200})
+        _, archive = _archive(owner, batch["batch_id"])
+    finally:
+        runner.imaging.convert = real_convert
+    assert archive.read("kept.png") == single and converted == []  # the stored output, not a new one

@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+from .. import conversion_cache
 from ..auth import Principal
 from ..commands import Conversion
 from ..core import keys
@@ -35,8 +36,8 @@ class Conversions(ServiceBase):
         s = self.settings
         record = self._ready(principal, image_id, user_id)
         digest = request.cache_key()  # normalised: requests that make equal outputs share one file
-        meta_key = keys.conversion_key(record.user_id, record.image_id, digest, "json", record.ephemeral)
-        meta = self._cached_conversion(meta_key)
+        meta_key = conversion_cache.meta_key(record, digest)
+        meta = conversion_cache.cached_conversion(self.blobs, meta_key)
         if meta is None:
             logo = self._logo(principal, request, record.user_id)
             wait = self.catalog.hit_rate(record.user_id, CONVERSION_RATE, s.conversions_per_minute)
@@ -102,10 +103,3 @@ class Conversions(ServiceBase):
         if logo.status != READY:
             raise Conflict(f"The watermark image is {logo.status}, not ready.", code="not_ready")
         return self.blobs.get(logo.original_key, max_bytes=self.settings.max_upload_bytes)
-
-    def _cached_conversion(self, meta_key: str) -> dict[str, Any] | None:
-        try:
-            meta = json.loads(self.blobs.get(meta_key, max_bytes=64 * 1024))
-        except (BlobNotFound, ValueError):
-            return None
-        return meta if self.blobs.size(meta["key"]) == meta["bytes"] else None
