@@ -224,7 +224,13 @@ class _FakeDocuments(_FakeRepository):
         return Versioned(found.value["document"] if found.value else None, found.version)
 
     def put(self, key, document, version, *, parent=None, expires_at=None):
-        self._put(key, {"document": dict(document), "parent": parent}, version)
+        self._put(key, {"document": dict(document), "parent": parent, "expires_at": expires_at}, version)
+
+    def expiring(self, before, limit=100):
+        with self._store.lock:
+            found = sorted((key, value, version) for key, (value, version) in self._table.items()
+                           if value["expires_at"] is not None and value["expires_at"] < before)
+        return [(key, Versioned(copy.deepcopy(value["document"]), version)) for key, value, version in found[:limit]]
 
     def remove(self, key, version):
         self._put(key, None, version)

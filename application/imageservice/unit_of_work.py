@@ -118,6 +118,9 @@ class DocumentRepository(Protocol):
     def under(self, parent: str) -> list[tuple[str, Versioned[dict[str, Any]]]]:
         """The documents filed under ``parent``, each with its key, oldest key first."""
 
+    def expiring(self, before: float, limit: int = 100) -> list[tuple[str, Versioned[dict[str, Any]]]]:
+        """Documents the store may drop before ``before`` (epoch seconds), each with its key."""
+
 
 @runtime_checkable
 class UnitOfWork(Protocol):

@@ -66,12 +66,18 @@ def test_a_convert_batch_packs_one_conversion_of_each(service):
         assert image.format == "WEBP" and image.width == 320
 
 
-def test_cancel_removes_the_archive_and_gives_its_bytes_back(service):
-    owner, _, components = service
+def _a_ready_zip(owner: ApiClient) -> tuple[int, dict]:
+    """The owner's byte usage before, and a ready batch of one new image's original."""
     image = owner.upload(imagefactory.jpeg_bytes(320, 240), filename="a.jpg")
     before = owner.call("GET", "/api/me").get_json()["usage"]["bytes"]
     batch = _batch(owner, action="zip", image_ids=[image])
     _archive(owner, batch["batch_id"])
+    return before, batch
+
+
+def test_cancel_removes_the_archive_and_gives_its_bytes_back(service):
+    owner, _, components = service
+    before, batch = _a_ready_zip(owner)
     assert owner.call("DELETE", f"/api/batches/{batch['batch_id']}").status_code == 204
     assert owner.call("GET", f"/api/batches/{batch['batch_id']}").get_json()["status"] == "cancelled"
     assert owner.call("GET", "/api/me").get_json()["usage"]["bytes"] == before
@@ -143,3 +149,14 @@ def test_a_convert_batch_reuses_what_an_equal_convert_call_made(service):
     finally:
         runner.imaging.convert = real_convert
     assert archive.read("kept.png") == single and converted == []  # the stored output, not a new one
+
+
+def test_the_sweep_cancels_an_ended_batch_removing_its_archive_and_giving_its_bytes_back(service):
+    owner, _, components = service
+    before, batch = _a_ready_zip(owner)
+    ready = components.catalog.get_batch("alice", batch["batch_id"])
+    assert components.service.sweep_batches("2020-01-01T00:00:00.000Z") == 0  # not ended yet
+    assert ready.status == "ready" and components.service.sweep_batches(ready.expires_at) == 1
+    assert owner.call("GET", f"/api/batches/{batch['batch_id']}").get_json()["status"] == "cancelled"
+    assert owner.call("GET", "/api/me").get_json()["usage"]["bytes"] == before
+    assert not [key for key in _all_keys(components) if key.endswith(".zip")]

@@ -579,3 +579,17 @@ def test_a_batch_finishes_counted_in_the_owners_bytes_and_a_cancel_gives_them_ba
     assert catalog.usage("alice") == Usage(images=0, bytes=0)
     assert not catalog.save_batch(running)  # a cancelled batch's job writes nothing more
     assert not catalog.finish_batch(running, 10, limit=None)
+
+
+def test_the_sweep_finds_batches_past_their_end_that_still_hold_bytes(backend):
+    catalog = backend.catalog
+    past = to_iso(datetime.now(timezone.utc) - timedelta(minutes=5))
+    ended = catalog.create_batch(_batch(expires_at=past), per_hour=10)
+    live = catalog.create_batch(_batch(), per_hour=10)
+    for batch in (ended, live):
+        running = Batch.from_dict({**batch.to_dict(), "status": "running"})
+        assert catalog.save_batch(running) and catalog.finish_batch(running, 100, limit=None)
+    now = to_iso(datetime.now(timezone.utc))
+    assert [b.batch_id for b in catalog.ended_batches(now)] == [ended.batch_id]
+    catalog.cancel_batch("alice", ended.batch_id)
+    assert catalog.ended_batches(now) == [] and catalog.usage("alice") == Usage(images=0, bytes=100)

@@ -24,13 +24,13 @@ def test_sweep_removes_expired_workspaces_and_abandoned_uploads(components, sett
     abandoned = service.create_upload(Principal("alice"), UploadCommand(content_type="image/png", size=10))
     service.clock = lambda: utcnow() + timedelta(seconds=settings.upload_url_ttl + settings.pending_grace + 5)
 
-    assert service.sweep() == {"expired": 1, "abandoned": 1, "quarantined": 0}
+    assert service.sweep() == {"expired": 1, "abandoned": 1, "quarantined": 0, "batches": 0}
     assert service.catalog.list(ListQuery("anon-expired")).images == []
     assert len(service.catalog.list(ListQuery("anon-live")).images) == 1
     assert service.catalog.get("alice", abandoned.image_id) is None
     left = sorted(p.relative_to(blobs).as_posix() for p in blobs.rglob("*") if p.is_file())
     assert left and all("anon-live" in path for path in left)
-    assert service.sweep() == {"expired": 0, "abandoned": 0, "quarantined": 0}
+    assert service.sweep() == {"expired": 0, "abandoned": 0, "quarantined": 0, "batches": 0}
 
 
 def test_sweep_command_prints_counts(tmp_path):
@@ -39,4 +39,4 @@ def test_sweep_command_prints_counts(tmp_path):
     env = service_env(tmp_path / "data", 8000)
     result = run_cli(env, "sweep")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == '{"expired": 0, "abandoned": 0, "quarantined": 0}'
+    assert result.stdout.strip().splitlines()[-1] == '{"expired": 0, "abandoned": 0, "quarantined": 0, "batches": 0}'

@@ -272,7 +272,7 @@ def test_sweep_removes_expired_workspaces_and_abandoned_uploads(fakes, clock):
     abandoned = upload(service)
     kept = ready_image(service, BOB)
     clock.moment = NOW + timedelta(hours=2)
-    assert service.sweep() == {"expired": 1, "abandoned": 1, "quarantined": 0}
+    assert service.sweep() == {"expired": 1, "abandoned": 1, "quarantined": 0, "batches": 0}
     assert service.catalog.get(session.user_id, expiring.image_id) is None
     assert service.catalog.get("alice", abandoned.image_id) is None
     assert service.get(BOB, kept).status == READY

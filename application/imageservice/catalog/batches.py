@@ -33,7 +33,7 @@ class BatchBook(Book):
             uow.counters.put(window_key, made.window.as_counter(), window.version,
                              expires_at=ratewindow.expiry(made.window, batches.BATCH_WINDOW_SECONDS))
             uow.batches.put(batch_key(batch.user_id, batch.batch_id), batch.to_dict(), None, parent=batch.user_id,
-                            expires_at=iso_to_epoch(batch.expires_at))
+                            expires_at=_kept_until(batch))
             uow.commit()
             return batch
 
@@ -53,7 +53,7 @@ class BatchBook(Book):
             if stored.value is None or Batch.from_dict(stored.value).status == batches.CANCELLED:
                 return False
             uow.batches.put(key, batch.to_dict(), stored.version, parent=batch.user_id,
-                            expires_at=iso_to_epoch(batch.expires_at))
+                            expires_at=_kept_until(batch))
             uow.commit()
             return True
 
@@ -74,12 +74,18 @@ class BatchBook(Book):
                 return False
             ready = Batch.from_dict({**batch.to_dict(), "status": batches.READY, "bytes": size})
             uow.batches.put(key, ready.to_dict(), stored.version, parent=batch.user_id,
-                            expires_at=iso_to_epoch(batch.expires_at))
+                            expires_at=_kept_until(batch))
             write_usage(uow, batch.user_id, grown, usage.version, _workspace_end(batch))
             uow.commit()
             return True
 
         return self.run("finish batch", work)
+
+    def ended_batches(self, now: str, limit: int = 100) -> list[Batch]:
+        """Batches past their end that still hold something (core.batches.ended), for the sweep."""
+        moment = iso_to_epoch(now) + batches.KEEP_AFTER_END_SECONDS + 1  # "before": those ending by now too
+        found = [Batch.from_dict(stored.value) for _, stored in self.read().batches.expiring(moment, limit) if stored.value]
+        return [batch for batch in found if batches.ended(batch, now)]
 
     def cancel_batch(self, user_id: str, batch_id: str) -> Batch | None:
         """Cancel the owner's batch (its archive's bytes, if counted, given back); the batch as
@@ -96,7 +102,7 @@ class BatchBook(Book):
             held = batches.counted_bytes(batch)
             cancelled = Batch.from_dict({**batch.to_dict(), "status": batches.CANCELLED, "bytes": 0})
             uow.batches.put(key, cancelled.to_dict(), stored.version, parent=user_id,
-                            expires_at=iso_to_epoch(batch.expires_at))
+                            expires_at=_kept_until(batch))
             if held:
                 usage = read_usage(uow, user_id)
                 write_usage(uow, user_id, quota.grow(usage.value, -held, None), usage.version,  # type: ignore[arg-type]
@@ -105,6 +111,12 @@ class BatchBook(Book):
             return batch
 
         return self.run("cancel batch", work)
+
+
+def _kept_until(batch: Batch) -> float:
+    """When the store may drop the batch: a while after its end, once the sweep has given back
+    what it held."""
+    return iso_to_epoch(batch.expires_at) + batches.KEEP_AFTER_END_SECONDS
 
 
 def _workspace_end(batch: Batch) -> str | None:

@@ -14,6 +14,9 @@ STATUSES = (QUEUED, RUNNING, READY, FAILED, CANCELLED)
 FINISHED = (READY, FAILED, CANCELLED)
 ACTIONS = ("zip", "convert")
 ITEM_PENDING, ITEM_DONE, ITEM_SKIPPED, ITEM_FAILED = "pending", "done", "skipped", "failed"
+# How long past its end a batch is kept in the store: the sweep gives back what an ended batch
+# held (its archive's bytes) within that time, before the store's expiry drops the record.
+KEEP_AFTER_END_SECONDS = 7 * 24 * 3600
 # The fixed window BATCHES_PER_HOUR counts in (core/ratewindow.py).
 BATCH_RATE, BATCH_WINDOW_SECONDS = "batches", 3600
 
@@ -72,6 +75,12 @@ def check_size(image_ids: list[str], limit: int) -> list[str]:
     if len(unique) > limit:
         raise PayloadTooLarge(f"A batch holds at most {limit} images.", code="batch_too_large")
     return unique
+
+
+def ended(batch: Batch, now: str) -> bool:
+    """Whether the batch is past its end and still holds something (queued, running, or ready
+    with its archive counted): the sweep cancels it."""
+    return batch.expires_at <= now and batch.status not in (CANCELLED, FAILED)
 
 
 def cancellable(batch: Batch) -> bool:

@@ -1,10 +1,11 @@
-"""Workspaces' upkeep: the sweep of expired workspaces and abandoned uploads, and the refund
-of an anonymous charge when its upload ends without bytes or is rejected."""
+"""Workspaces' upkeep: the sweep of expired workspaces, abandoned uploads and ended batches, and
+the refund of an anonymous charge when its upload ends without bytes or is rejected."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from ..batching import archive_key
 from ..core import keys
 from ..core.records import ImageRecord
 from ..core.timeutil import to_iso
@@ -38,4 +39,13 @@ class Workspaces(ServiceBase):
                 counts[name] += len(records)
                 if len(records) < batch:
                     break
+        counts["batches"] = self.sweep_batches(to_iso(now), batch)
         return counts
+
+    def sweep_batches(self, now: str, batch: int = 100) -> int:
+        """Cancel the batches past their end: their archives go and their bytes come back."""
+        ended = self.catalog.ended_batches(now, limit=batch)
+        for each in ended:
+            self.catalog.cancel_batch(each.user_id, each.batch_id)
+            self.blobs.delete(archive_key(each))
+        return len(ended)

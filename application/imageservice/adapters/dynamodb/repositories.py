@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ...core.records import IdempotencyEntry, Token
@@ -141,4 +142,20 @@ class DynamoDocuments(_Repository):
             if item is not None:
                 self._seen[document_key] = item
                 found.append((document_key, Versioned(json.loads(item["body"]["S"]), version_of(item))))
+        return found
+
+    def expiring(self, before: float, limit: int = 100) -> list[tuple[str, Versioned[dict[str, Any]]]]:
+        """A filtered Scan, for the sweep (``imageservice sweep``)."""
+        prefix = self._key("")["user_id"]["S"]
+        items = self._reader.pages("scan", {
+            "TableName": self._reader.table, "ConsistentRead": True,
+            "FilterExpression": "begins_with(user_id, :prefix) AND #ttl < :before",
+            "ExpressionAttributeNames": {"#ttl": "ttl"},
+            "ExpressionAttributeValues": {":prefix": {"S": prefix}, ":before": {"N": str(int(before))}},
+        })
+        found = []
+        for item in islice(items, limit):
+            document_key = item["user_id"]["S"][len(prefix):]
+            self._seen[document_key] = item
+            found.append((document_key, Versioned(json.loads(item["body"]["S"]), version_of(item))))
         return found

@@ -142,3 +142,10 @@ class SqliteDocuments:
             "SELECT key, body, version FROM documents WHERE kind = ? AND parent = ? ORDER BY key", (self._kind, parent)
         ).fetchall()
         return [(row[0], Versioned(jsontext.loads(row[1]), row[2])) for row in rows]
+
+    def expiring(self, before: float, limit: int = 100) -> list[tuple[str, Versioned[dict[str, Any]]]]:
+        rows = self._connection().execute(
+            "SELECT key, body, version FROM documents WHERE kind = ? AND expires_at < ? LIMIT ?",
+            (self._kind, before, limit),
+        ).fetchall()
+        return [(row[0], Versioned(jsontext.loads(row[1]), row[2])) for row in rows]
