@@ -124,8 +124,8 @@ class BatchRunner:
 
     def _fail(self, batch: Batch, code: str, message: str) -> str:
         failed = Batch.from_dict({**batch.to_dict(), "status": batches.FAILED})
-        for item in failed.items:
-            if item.status == batches.ITEM_PENDING:
+        for item in failed.items:  # no archive: none of them is delivered
+            if item.status in (batches.ITEM_PENDING, batches.ITEM_DONE):
                 item.status, item.error = batches.ITEM_FAILED, {"code": code, "message": message}
         self.catalog.save_batch(failed)
         self.blobs.delete(archive_key(batch))

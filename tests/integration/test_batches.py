@@ -160,3 +160,17 @@ def test_the_sweep_cancels_an_ended_batch_removing_its_archive_and_giving_its_by
     assert owner.call("GET", f"/api/batches/{batch['batch_id']}").get_json()["status"] == "cancelled"
     assert owner.call("GET", "/api/me").get_json()["usage"]["bytes"] == before
     assert not [key for key in _all_keys(components) if key.endswith(".zip")]
+
+
+def test_a_batch_answers_every_field_and_ends_failed_when_the_archive_would_pass_the_quota(tmp_path):
+    image_size = len(imagefactory.jpeg_bytes(320, 240))
+    _, _, (owner,) = in_process_clients(make_settings(tmp_path, quota_bytes=image_size + 100), "alice")
+    image = owner.upload(imagefactory.jpeg_bytes(320, 240), filename="a.jpg")
+    batch = _batch(owner, action="zip", image_ids=[image])
+    assert set(batch) == {"batch_id", "action", "status", "total", "done", "items", "download_url", "expires_at",
+                          "bytes"}
+    owner.process()
+    failed = owner.call("GET", f"/api/batches/{batch['batch_id']}").get_json()
+    assert failed["status"] == "failed" and failed["download_url"] is None and failed["bytes"] == 0
+    assert {item["error"]["code"] for item in failed["items"]} == {"quota_exceeded"}
+    assert owner.call("GET", "/api/me").get_json()["usage"]["bytes"] == image_size
