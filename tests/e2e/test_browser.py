@@ -16,6 +16,7 @@ from PIL import Image, ImageChops
 
 import imagefactory
 from browser_steps import convert_to_png_300x200_fill, drop_file
+from imageservice.core.text import normalise_tag
 
 pytestmark = pytest.mark.browser
 
@@ -206,6 +207,29 @@ def test_drag_and_drop_and_filters(page, tmp_path):
     page.fill("#filter-since", date.today().isoformat())
     page.click("#filters button[type=submit]")
     expect(page.locator("#gallery .grid-item")).to_have_count(3)
+
+
+def test_the_tag_filter_follows_the_servers_tag_rule(page, tmp_path):
+    """The browser normalises a typed tag filter with the rule the server publishes (core/text.py),
+    so a new upload tagged the same way shows under the filter at once."""
+    page.goto("/")
+    tricky = ["  Beach\u200e  Day\t", "Cafe\u0301 Cre\u0300me", "\u202e\u2066", "a\u3000\u00a0b ",
+              "\ufeffbom", "ΑΣ", "x\u2028y", "family \U0001F468\u200d\U0001F469"]
+    in_browser = page.evaluate("""async (tags) => {
+        const entry = document.querySelector('script[type=module][src$="/index.js"]').src;
+        const { normaliseTag } = await import(entry.replace(/index[.]js$/, "tags.js"));
+        return tags.map(normaliseTag).concat([normaliseTag("a\\ud800b \\udfff")]);
+    }""", tricky)
+    assert in_browser == [normalise_tag(tag) for tag in tricky] + [normalise_tag("a\ud800b \udfff")]
+
+    page.fill("#filter-tag", "Cafe\u0301  CRE\u0300ME\u200e")   # decomposed, two spaces, a mark
+    page.click("#filters button[type=submit]")
+    expect(page.locator("#gallery-empty-title")).to_have_text("No images match these filters")
+    expect(page).to_have_url(re.compile(r"\?tag=caf%C3%A9\+cr%C3%A8me$"))
+    page.fill("#upload-tags", "café crème")
+    page.set_input_files("#file-input", write(tmp_path, "menu.png", imagefactory.png_bytes(100, 80)))
+    expect(page.locator("#gallery .grid-item")).to_have_count(1)
+    expect_status(page, "menu.png", "ready")
 
 
 def test_refused_files_never_leave_the_browser_and_uploads_can_be_cancelled(page, context, tmp_path):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+import unicodedata
+
 import pytest
 
 from imageservice.core.conversions import (
@@ -9,6 +13,7 @@ from imageservice.core.conversions import (
 )
 from imageservice.core.errors import REJECTION_CODES
 from imageservice.core.records import STATUSES
+from imageservice.core.text import normalise_tag
 from imageservice.web.pages import assets, constants, filters
 
 
@@ -64,9 +69,10 @@ def test_every_rejection_code_and_status_has_words():
 
 def test_page_constants_come_from_core_and_settings():
     values = constants.page_constants(max_upload_bytes=123, convert_max_edge=456, max_description_length=78,
-                                      quarantine_days=9, upload_content_types={"image/png", "image/jpeg"})
+                                      quarantine_days=9, page_size_max=50,
+                                      upload_content_types={"image/png", "image/jpeg"})
     assert (values["max_upload_bytes"], values["convert_max_edge"], values["max_description_length"],
-            values["quarantine_days"]) == (123, 456, 78, 9)
+            values["quarantine_days"], values["page_size_max"]) == (123, 456, 78, 9, 50)
     assert values["upload_content_types"] == ["image/jpeg", "image/png"]
     assert [v for v, _ in values["convert_formats"]] == list(CONVERT_FORMATS)
     assert [v for v, _ in values["fits"]] == list(FITS)
@@ -116,3 +122,19 @@ def test_tree_version_changes_with_any_file_or_name(tmp_path):
 def test_cache_control_says_immutable_only_for_current_versions():
     assert "immutable" in assets.cache_control(True)
     assert assets.cache_control(False) == assets.UNVERSIONED_CACHE_CONTROL
+
+
+def test_the_published_tag_rule_is_the_servers():
+    """The scripts normalise a tag filter with this data (tags.js): applied the way the browser
+    does, with the patterns compiled from their JSON text, it gives what normalise_tag gives."""
+    rule = json.loads(json.dumps(constants.page_constants(
+        max_upload_bytes=1, convert_max_edge=1, max_description_length=1, quarantine_days=1, page_size_max=1,
+        upload_content_types=set())))["tag_rule"]
+    invisible, spaces = re.compile(rule["invisible"]), re.compile(rule["spaces"])
+
+    def as_the_browser_does(text: str) -> str:
+        text = spaces.sub(" ", invisible.sub("", unicodedata.normalize(rule["normal_form"], text)))
+        return text.strip(" ").lower()
+
+    for tag in ("  Beach\u200e  Day\t", "Cafe\u0301", "\u202e\u2066", "a\u3000\u00a0b", "x\ud800y", "\ufeffbom"):
+        assert as_the_browser_does(tag) == normalise_tag(tag)

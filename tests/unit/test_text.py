@@ -1,9 +1,12 @@
 """core.text: what user text loses before it is stored, and the one tag normaliser."""
 
+import re
+import sys
+
 import pytest
 
 from imageservice.core.filenames import download_name, sanitize_filename
-from imageservice.core.text import is_utf8_encodable, normalise_tag, strip_invisible
+from imageservice.core.text import INVISIBLE, SPACES, is_utf8_encodable, normalise_tag, strip_invisible
 
 
 @pytest.mark.parametrize("raw, clean", [
@@ -32,6 +35,14 @@ def test_one_tag_normaliser():
     assert normalise_tag("  Beach\u200e  Day\t") == "beach day"
     assert normalise_tag("Cafe\u0301") == "café"  # NFC: one spelling matches the other
     assert normalise_tag("\u202e\u2066") == ""
+
+
+def test_spaces_are_what_str_split_splits_on_once_the_invisible_characters_are_gone():
+    """SPACES (published for the browser, whose own whitespace class differs) is Python's."""
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    visible = re.sub(INVISIBLE, "", every)
+    assert "".join(re.findall(SPACES, visible)) == "".join(c for c in visible if c.isspace())
+    assert normalise_tag("a\ufeffb") == "a\ufeffb"   # a browser's \s holds U+FEFF; str.split() does not
 
 
 def test_lone_surrogates_are_not_encodable():

@@ -10,9 +10,15 @@ import unicodedata
 # (NUL, CR, LF, ESC ...), the bidirectional embeddings, overrides and isolates (U+202E makes
 # "photo\u202egnp.exe" display as "photoexe.png"), the directional marks, the line and paragraph
 # separators, and lone surrogates. Zero-width joiners stay: emoji sequences need them.
-_INVISIBLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+# This pattern, SPACES and TAG_NORMAL_FORM are the tag rule as data: written with escapes only,
+# Python's re and a browser's RegExp (with the u flag) read them alike, so the pages publish them
+# (web/pages/constants.py) and the gallery's tag filter matches tags as they are stored.
+INVISIBLE = r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+# Whitespace once the invisible characters are gone: what str.isspace() holds, less those.
+SPACES = r"[ \xa0\u1680\u2000-\u200a\u202f\u205f\u3000]+"
+TAG_NORMAL_FORM = "NFC"
+_INVISIBLE = re.compile(INVISIBLE)
+_SPACES = re.compile(SPACES)
 
 
 def strip_invisible(text: str) -> str:
@@ -33,5 +39,5 @@ def is_utf8_encodable(text: str) -> bool:
 def normalise_tag(text: str) -> str:
     """One tag as it is stored and matched: NFC, invisible characters gone, runs of whitespace
     made one space, lower case. May return "" (the caller drops it)."""
-    text = strip_invisible(unicodedata.normalize("NFC", text))
-    return " ".join(text.split()).lower()
+    text = strip_invisible(unicodedata.normalize(TAG_NORMAL_FORM, text))
+    return _SPACES.sub(" ", text).strip(" ").lower()

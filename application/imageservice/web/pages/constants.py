@@ -16,6 +16,7 @@ from ...core.conversions import (
 from ...core.errors import REJECTION_CODES
 from ...core.formats import BY_OUTPUT, EXTENSION_TYPES, upload_formats_words
 from ...core.records import STATUSES
+from ...core.text import INVISIBLE, SPACES, TAG_NORMAL_FORM
 
 # The file picker's hint of extensions, each with the type the browser declares for it when it
 # knows none (the server and the processor decide for real, from the bytes): core/formats.py.
@@ -62,12 +63,17 @@ def percent(fraction: float) -> int:
 
 
 def page_constants(*, max_upload_bytes: int, convert_max_edge: int, max_description_length: int,
-                   quarantine_days: int, upload_content_types: frozenset[str] | set[str]) -> dict[str, Any]:
+                   quarantine_days: int, page_size_max: int,
+                   upload_content_types: frozenset[str] | set[str]) -> dict[str, Any]:
     """Everything the pages need from the server, as plain JSON-able values."""
     return {
         "max_upload_bytes": max_upload_bytes,
         "convert_max_edge": convert_max_edge,
         "max_description_length": max_description_length,
+        "page_size_max": page_size_max,
+        # core.text.normalise_tag as data (tags.js applies it): a filter typed in the gallery
+        # matches the tags a new upload is stored with.
+        "tag_rule": {"normal_form": TAG_NORMAL_FORM, "invisible": INVISIBLE, "spaces": SPACES},
         "upload_content_types": sorted(upload_content_types),
         "extension_types": EXTENSION_TYPES,
         "upload_formats_words": UPLOAD_FORMATS_WORDS,

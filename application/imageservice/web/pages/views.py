@@ -39,7 +39,7 @@ def _constants() -> dict[str, Any]:
     settings = _components().settings
     return page_constants(max_upload_bytes=settings.max_upload_bytes, convert_max_edge=settings.convert_max_edge,
                           max_description_length=settings.max_description_length,
-                          quarantine_days=settings.quarantine_days,
+                          quarantine_days=settings.quarantine_days, page_size_max=settings.page_size_max,
                           upload_content_types=UPLOAD_CONTENT_TYPES)
 
 

@@ -1,7 +1,11 @@
 /* The gallery's filters (tag, dates, status) and page size: read from the form, kept in the
    address, turned into the list query, and asked whether a new image belongs on the page. */
 
-const DEFAULT_PAGE_SIZE = 24;
+import { config } from "./config.js";
+import { normaliseTag } from "./tags.js";
+
+const PAGE_SIZE_MAX = config.page_size_max;   // the API refuses a longer page
+const DEFAULT_PAGE_SIZE = Math.min(24, PAGE_SIZE_MAX);
 const FILTER_NAMES = ["tag", "since", "until", "status"];
 
 function localDayStart(value) {
@@ -14,13 +18,13 @@ function localDayEnd(value) {
   return new Date(y, m - 1, d, 23, 59, 59, 999);
 }
 
-/** The filters of ``form``; ?limit=N in the address sets the page size (1-100). */
+/** The filters of ``form``; ?limit=N in the address sets the page size (1 to PAGE_SIZE_MAX). */
 export function createFilters(form) {
   let pageSize = DEFAULT_PAGE_SIZE;
 
   function values() {
     return {
-      tag: form.elements.tag.value.trim().toLowerCase(),
+      tag: normaliseTag(form.elements.tag.value),
       since: form.elements.since.value,
       until: form.elements.until.value,
       status: form.elements.status.value
@@ -55,7 +59,7 @@ export function createFilters(form) {
         if (params.has(name)) form.elements[name].value = params.get(name);
       });
       const limit = parseInt(params.get("limit"), 10);
-      if (limit >= 1 && limit <= 100) pageSize = limit;
+      if (limit >= 1 && limit <= PAGE_SIZE_MAX) pageSize = limit;
     },
 
     toAddress() {
