@@ -9,7 +9,7 @@ import unicodedata
 import pytest
 
 from imageservice.core.conversions import (
-    CONVERT_FORMATS, FITS, OPACITY_RANGE, WATERMARK_POSITIONS, WATERMARK_TEXT_MAX,
+    CONVERT_FORMATS, FITS, OPACITY_RANGE, QUALITY_RANGE, WATERMARK_POSITIONS, WATERMARK_TEXT_MAX,
 )
 from imageservice.core.errors import REJECTION_CODES
 from imageservice.core.records import STATUSES
@@ -73,6 +73,7 @@ def test_page_constants_come_from_core_and_settings():
                                       upload_content_types={"image/png", "image/jpeg"})
     assert (values["max_upload_bytes"], values["convert_max_edge"], values["max_description_length"],
             values["quarantine_days"], values["page_size_max"]) == (123, 456, 78, 9, 50)
+    assert values["quality_range"] == {"min": QUALITY_RANGE[0], "max": QUALITY_RANGE[1]}
     assert values["upload_content_types"] == ["image/jpeg", "image/png"]
     assert [v for v, _ in values["convert_formats"]] == list(CONVERT_FORMATS)
     assert [v for v, _ in values["fits"]] == list(FITS)

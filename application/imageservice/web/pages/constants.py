@@ -11,7 +11,7 @@ from dataclasses import fields
 from typing import Any
 
 from ...core.conversions import (
-    CONVERT_FORMATS, FITS, OPACITY_RANGE, WATERMARK_POSITIONS, WATERMARK_TEXT_MAX, WatermarkSpec,
+    CONVERT_FORMATS, FITS, OPACITY_RANGE, QUALITY_RANGE, WATERMARK_POSITIONS, WATERMARK_TEXT_MAX, WatermarkSpec,
 )
 from ...core.errors import REJECTION_CODES
 from ...core.formats import BY_OUTPUT, EXTENSION_TYPES, upload_formats_words
@@ -79,6 +79,7 @@ def page_constants(*, max_upload_bytes: int, convert_max_edge: int, max_descript
         "upload_formats_words": UPLOAD_FORMATS_WORDS,
         "convert_formats": labelled(CONVERT_FORMATS, FORMAT_LABELS),
         "fits": labelled(FITS, FIT_LABELS),
+        "quality_range": {"min": QUALITY_RANGE[0], "max": QUALITY_RANGE[1]},
         "watermark_positions": labelled(WATERMARK_POSITIONS, POSITION_LABELS),
         "watermark_default_position": WATERMARK_DEFAULTS["position"],
         # The form's opacity slider counts in percent; the API takes a fraction.

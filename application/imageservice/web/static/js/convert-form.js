@@ -3,6 +3,7 @@
    convert call's body. */
 
 import { ApiError } from "./api.js";
+import { config } from "./config.js";
 
 /** Keep the quality and opacity outputs of ``form`` (fields named ``prefix``-...) in step. */
 export function startConvertFields(form, prefix) {
@@ -19,7 +20,7 @@ function sizeField(form, name) {
   const text = field.value.trim();
   if (!text) return null;
   const value = Number(text);
-  const max = Number(field.max) || 8192;
+  const max = config.convert_max_edge;
   if (!Number.isInteger(value) || value < 1 || value > max) {
     throw new ApiError(400, "invalid_parameter", "The " + name + " must be a whole number from 1 to " + max + ".");
   }
