@@ -34,6 +34,12 @@ export function createFilters(form) {
   return {
     values,
 
+    /** Why these filters cannot be asked for, in words; null when they can. */
+    problem() {
+      const f = values();
+      return f.since && f.until && f.since > f.until ? "The From date is after the To date." : null;
+    },
+
     /** Whether any filter is set (the empty state says so). */
     active() {
       const f = values();

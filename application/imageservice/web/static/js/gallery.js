@@ -3,7 +3,7 @@
    (the filters, the address, the list query), gallery-tile.js (one tile), gallery-selection.js
    and batch-bar.js (choosing images, and what is done with them at once). */
 
-import { ApiError, api } from "./api.js";
+import { api } from "./api.js";
 import { showError } from "./dom.js";
 import { startBatchBar } from "./batch-bar.js";
 import { createFilters } from "./gallery-filters.js";
@@ -15,6 +15,11 @@ import { refreshQuota } from "./workspace.js";
 
 function tagsKey(record) {
   return (record.tags || []).join(",");
+}
+
+/** Whether an image moved in a way its tile shows: its status or its tags. */
+function tileChanged(before, after) {
+  return before.status !== after.status || tagsKey(before) !== tagsKey(after);
 }
 
 /** Start the gallery; returns what the uploader tells it, and a way to hear how images end. */
@@ -38,7 +43,7 @@ export function createGallery() {
     onChange: update,
     onGone: removeTile,
     onIdle: refreshQuota,         // everything settled: sizes are final
-    changed: (before, after) => before.status !== after.status || tagsKey(before) !== tagsKey(after)
+    changed: tileChanged
   });
 
   // ---- tiles ------------------------------------------------------------------------------
@@ -70,8 +75,7 @@ export function createGallery() {
   }
 
   function showEmptyState() {
-    let none = true;
-    tiles.forEach((entry) => { if (!entry.hidden) none = false; });
+    const none = Array.from(tiles.values()).every((entry) => entry.hidden);
     empty.hidden = !none;
     if (none) {
       const filtered = filters.active();
@@ -84,6 +88,36 @@ export function createGallery() {
 
   // ---- loading ----------------------------------------------------------------------------
 
+  /** Before a fresh first page: drop every tile but those still followed for the uploader
+      (uploads under way, hidden images not yet settled). */
+  function dropTilesForReload() {
+    tiles.forEach((entry, id) => {
+      if (entry.uploading || (entry.hidden && !isSettled(entry.record))) return;
+      if (entry.node) entry.node.remove();
+      tiles.delete(id);
+      watcher.unwatch(id);
+    });
+  }
+
+  /** One image of a listed page: show it if it was hidden, refresh it if its tile is stale,
+      else give it a tile and follow it. */
+  function takeListed(record) {
+    const known = tiles.get(record.image_id);
+    if (known && known.hidden) {   // now inside the filters
+      known.hidden = false;
+      known.record = record;
+      place(known, false);
+    } else if (known) {
+      if (tileChanged(known.record, record)) update(record);
+    } else {
+      const entry = { record: record, node: null };
+      tiles.set(record.image_id, entry);
+      place(entry, false);
+      watcher.watch(record);
+    }
+  }
+
+  /** The first page under the filters (``reset``), or the next one after it. */
   async function load(reset) {
     const mine = reset ? ++generation : generation;
     grid.setAttribute("aria-busy", "true");
@@ -91,31 +125,8 @@ export function createGallery() {
     try {
       const page = await api("GET", filters.query(reset ? null : nextCursor));
       if (mine !== generation) return;
-      if (reset) {
-        tiles.forEach((entry, id) => {
-          if (entry.uploading || (entry.hidden && !isSettled(entry.record))) return;   // still followed
-          if (entry.node) entry.node.remove();
-          tiles.delete(id);
-          watcher.unwatch(id);
-        });
-      }
-      page.images.forEach((record) => {
-        const known = tiles.get(record.image_id);
-        if (known && known.hidden) {   // now inside the filters: show it
-          known.hidden = false;
-          known.record = record;
-          place(known, false);
-          return;
-        }
-        if (known) {
-          if (known.record.status !== record.status || tagsKey(known.record) !== tagsKey(record)) update(record);
-          return;
-        }
-        const entry = { record: record, node: null };
-        tiles.set(record.image_id, entry);
-        place(entry, false);
-        watcher.watch(record);
-      });
+      if (reset) dropTilesForReload();
+      page.images.forEach(takeListed);
       nextCursor = page.next_cursor;
       moreButton.hidden = !nextCursor;
       showError(errorBox, null);
@@ -130,9 +141,9 @@ export function createGallery() {
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const f = filters.values();
-    if (f.since && f.until && f.since > f.until) {
-      showError(errorBox, errorWords(new ApiError(400, "invalid_dates", "The From date is after the To date.")));
+    const problem = filters.problem();
+    if (problem) {
+      showError(errorBox, problem);
       return;
     }
     filters.toAddress();
