@@ -41,6 +41,9 @@ METRICS = {
     "conversion_bytes": MetricSpec(COUNTER, "ConversionBytes", "Bytes", "Bytes of conversion outputs made."),
     "jobs_dead_lettered": MetricSpec(COUNTER, "JobsDeadLettered", "Count",
                                      "Jobs that failed their last attempt and went to the dead letters."),
+    # the share links' CDN (adapters/aws/cdn.py): a revoked link may still be served from its caches
+    "cdn_invalidation_failures": MetricSpec(COUNTER, "CdnInvalidationFailures", "Count",
+                                            "Share links whose CloudFront invalidation failed after they ended."),
     # the web server's view of its clients (web/server.py)
     "server_slow_clients": MetricSpec(COUNTER, "ServerSlowClients", "Count",
                                       "Connections closed because a request did not arrive in time "

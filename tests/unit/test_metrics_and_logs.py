@@ -6,8 +6,10 @@ import io
 import json
 import logging
 import os
+import re
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +43,16 @@ def test_emf_lines_are_cloudwatch_documents_with_per_code_and_total_dimension_se
 def test_an_unknown_metric_name_is_a_programming_error():
     with pytest.raises(ValueError, match="unknown metric"):
         EmfMetrics("web", io.StringIO()).increment("imagez_processed")
+
+
+def test_every_metric_the_code_names_is_declared():
+    """Both sinks refuse an unknown name at the moment of counting, which is usually an error
+    path no other test takes (a CDN that failed to invalidate): read the names from the code."""
+    application = Path(__file__).resolve().parents[2] / "application" / "imageservice"
+    named = {match for path in application.rglob("*.py")
+             for match in re.findall(r"\.(?:increment|timing)\(\s*\"([a-z_]+)\"", path.read_text())}
+    assert {"images_processed", "conversion_time", "cdn_invalidation_failures"} <= named
+    assert named <= set(METRICS)
 
 
 def test_prometheus_text_adds_up_points_from_several_writers(tmp_path):
