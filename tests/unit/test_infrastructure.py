@@ -1072,3 +1072,14 @@ def test_the_app_may_invalidate_the_share_distribution_and_no_other():
     assert statement["Action"] == "cloudfront:CreateInvalidation"
     assert statement["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${ShareDistribution}"}
+
+
+def test_an_ended_share_link_the_cdn_kept_raises_an_alarm_at_the_first_failure():
+    from imageservice.bootstrap import build_metrics
+    from imageservice.metrics import METRICS, NAMESPACE
+    from imageservice.settings import Settings
+
+    web = build_metrics(Settings(backend="aws")).service  # the dimension the web tasks' metrics carry
+    alarm = alarm_on("app", METRICS["cdn_invalidation_failures"].emf_name)
+    assert alarm["Namespace"] == NAMESPACE and alarm["Dimensions"] == [{"Name": "service", "Value": web}]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
