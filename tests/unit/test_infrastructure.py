@@ -1061,10 +1061,41 @@ def test_share_links_are_cached_on_path_format_and_accept_class_only_and_nothing
     origin = props("app", "ShareOriginRequestPolicy")["OriginRequestPolicyConfig"]
     assert origin["CookiesConfig"] == {"CookieBehavior": "none"} and origin["HeadersConfig"]["Headers"] == ["Accept"]
     config = props("app", "ShareDistribution")["DistributionConfig"]
-    [share] = config["CacheBehaviors"]
-    assert share["PathPattern"] == "/s/*" and share["CachePolicyId"] == {"Ref": "ShareCachePolicy"}
+    share = share_behaviours()["/s/*"]
+    assert share["CachePolicyId"] == {"Ref": "ShareCachePolicy"}
     assert share["FunctionAssociations"][0]["EventType"] == "viewer-request"
     assert config["DefaultCacheBehavior"]["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
+
+
+def share_behaviours() -> dict[str, dict[str, Any]]:
+    return {b["PathPattern"]: b for b in props("app", "ShareDistribution")["DistributionConfig"]["CacheBehaviors"]}
+
+
+def test_the_app_behind_the_share_distribution_is_asked_under_its_own_host_name():
+    """CloudFront checks the origin's certificate against the Host it sends: the viewer's Host
+    (the distribution's cloudfront.net name) would fail the ALB's certificate, a 502 for all."""
+    origin_request_policies = [props("app", "ShareDistribution")["DistributionConfig"]["DefaultCacheBehavior"]
+                               ["OriginRequestPolicyId"]] + [b.get("OriginRequestPolicyId") for b in share_behaviours().values()]
+    assert origin_request_policies[0] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # managed AllViewerExceptHostHeader
+    assert "216adef6-5c7f-47e4-b989-5492eafa07d3" not in origin_request_policies  # managed AllViewer forwards Host
+    for policy in resources("app", "AWS::CloudFront::OriginRequestPolicy").values():
+        headers = policy["Properties"]["OriginRequestPolicyConfig"]["HeadersConfig"]
+        assert headers["HeaderBehavior"] == "whitelist" and "host" not in {h.lower() for h in headers["Headers"]}
+
+
+def test_the_share_pages_static_files_are_cached_on_their_content_hash_only(app):
+    static = share_behaviours()["/static/*"]
+    assert static["CachePolicyId"] == {"Ref": "StaticCachePolicy"} and "OriginRequestPolicyId" not in static
+    key = props("app", "StaticCachePolicy")["CachePolicyConfig"]
+    assert key["MinTTL"] == 0 and key["DefaultTTL"] == 0  # the app's Cache-Control decides, no-cache included
+    parameters = key["ParametersInCacheKeyAndForwardedToOrigin"]
+    assert parameters["QueryStringsConfig"] == {"QueryStringBehavior": "whitelist", "QueryStrings": ["v"]}
+    assert parameters["CookiesConfig"] == {"CookieBehavior": "none"}
+    assert parameters["HeadersConfig"] == {"HeaderBehavior": "none"}
+    from imageservice.web.pages.views import asset_url
+
+    with app.test_request_context("/"):  # the URLs the share page writes fall under the behaviour, keyed on v
+        assert re.fullmatch(r"/static/app\.css\?v=[0-9a-f]+", asset_url("app.css"))
 
 
 def test_the_app_may_invalidate_the_share_distribution_and_no_other():
