@@ -37,6 +37,7 @@ FEATURES_ON = {
     "CdnDomainName": "cdn.example.com",
     "CdnCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000",
     "CdnWebAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/example/00000000-0000-0000-0000-000000000000",
+    "ShareWebAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/share/00000000-0000-0000-0000-000000000000",
     "AlarmEmail": "ops@example.com",
     "NatGateways": "per-az",
     "HostedZoneId": "Z0000000000000000000",

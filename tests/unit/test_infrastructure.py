@@ -798,12 +798,14 @@ def test_waf_web_acl_protects_the_load_balancer():
         "AWSManagedRulesSQLiRuleSet",
         "AWSManagedRulesAmazonIpReputationList",
     }
-    (rate,) = [r for r in acl["Rules"] if "RateBasedStatement" in r["Statement"]]
-    assert rate["Statement"]["RateBasedStatement"]["Limit"] == {"Ref": "WafRateLimit"}
-    assert rate["Action"] == {"Block": {}}
+    rates = [r for r in acl["Rules"] if "RateBasedStatement" in r["Statement"]]
+    assert {r["Name"] for r in rates} == {"RateLimitPerIp", "RateLimitPerShareViewer"}
+    for rate in rates:
+        assert rate["Statement"]["RateBasedStatement"]["Limit"] == {"Ref": "WafRateLimit"}
+        assert rate["Action"] == {"Block": {}}
     assert len({r["Priority"] for r in acl["Rules"]}) == len(acl["Rules"])
     _, logging = the("app", "AWS::WAFv2::LoggingConfiguration")
-    assert {f["SingleHeader"]["Name"] for f in logging["RedactedFields"]} == {"authorization", "cookie"}
+    assert {f["SingleHeader"]["Name"] for f in logging["RedactedFields"]} == {"authorization", "cookie", "x-origin-verify"}
 
 
 def test_task_definition_runs_non_root_read_only_with_secrets_from_secrets_manager():
@@ -1114,3 +1116,30 @@ def test_an_ended_share_link_the_cdn_kept_raises_an_alarm_at_the_first_failure()
     alarm = alarm_on("app", METRICS["cdn_invalidation_failures"].emf_name)
     assert alarm["Namespace"] == NAMESPACE and alarm["Dimensions"] == [{"Name": "service", "Value": web}]
     assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")
+
+
+def test_what_the_share_distribution_forwards_is_rate_limited_per_viewer_not_per_cloudfront_address():
+    """The ALB's per-IP limit would count CloudFront's addresses, a few for a whole edge
+    location: one busy share link, or anyone asking for unknown links through the CDN, would get
+    every viewer there blocked. The distribution proves its requests with a generated secret."""
+    config = props("app", "ShareDistribution")["DistributionConfig"]
+    [origin] = config["Origins"]
+    sent = {h["HeaderName"].lower(): h["HeaderValue"] for h in origin["OriginCustomHeaders"]}
+    secret = "{{resolve:secretsmanager:${ShareOriginSecret}:SecretString}}"
+    assert sub_text(sent["x-origin-verify"]) == secret
+    generated = props("app", "ShareOriginSecret")
+    assert generated["GenerateSecretString"]["PasswordLength"] >= 32 and "KmsKeyId" in generated
+
+    acl = props("app", "WebAcl")
+    rules = {r["Name"]: r["Statement"]["RateBasedStatement"] for r in acl["Rules"] if "RateBasedStatement" in r["Statement"]}
+    from_the_distribution = {"ByteMatchStatement": {
+        "FieldToMatch": {"SingleHeader": {"Name": "x-origin-verify"}}, "PositionalConstraint": "EXACTLY",
+        "SearchString": {"Fn::Sub": secret}, "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
+    per_ip, per_viewer = rules["RateLimitPerIp"], rules["RateLimitPerShareViewer"]
+    assert per_ip["AggregateKeyType"] == "IP"
+    assert per_ip["ScopeDownStatement"] == {"NotStatement": {"Statement": from_the_distribution}}
+    assert per_viewer["ScopeDownStatement"] == from_the_distribution
+    assert per_viewer["AggregateKeyType"] == "FORWARDED_IP"
+    # a header without an address is not counted rather than blocked
+    assert per_viewer["ForwardedIPConfig"] == {"HeaderName": "X-Forwarded-For", "FallbackBehavior": "NO_MATCH"}
+    assert config["WebACLId"] == {"Fn::If": ["HasShareWebAcl", {"Ref": "ShareWebAclArn"}, {"Ref": "AWS::NoValue"}]}
